@@ -1,0 +1,111 @@
+"""CHGNet (Deng et al. 2023): 0.3.0, 0.2.0 and the r2SCAN fine-tune, weights from the chgnet wheel.
+
+Embedding: the atom features that feed the readout MLP, i.e. the output of the last atom
+convolution after ``readout_norm`` (a LayerNorm in 0.3.0 and r2SCAN; 0.2.0 has none, so its
+embedding is the last convolution's output). ``return_atom_feas=True`` in CHGNet's own API gives the
+features *before* the last convolution, which is not the readout input, hence the forward hook.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from platonic.models._provenance import licence_of, package_versions
+from platonic.models.base import EmbeddingModel, ModelCard, sha256_file
+
+VARIANTS = {
+    "chgnet-0.3.0": ("0.3.0", "0.3.0/chgnet_0.3.0_e29f68s314m37.pth.tar", "MPtrj (PBE/PBE+U), 1.58M frames"),
+    "chgnet-0.2.0": ("0.2.0", "0.2.0/chgnet_0.2.0_e30f77s348m32.pth.tar", "MPtrj (PBE/PBE+U), 1.58M frames"),
+    "chgnet-r2scan": (
+        "r2scan",
+        "r2scan/chgnet_r2scan_transfer_learning_e15f36s161m23.pth.tar",
+        "MP r2SCAN (transfer learning from CHGNet 0.3.0 on MPtrj)",
+    ),
+}
+
+
+def weights_path(name: str) -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("chgnet")
+    if spec is None or spec.origin is None:
+        raise ImportError("chgnet is not installed (pip install 'platonic[offline]')")
+    return Path(spec.origin).parent / "pretrained" / VARIANTS[name][1]
+
+
+def static_card(name: str) -> dict:
+    variant = VARIANTS[name][0]
+    return {
+        "name": name,
+        "family": "CHGNet",
+        "variant": variant,
+        "layer": "atom_conv_layers[-1] (raw)" if variant == "0.2.0" else "readout_norm (output)",
+        "dim": 64,
+        "equivariant": False,
+        "conservative": True,
+        "training_data": VARIANTS[name][2],
+    }
+
+
+class CHGNetModel(EmbeddingModel):
+    """A CHGNet checkpoint with a forward hook on the readout input."""
+
+    def __init__(self, name: str = "chgnet-0.3.0", device: str = "cpu"):
+        super().__init__(device)
+        if name not in VARIANTS:
+            raise ValueError(f"unknown CHGNet variant {name!r}; choose from {sorted(VARIANTS)}")
+        from chgnet.model import CHGNet
+
+        path = weights_path(name)
+        self.model = CHGNet.load(model_name=VARIANTS[name][0], use_device=device, verbose=False).eval()
+        hooked = self.model.readout_norm if self.model.readout_norm is not None else self.model.atom_conv_layers[-1]
+        self._captured = None
+        hooked.register_forward_hook(self._capture)
+        info = static_card(name)
+        self.card = ModelCard(
+            **info,
+            weights_source=str(path),
+            licence=licence_of("chgnet"),
+            weights_sha256=sha256_file(path),
+            package_versions=package_versions("chgnet"),
+            notes="crystal_fea of CHGNet is a sum over atoms; platonic pools with a mean",
+        )
+
+    def _capture(self, module, inputs, output) -> None:
+        self._captured = output
+
+    @property
+    def supported_numbers(self) -> frozenset[int]:
+        return frozenset(range(1, self.model.atom_embedding.embedding.num_embeddings + 1))
+
+    def _graphs(self, structures: list[Atoms]) -> list:
+        from pymatgen.io.ase import AseAtomsAdaptor
+
+        convert = self.model.graph_converter
+        return [convert(AseAtomsAdaptor.get_structure(a)).to(self.device) for a in structures]
+
+    def _embed_batch(self, structures: list[Atoms]) -> list[np.ndarray]:
+        import torch
+
+        graphs = self._graphs(structures)
+        with torch.inference_mode():
+            self.model.forward(graphs, task="e")
+        features = self._captured.float().cpu().numpy()
+        self._captured = None
+        bounds = np.cumsum([0] + [len(a) for a in structures])
+        return [features[bounds[i] : bounds[i + 1]] for i in range(len(structures))]
+
+    def energy_forward(self, structures: list[Atoms]) -> np.ndarray:
+        """The package's own energy-only forward (graph building included), for benchmarks."""
+        import torch
+
+        with torch.inference_mode():
+            return self.model.forward(self._graphs(structures), task="e")["e"].cpu().numpy()
+
+    def calculator(self):
+        from chgnet.model.dynamics import CHGNetCalculator
+
+        return CHGNetCalculator(model=self.model, use_device=self.device)

@@ -1,0 +1,120 @@
+"""DIEP (PyTorch Geometric port) trained on MatPES r2SCAN, the released fold-1 model in the diep wheel.
+
+Embedding: the node features after the last graph block (``gc_3``, 64 channels), which feed the
+atom-wise readout. They are read by a forward hook on the last graph layer while the potential runs
+an energy-only batched pass (forces, stresses and Hessian switched off).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from platonic.models._provenance import licence_of, package_versions
+from platonic.models.base import EmbeddingModel, ModelCard, sha256_file
+
+
+def model_dir() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("diep")
+    if spec is None or spec.origin is None:
+        raise ImportError("diep is not installed (pip install 'platonic[offline]')")
+    return Path(spec.origin).parent / "pretrained_models" / "diep_fold1"
+
+
+def weights_path(name: str = "diep") -> Path:
+    return model_dir() / "model.pt"
+
+
+def static_card(name: str = "diep") -> dict:
+    return {
+        "name": name,
+        "family": "DIEP",
+        "variant": "fold1",
+        "layer": "graph_layers[-1] node_feat (gc_3)",
+        "dim": 64,
+        "equivariant": False,
+        "conservative": True,
+        "training_data": "MatPES r2SCAN (90/5/5 split, fold 1)",
+    }
+
+
+class DIEPModel(EmbeddingModel):
+    """The released DIEP potential, run batched and energy-only."""
+
+    def __init__(self, name: str = "diep", device: str = "cpu"):
+        super().__init__(device)
+        if name != "diep":
+            raise ValueError(f"unknown DIEP variant {name!r}; choose 'diep'")
+        from diep.graph.converters import Structure2Graph
+        from diep.pretrained import load_potential
+
+        directory = model_dir()
+        self.potential = load_potential(directory, device=device, stress=False)
+        self.potential.calc_forces = False
+        self.potential.calc_hessian = False
+        network = self.potential.model
+        self.element_types = tuple(network.element_types)
+        self.converter = Structure2Graph(element_types=self.element_types, cutoff=network.cutoff)
+        self._captured = None
+        network.graph_layers[-1].register_forward_hook(self._capture)
+        provenance = json.loads((directory / "PROVENANCE.json").read_text())
+        self.card = ModelCard(
+            **static_card(name),
+            weights_source=str(directory),
+            licence=licence_of("diep"),
+            weights_sha256=sha256_file(directory / "model.pt"),
+            package_versions=package_versions("diep", "torch_geometric"),
+            notes=f"{provenance.get('description', '')}; rotation changes embeddings at exact bond-length "
+            "ties (perfect cubic cells) through its triplet ordering",
+        )
+
+    def _capture(self, module, inputs, output) -> None:
+        self._captured = output[1]
+
+    @property
+    def supported_numbers(self) -> frozenset[int]:
+        from ase.data import atomic_numbers
+
+        return frozenset(atomic_numbers[e] for e in self.element_types)
+
+    def _batch(self, structures: list[Atoms]):
+        import torch
+        from pymatgen.io.ase import AseAtomsAdaptor
+        from torch_geometric.data import Batch
+
+        graphs, lattices, states = [], [], []
+        for atoms in structures:
+            g, lattice, state = self.converter.get_graph(AseAtomsAdaptor.get_structure(atoms))
+            graphs.append(g)
+            lattices.append(lattice[0])
+            states.append(torch.as_tensor(np.asarray(state)))
+        batch = Batch.from_data_list(graphs).to(self.device)
+        return batch, torch.stack(lattices).to(self.device), torch.stack(states).to(self.device)
+
+    def _forward(self, structures: list[Atoms]):
+        import torch
+
+        g, lattices, states = self._batch(structures)
+        with torch.inference_mode():
+            return self.potential(g, lattices, states)
+
+    def _embed_batch(self, structures: list[Atoms]) -> list[np.ndarray]:
+        self._forward(structures)
+        features = self._captured.float().cpu().numpy()
+        self._captured = None
+        bounds = np.cumsum([0] + [len(a) for a in structures])
+        return [features[bounds[i] : bounds[i + 1]] for i in range(len(structures))]
+
+    def energy_forward(self, structures: list[Atoms]) -> np.ndarray:
+        """The potential's own batched energy-only forward (graph building included), for benchmarks."""
+        return np.atleast_1d(self._forward(structures)[0].cpu().numpy())
+
+    def calculator(self):
+        from diep.pretrained import make_calculator
+
+        return make_calculator(str(model_dir()), device=self.device, stress=False)

@@ -1,0 +1,126 @@
+"""SevenNet (Park et al. 2024): SevenNet-0 (11Jul2024), SevenNet-l3i5 and SevenNet-MF-0.
+
+Embedding: the input of ``reduce_input_to_hidden``, read by a forward pre-hook. After the last
+interaction block SevenNet keeps only scalar (l = 0) channels, so this is the invariant node feature
+that feeds the atomic-energy readout. The pass is energy-free: ``force_output`` (autograd of the
+energy) is removed from the module list. MF-0 is multi-fidelity: its ``modality`` (``"PBE"`` or
+``"R2SCAN"``) is an input and part of the model name (``sevennet-mf-0`` = PBE,
+``sevennet-mf-0-r2scan`` = R2SCAN).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from platonic.models._provenance import licence_of, package_versions
+from platonic.models.base import EmbeddingModel, ModelCard, sha256_file
+
+# registry name -> (sevenn pretrained name, modality or None, training data)
+VARIANTS = {
+    "sevennet-0": ("7net-0", None, "MPtrj (PBE/PBE+U)"),
+    "sevennet-l3i5": ("7net-l3i5", None, "MPtrj (PBE/PBE+U)"),
+    "sevennet-mf-0": ("7net-mf-0", "PBE", "MPtrj + MP r2SCAN, multi-fidelity; PBE head"),
+    "sevennet-mf-0-r2scan": ("7net-mf-0", "R2SCAN", "MPtrj + MP r2SCAN, multi-fidelity; R2SCAN head"),
+}
+
+
+def weights_path(name: str) -> Path:
+    try:
+        from sevenn.util import pretrained_name_to_path
+    except ImportError as exc:
+        raise ImportError("sevenn is not installed (pip install 'platonic[offline]')") from exc
+    return Path(pretrained_name_to_path(VARIANTS[name][0]))
+
+
+def static_card(name: str) -> dict:
+    pretrained, modality, data = VARIANTS[name]
+    return {
+        "name": name,
+        "family": "SevenNet",
+        "variant": pretrained + (f" ({modality})" if modality else ""),
+        "layer": "reduce_input_to_hidden (input)",
+        "dim": 128,
+        "equivariant": True,
+        "conservative": True,
+        "training_data": data,
+    }
+
+
+class SevenNetModel(EmbeddingModel):
+    """A SevenNet checkpoint run in batch mode without its force module."""
+
+    def __init__(self, name: str = "sevennet-0", device: str = "cpu"):
+        super().__init__(device)
+        if name not in VARIANTS:
+            raise ValueError(f"unknown SevenNet variant {name!r}; choose from {sorted(VARIANTS)}")
+        from sevenn.util import load_checkpoint
+
+        path = weights_path(name)
+        checkpoint = load_checkpoint(str(path))
+        self.cutoff = float(checkpoint.config["cutoff"])
+        self.type_map = dict(checkpoint.config["_type_map"])
+        self.modality = VARIANTS[name][1]
+        self._checkpoint = checkpoint
+        model = checkpoint.build_model()
+        model.delete_module_by_key("force_output")
+        model.set_is_batch_data(True)
+        self.model = model.to(device).eval()
+        self._captured = None
+        self.model._modules["reduce_input_to_hidden"].register_forward_pre_hook(self._capture)
+        self.card = ModelCard(
+            **static_card(name),
+            weights_source=str(path),
+            licence=licence_of("sevenn"),
+            weights_sha256=sha256_file(path),
+            package_versions=package_versions("sevenn", "e3nn"),
+            notes="not invariant under improper rotations (mirror images): see the parity diagnostic",
+        )
+
+    def _capture(self, module, inputs) -> None:
+        self._captured = inputs[0][module.key_input]
+
+    @property
+    def supported_numbers(self) -> frozenset[int]:
+        return frozenset(int(z) for z in self.type_map)
+
+    def _batch(self, structures: list[Atoms]):
+        from sevenn.atom_graph_data import AtomGraphData
+        from sevenn.train.dataload import unlabeled_atoms_to_graph
+        from torch_geometric.data import Batch
+
+        graphs = [AtomGraphData.from_numpy_dict(unlabeled_atoms_to_graph(a, self.cutoff)) for a in structures]
+        if self.modality is not None:
+            # Batched multi-fidelity inputs carry their modality per graph (the model's modal map).
+            for graph in graphs:
+                graph["data_modality"] = self.modality
+        return Batch.from_data_list(graphs).to(self.device)
+
+    def _embed_batch(self, structures: list[Atoms]) -> list[np.ndarray]:
+        import torch
+
+        batch = self._batch(structures)
+        with torch.inference_mode():
+            self.model(batch)
+        features = self._captured.float().cpu().numpy()
+        self._captured = None
+        bounds = np.cumsum([0] + [len(a) for a in structures])
+        return [features[bounds[i] : bounds[i + 1]] for i in range(len(structures))]
+
+    def energy_forward(self, structures: list[Atoms]) -> np.ndarray:
+        """The model's own batched energy-only forward (graph building included), for benchmarks."""
+        import torch
+
+        with torch.inference_mode():
+            out = self.model(self._batch(structures))
+        return out["inferred_total_energy"].cpu().numpy()
+
+    def calculator(self):
+        from sevenn.calculator import SevenNetCalculator
+
+        model = self._checkpoint.build_model()
+        if self.modality is not None:
+            model.prepare_modal_deploy(self.modality)
+        return SevenNetCalculator(model=model, file_type="model_instance", device=self.device, modal=self.modality)

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import adjusted_rand_score
+
+from platonic.anchors import AnchorError, DIRECTConvergenceError, DIRECTSampler, select_anchors
+
+
+def test_direct_returns_k_distinct_rows(blobs):
+    X, _ = blobs
+    sampler = DIRECTSampler(n_anchors=25, seed=0).fit(X)
+    assert sampler.anchors_.shape == (25,)
+    assert np.unique(sampler.anchors_).size == 25
+    assert np.unique(X[sampler.anchors_], axis=0).shape[0] == 25
+    assert sampler.labels_.shape == (X.shape[0],)
+    assert sampler.cluster_sizes_.sum() == X.shape[0]
+    assert 25 <= sampler.n_subclusters_
+
+
+def test_each_anchor_is_its_cluster_member_nearest_the_cluster_mean(blobs):
+    X, _ = blobs
+    sampler = DIRECTSampler(n_anchors=12, seed=1).fit(X)
+    scores = sampler.space_.transform(X)
+    for cluster, anchor in enumerate(sampler.anchors_):
+        members = np.flatnonzero(sampler.labels_ == cluster)
+        assert sampler.labels_[anchor] == cluster
+        centroid = scores[members].mean(axis=0)
+        distances = np.linalg.norm(scores[members] - centroid, axis=1)
+        assert distances.min() == pytest.approx(np.linalg.norm(scores[anchor] - centroid), abs=1e-12)
+
+
+def test_direct_is_deterministic_per_seed(blobs):
+    X, _ = blobs
+    first = DIRECTSampler(n_anchors=30, seed=42).fit(X).anchors_
+    again = DIRECTSampler(n_anchors=30, seed=42).fit(X).anchors_
+    np.testing.assert_array_equal(first, again)
+
+
+def test_direct_finds_one_anchor_per_blob_where_random_does_not(blobs):
+    X, blob = blobs
+    n_blobs = np.unique(blob).size
+    for seed in (0, 42, 12345):
+        sampler = DIRECTSampler(n_anchors=n_blobs, seed=seed).fit(X)
+        assert sorted(blob[sampler.anchors_]) == list(range(n_blobs))
+        assert adjusted_rand_score(blob, sampler.labels_) == 1.0
+    random_covers = [
+        np.unique(blob[select_anchors(X, n_blobs, method="random", seed=seed)]).size == n_blobs
+        for seed in range(10)
+    ]
+    # 10 uniform draws over 10 blobs of unequal sizes cover all blobs with probability < 4e-4.
+    assert sum(random_covers) <= 1
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n_blobs=st.integers(2, 8), extra_dims=st.integers(0, 6), data_seed=st.integers(0, 10_000),
+       seed=st.integers(0, 2**31 - 1))
+def test_one_anchor_per_blob_holds_for_any_separated_blobs(make_blobs, n_blobs, extra_dims, data_seed, seed):
+    X, blob = make_blobs(n_blobs=n_blobs, dim=n_blobs + extra_dims, seed=data_seed)
+    anchors = DIRECTSampler(n_anchors=n_blobs, seed=seed).fit(X).anchors_
+    assert sorted(blob[anchors]) == list(range(n_blobs))
+
+
+def test_subsampled_threshold_search_matches_k_on_larger_data(make_blobs):
+    X, blob = make_blobs(n_blobs=6, dim=8, seed=11)
+    sampler = DIRECTSampler(n_anchors=6, seed=0, search_sample_size=300).fit(X)
+    assert X.shape[0] > 300
+    assert sorted(blob[sampler.anchors_]) == list(range(6))
+
+
+def test_fewer_distinct_rows_than_k_is_a_clear_error():
+    rng = np.random.default_rng(0)
+    distinct = rng.normal(size=(4, 5))
+    X = np.repeat(distinct, 10, axis=0)
+    with pytest.raises(AnchorError, match="only 4 distinct rows"):
+        DIRECTSampler(n_anchors=5).fit(X)
+    assert np.unique(X[DIRECTSampler(n_anchors=4).fit(X).anchors_], axis=0).shape[0] == 4
+
+
+@pytest.mark.parametrize("k", [0, -3, 61])
+def test_bad_k_is_rejected(blobs, k):
+    X, _ = blobs
+    with pytest.raises(AnchorError, match="anchors"):
+        DIRECTSampler(n_anchors=k).fit(X[:60])
+
+
+def test_non_finite_rows_are_rejected(blobs):
+    X, _ = blobs
+    X = X.copy()
+    X[17, 3] = np.nan
+    with pytest.raises(AnchorError, match="row 17"):
+        DIRECTSampler(n_anchors=3).fit(X)
+    X[17, 3] = np.inf
+    with pytest.raises(AnchorError, match="NaN or inf"):
+        DIRECTSampler(n_anchors=3).fit(X)
+
+
+def test_constant_data_has_no_principal_component():
+    with pytest.raises(AnchorError, match="no variance"):
+        DIRECTSampler(n_anchors=1).fit(np.ones((10, 3)))
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [({"threshold_init": 0.0}, "threshold_init"), ({"max_subclusters": 2}, "max_subclusters"),
+     ({"max_fits": 0}, "max_fits")],
+)
+def test_bad_parameters_are_rejected(blobs, options, message):
+    X, _ = blobs
+    with pytest.raises(AnchorError, match=message):
+        DIRECTSampler(n_anchors=5, **options).fit(X)
+
+
+def test_exhausted_threshold_search_reports_what_it_tried(blobs):
+    X, _ = blobs
+    with pytest.raises(DIRECTConvergenceError, match=r"no Birch threshold gave 5\.\.2000 subclusters .* in 2 fits"):
+        DIRECTSampler(n_anchors=5, threshold_init=100.0, max_fits=2).fit(X)
