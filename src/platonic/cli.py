@@ -80,7 +80,7 @@ def extract_cmd(
     n: Optional[int] = typer.Option(None, help="Reproducible subsample of N structures."),
     seed: int = typer.Option(0, help="Seed of the subsample."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
-    batch_atoms: int = typer.Option(2048, help="Atoms per forward pass."),
+    batch_atoms: Optional[int] = typer.Option(None, help="Atoms per forward pass (default: each model's own)."),
     shard_size: int = typer.Option(256, help="Structures per shard (unit of resumption)."),
     shard_index: int = typer.Option(0, help="This worker's index (job arrays)."),
     num_shards: int = typer.Option(1, help="Number of workers sharing the store."),
@@ -175,6 +175,119 @@ def info_cmd(store: Path = typer.Argument(Path("store"), help="Store directory."
     for row in summary.itertuples(index=False):
         table.add_row(*[str(v) for v in row])
     Console(stderr=True).print(table)
+
+
+def _open_store(store: Path):
+    from platonic.store import EmbeddingStore, StoreError
+
+    try:
+        return EmbeddingStore(store)
+    except StoreError as exc:
+        _fail(str(exc))
+
+
+def _results(store: Path) -> Path:
+    return store / "results"
+
+
+@app.command("anchors", rich_help_panel="Pipeline")
+def anchors_cmd(
+    store: Path = typer.Option(Path("store"), help="Store directory (from `platonic extract`)."),
+    reference: str = typer.Option("chgnet-0.3.0", help="Model whose embeddings pick the anchors."),
+    k: int = typer.Option(100, help="Number of anchors K."),
+    method: str = typer.Option("direct", help="direct, random or fps."),
+    seed: int = typer.Option(0, help="Seed."),
+    diversity: bool = typer.Option(True, help="Also tabulate anchor diversity, DIRECT vs random, seeds 0/42/12345."),
+) -> None:
+    """Pick K anchor atoms (the same atoms for every model) on a reference model."""
+    from platonic.anchors import AnchorError, diversity_table
+    from platonic.anchors.from_store import choose_anchors, common_rows, save_anchors
+
+    s = _open_store(store)
+    t0 = time.perf_counter()
+    try:
+        table = choose_anchors(s, reference, k=k, method=method, seed=seed)
+    except (AnchorError, ValueError) as exc:
+        _fail(str(exc))
+    path = _results(store) / "anchors.csv"
+    save_anchors(table, path)
+    console.print(
+        f"{k} {method} anchors on {reference} among {table.attrs['candidates']} atoms "
+        f"({time.perf_counter() - t0:.1f} s): {path}"
+    )
+    counts = table["element"].value_counts()
+    console.print("anchor elements: " + ", ".join(f"{e} {c}" for e, c in counts.head(15).items()))
+    if diversity:
+        X = s.load(reference)[common_rows(s, s.models())]
+        div = diversity_table(X, k, methods=("direct", "random"), seeds=(0, 42, 12345))
+        div.to_csv(_results(store) / "anchor_diversity.csv", index=False)
+        Console(stderr=True).print(div.to_string(index=False))
+
+
+@app.command("project", rich_help_panel="Pipeline")
+def project_cmd(
+    store: Path = typer.Option(Path("store"), help="Store directory."),
+    models: str = typer.Option("all", help="Comma-separated models, or all in the store."),
+) -> None:
+    """Map every model into the unified space: cosines to the anchors' embeddings."""
+    from platonic.anchors.from_store import load_anchors
+    from platonic.project.from_store import project_store
+
+    s = _open_store(store)
+    try:
+        anchors = load_anchors(_results(store) / "anchors.csv")
+    except ValueError as exc:
+        _fail(str(exc))
+    names = s.models() if models == "all" else _split_models(models)
+    t0 = time.perf_counter()
+    written = project_store(s, anchors["row"].to_numpy(), _results(store) / "unified", names)
+    console.print(f"projected {len(written)} models onto K={len(anchors)} anchors in {time.perf_counter() - t0:.1f} s")
+
+
+@app.command("compare", rich_help_panel="Pipeline")
+def compare_cmd(
+    store: Path = typer.Option(Path("store"), help="Store directory."),
+    models: str = typer.Option("all", help="Comma-separated models, or all in the store."),
+    metrics: str = typer.Option(
+        "procrustes,cka,mknn,ot,superscore,gfre,gfrd,lfre", help="Metrics to compute."
+    ),
+    spaces: str = typer.Option("raw,unified", help="raw, unified or both."),
+    n_atoms: Optional[int] = typer.Option(None, help="Seeded subsample of atoms for every metric (default: all)."),
+    k: int = typer.Option(10, help="Neighbours for mutual kNN."),
+    mknn_score: str = typer.Option("jaccard", help="jaccard (the paper's) or overlap (Huh et al.)."),
+    n_queries: Optional[int] = typer.Option(None, help="Query atoms for mKNN (neighbours searched among all)."),
+    ot_samples: int = typer.Option(5000, help="Atoms in the OT subsample."),
+    permutations: int = typer.Option(0, help="Permutation-null draws for Procrustes and CKA."),
+    seed: int = typer.Option(0, help="Seed of every subsample."),
+) -> None:
+    """Model x model matrices of every metric, raw and unified space: tables and heatmaps."""
+    from platonic.compare.from_store import compare_store, save_heatmaps
+
+    s = _open_store(store)
+    names = s.models() if models == "all" else _split_models(models)
+    unified_dir = _results(store) / "unified"
+    unified = {m: unified_dir / f"{m.replace(':', '_').replace('/', '_')}.npy" for m in names}
+    space_list = [x.strip() for x in spaces.split(",") if x.strip()]
+    if "unified" in space_list and not all(p.exists() for p in unified.values()):
+        _fail(f"no unified matrices in {unified_dir} for every model: run `platonic anchors` and `platonic project`")
+    t0 = time.perf_counter()
+    try:
+        table = compare_store(
+            s, unified, names, [m.strip() for m in metrics.split(",")], space_list, n_atoms=n_atoms, seed=seed,
+            k=k, mknn_score=mknn_score, n_queries=n_queries, ot_n_samples=ot_samples, n_permutations=permutations,
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+    out = _results(store)
+    table.to_csv(out / "metrics.csv", index=False)
+    table.to_parquet(out / "metrics.parquet", index=False)
+    figures = save_heatmaps(table, out / "figures")
+    console.print(
+        f"{len(table)} metric values on {table['rows_used'].iloc[0]} atoms in {time.perf_counter() - t0:.1f} s: "
+        f"{out / 'metrics.csv'}, {len(figures)} heatmaps in {out / 'figures'}"
+    )
+    summary = table[table.model_a != table.model_b].groupby(["space", "metric"])["value"].agg(["mean", "min", "max"])
+    Console(stderr=True).print(summary.round(3).to_string())
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from platonic.anchors._validation import check_anchor_rows
 from platonic.anchors import ANCHOR_METHODS, AnchorError, select_anchors
 
 
@@ -22,10 +23,16 @@ def test_unknown_method_is_rejected(blobs):
         select_anchors(X, 3, method="kmeans")
 
 
-def test_random_anchors_on_identical_rows_are_rejected():
+def test_random_anchors_on_too_few_distinct_rows_are_rejected():
+    X = np.vstack([np.ones((5, 3)), np.arange(3.0)[None, :] + 1])
+    with pytest.raises(AnchorError, match="distinct"):
+        select_anchors(X, 3, method="random", seed=0)
+
+
+def test_identical_anchor_rows_are_rejected():
     X = np.vstack([np.ones((5, 3)), np.arange(3.0)[None, :] + 1])
     with pytest.raises(AnchorError, match="identical embeddings"):
-        select_anchors(X, 3, method="random", seed=0)
+        check_anchor_rows(X, np.array([0, 1, 5]))
 
 
 def test_zero_vector_anchor_is_rejected():
@@ -33,6 +40,8 @@ def test_zero_vector_anchor_is_rejected():
     X[1:, 0] = np.arange(1.0, 6.0)
     X[1:, 1] = np.arange(5.0, 0.0, -1.0)
     with pytest.raises(AnchorError, match="row 0 is a zero vector"):
+        check_anchor_rows(X, np.arange(6))
+    with pytest.raises(AnchorError, match="distinct non-zero"):
         select_anchors(X, 6, method="random", seed=0)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from platonic.anchors._validation import AnchorError, check_anchor_rows, check_embeddings
-from platonic.anchors.baselines import farthest_point_anchors, random_anchors
+from platonic.anchors.baselines import distinct_random_anchors, farthest_point_anchors, random_anchors
 from platonic.anchors.direct import DIRECTConvergenceError, DIRECTSampler
 from platonic.anchors.diversity import anchor_diversity, diversity_table
 from platonic.anchors.space import KaiserPCASpace
@@ -22,18 +22,17 @@ def select_anchors(X: np.ndarray, k: int, method: str = "direct", seed: int = 0)
     """Row indices of ``k`` anchors chosen on the embedding matrix ``X`` (atoms × features).
 
     ``method``: ``"direct"`` (:class:`DIRECTSampler`, anchors ordered by cluster),
-    ``"random"`` (:func:`random_anchors`, in the order drawn) or ``"fps"``
+    ``"random"`` (:func:`distinct_random_anchors`, in the order drawn) or ``"fps"``
     (:func:`farthest_point_anchors`, in the order picked).
 
     The chosen rows are checked to be distinct, non-zero vectors of ``X``; otherwise
-    :class:`AnchorError` (with random sampling this can happen when ``X`` has repeated rows,
-    e.g. symmetry-equivalent atoms: try another seed).
+    :class:`AnchorError`.
     """
     data = check_embeddings(X)
     if method == "direct":
         rows = DIRECTSampler(n_anchors=k, seed=seed).fit(data).anchors_
     elif method == "random":
-        rows = random_anchors(data.shape[0], k, seed=seed)
+        rows = distinct_random_anchors(data, k, seed=seed)
     elif method == "fps":
         rows = farthest_point_anchors(data, k, seed=seed)
     else:
@@ -49,6 +48,7 @@ __all__ = [
     "KaiserPCASpace",
     "anchor_diversity",
     "diversity_table",
+    "distinct_random_anchors",
     "farthest_point_anchors",
     "random_anchors",
     "select_anchors",

@@ -20,6 +20,29 @@ def random_anchors(n_rows: int, k: int, seed: int = 0) -> np.ndarray:
     return rng.choice(int(n_rows), size=k, replace=False).astype(np.int64)
 
 
+def distinct_random_anchors(X: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """``k`` rows drawn uniformly at random among the rows of ``X``, skipping repeats.
+
+    Rows are visited in the order of ``default_rng(seed).permutation``; a row whose vector equals
+    an already chosen one (symmetry-equivalent atoms embed identically) or is all zeros is passed
+    over. This is uniform sampling of atoms conditioned on the anchors being distinct vectors, so
+    the random baseline never fails on datasets with repeated rows.
+    """
+    data = check_embeddings(X)
+    k = check_n_anchors(k, data.shape[0])
+    seen: set[bytes] = set()
+    rows: list[int] = []
+    for i in np.random.default_rng(seed).permutation(data.shape[0]):
+        key = data[i].tobytes()
+        if key in seen or not data[i].any():
+            continue
+        seen.add(key)
+        rows.append(int(i))
+        if len(rows) == k:
+            return np.asarray(rows, dtype=np.int64)
+    raise AnchorError(f"only {len(rows)} distinct non-zero rows, cannot pick {k} anchors")
+
+
 def farthest_point_anchors(X: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     """Greedy farthest-point sampling in the weighted Kaiser PCA space of ``X``.
 

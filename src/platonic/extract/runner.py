@@ -110,7 +110,7 @@ def extract(
     out: str | Path,
     *,
     shard_size: int = 256,
-    batch_atoms: int = 2048,
+    batch_atoms: int | None = None,
     device: str = "cpu",
     shard_index: int = 0,
     num_shards: int = 1,
@@ -126,7 +126,7 @@ def extract(
     models: registry names (see ``platonic models``), e.g. ``["chgnet-0.3.0", "sevennet-0"]``.
     out: store directory; created if absent, resumed if made from the same dataset.
     shard_size: structures per shard (the unit of resumption and of work division).
-    batch_atoms: at most this many atoms per forward pass.
+    batch_atoms: at most this many atoms per forward pass (default: the adapter's ``batch_atoms``).
     device: ``"cpu"`` or ``"cuda"``.
     shard_index, num_shards: this worker takes shards with ``s % num_shards == shard_index``.
     load_model, atom_table: injection points (defaults: the registry and the datasets stage).
@@ -169,7 +169,7 @@ def extract(
                 dataset.ids[lo:hi],
                 dataset.sources[lo:hi],
                 store.row_range(s)[0],
-                batch_atoms,
+                batch_atoms or model.batch_atoms,
                 progress,
             )
             seconds = time.perf_counter() - t0

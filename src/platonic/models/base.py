@@ -76,6 +76,8 @@ class EmbeddingModel(abc.ABC):
     """
 
     card: ModelCard
+    #: Atoms per forward pass that ran fastest on CPU for this family (benchmarks/extract.py).
+    batch_atoms: int = 1024
 
     def __init__(self, device: str = "cpu"):
         self.device = device

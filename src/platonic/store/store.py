@@ -1,0 +1,319 @@
+"""The embedding store (see the package docstring for the layout)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+FORMAT_VERSION = 1
+
+
+class StoreError(RuntimeError):
+    """A store that is incomplete, inconsistent or made from other inputs than the ones given."""
+
+
+@dataclass
+class ShardRecord:
+    """What the sidecar JSON of one shard says."""
+
+    shard: int
+    row_start: int
+    row_stop: int
+    dim: int
+    sha256: str
+    model_fingerprint: str
+    dataset_fingerprint: str
+    seconds: float
+    rejects: list[dict] = field(default_factory=list)
+
+    @property
+    def n_rows(self) -> int:
+        return self.row_stop - self.row_start
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_write_json(path: Path, obj) -> None:
+    _atomic_write_bytes(path, json.dumps(obj, indent=1, sort_keys=True).encode())
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+class EmbeddingStore:
+    """A directory of per-model embedding shards sharing one atom table.
+
+    Use :meth:`create` (or :meth:`open_or_create`) with a dataset, or :meth:`open` to read.
+    """
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        meta_path = self.root / "dataset.json"
+        if not meta_path.exists():
+            raise StoreError(f"{self.root}: not an embedding store (no dataset.json)")
+        self.meta = json.loads(meta_path.read_text())
+        if self.meta.get("format_version") != FORMAT_VERSION:
+            raise StoreError(
+                f"{meta_path}: format_version {self.meta.get('format_version')!r}, this platonic reads {FORMAT_VERSION}"
+            )
+        self.shard_rows: np.ndarray = np.asarray(self.meta["shard_rows"], dtype=np.int64)
+        self.shard_structures: np.ndarray = np.asarray(self.meta["shard_structures"], dtype=np.int64)
+
+    # ------------------------------------------------------------------ creation
+    @classmethod
+    def create(cls, root: str | Path, dataset, atom_table: pd.DataFrame, shard_size: int = 256) -> "EmbeddingStore":
+        """Lay out a new store for ``dataset`` (shards of ``shard_size`` structures)."""
+        if shard_size < 1:
+            raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+        root = Path(root)
+        offsets = np.asarray(dataset.atom_offsets, dtype=np.int64)
+        n_structures = len(dataset)
+        if len(atom_table) != offsets[-1]:
+            raise StoreError(f"atom table has {len(atom_table)} rows, dataset has {offsets[-1]} atoms")
+        bounds = list(range(0, n_structures, shard_size)) + [n_structures]
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "dataset_name": dataset.name,
+            "dataset_fingerprint": dataset.fingerprint(),
+            "n_structures": n_structures,
+            "n_atoms": int(offsets[-1]),
+            "shard_size": shard_size,
+            "shard_structures": bounds,
+            "shard_rows": [int(offsets[b]) for b in bounds],
+        }
+        root.mkdir(parents=True, exist_ok=True)
+        table_bytes = atom_table.to_parquet(index=False)
+        _atomic_write_bytes(root / "atoms.parquet", table_bytes)
+        meta["atom_table_sha256"] = hashlib.sha256(table_bytes).hexdigest()
+        _atomic_write_json(root / "dataset.json", meta)
+        return cls(root)
+
+    @classmethod
+    def open_or_create(cls, root: str | Path, dataset, atom_table_fn, shard_size: int = 256) -> "EmbeddingStore":
+        """Open the store at ``root`` if it was made from ``dataset``; create it if absent.
+
+        ``atom_table_fn(dataset)`` is called only when the store is new. A store made from another
+        dataset (different fingerprint) or with another shard size is refused, never overwritten.
+        """
+        root = Path(root)
+        if (root / "dataset.json").exists():
+            store = cls(root)
+            fp = dataset.fingerprint()
+            if store.meta["dataset_fingerprint"] != fp:
+                raise StoreError(
+                    f"{root} holds dataset {store.meta['dataset_name']!r} (fingerprint "
+                    f"{store.meta['dataset_fingerprint']}); the dataset given has fingerprint {fp}. "
+                    "Use another --out directory."
+                )
+            if store.meta["shard_size"] != shard_size:
+                raise StoreError(
+                    f"{root} was cut into shards of {store.meta['shard_size']} structures, not {shard_size}"
+                )
+            return store
+        return cls.create(root, dataset, atom_table_fn(dataset), shard_size=shard_size)
+
+    # ------------------------------------------------------------------ layout
+    @property
+    def n_shards(self) -> int:
+        return len(self.shard_rows) - 1
+
+    @property
+    def n_atoms(self) -> int:
+        return int(self.meta["n_atoms"])
+
+    @property
+    def dataset_fingerprint(self) -> str:
+        return self.meta["dataset_fingerprint"]
+
+    def structure_range(self, shard: int) -> tuple[int, int]:
+        return int(self.shard_structures[shard]), int(self.shard_structures[shard + 1])
+
+    def row_range(self, shard: int) -> tuple[int, int]:
+        return int(self.shard_rows[shard]), int(self.shard_rows[shard + 1])
+
+    def model_dir(self, model: str) -> Path:
+        safe = model.replace("/", "_").replace(":", "_")
+        return self.root / "models" / safe
+
+    def _shard_paths(self, model: str, shard: int) -> tuple[Path, Path]:
+        d = self.model_dir(model)
+        return d / f"shard-{shard:05d}.npy", d / f"shard-{shard:05d}.json"
+
+    def atom_table(self) -> pd.DataFrame:
+        path = self.root / "atoms.parquet"
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != self.meta["atom_table_sha256"]:
+            raise StoreError(f"{path}: checksum {digest} does not match dataset.json")
+        table = pd.read_parquet(path)
+        if len(table) != self.n_atoms:
+            raise StoreError(f"{path}: {len(table)} rows, dataset.json says {self.n_atoms}")
+        return table
+
+    # ------------------------------------------------------------------ models
+    def models(self) -> list[str]:
+        """Names of the models with a card in this store (complete or not)."""
+        base = self.root / "models"
+        if not base.exists():
+            return []
+        return sorted(json.loads(p.read_text())["card"]["name"] for p in base.glob("*/card.json"))
+
+    def register_model(self, card) -> None:
+        """Write (or check) the model's card; a different model fingerprint under one name is refused."""
+        path = self.model_dir(card.name) / "card.json"
+        entry = {
+            "card": card.to_dict(),
+            "model_fingerprint": card.fingerprint,
+            "dataset_fingerprint": self.dataset_fingerprint,
+            "dim": card.dim,
+        }
+        if path.exists():
+            old = json.loads(path.read_text())
+            if old["model_fingerprint"] != card.fingerprint:
+                raise StoreError(
+                    f"{path}: written by model fingerprint {old['model_fingerprint']}, now {card.fingerprint} "
+                    f"(other weights, layer or package versions). Remove {path.parent} to re-extract."
+                )
+            return
+        _atomic_write_json(path, entry)
+
+    def card(self, model: str) -> dict:
+        path = self.model_dir(model) / "card.json"
+        if not path.exists():
+            raise StoreError(f"{self.root}: no model {model!r}; has {self.models()}")
+        return json.loads(path.read_text())
+
+    def write_shard(self, model: str, shard: int, array: np.ndarray, seconds: float, rejects: list[dict]) -> ShardRecord:
+        """Write one shard atomically: the array first, then its sidecar."""
+        entry = self.card(model)
+        start, stop = self.row_range(shard)
+        array = np.ascontiguousarray(array, dtype=np.float32)
+        if array.shape != (stop - start, entry["dim"]):
+            raise StoreError(f"shard {shard} of {model}: shape {array.shape}, expected {(stop - start, entry['dim'])}")
+        data = _npy_bytes(array)
+        npy, side = self._shard_paths(model, shard)
+        _atomic_write_bytes(npy, data)
+        record = ShardRecord(
+            shard=shard,
+            row_start=start,
+            row_stop=stop,
+            dim=entry["dim"],
+            sha256=hashlib.sha256(data).hexdigest(),
+            model_fingerprint=entry["model_fingerprint"],
+            dataset_fingerprint=self.dataset_fingerprint,
+            seconds=seconds,
+            rejects=rejects,
+        )
+        _atomic_write_json(side, asdict(record))
+        return record
+
+    def _record(self, model: str, shard: int) -> ShardRecord | None:
+        _, side = self._shard_paths(model, shard)
+        if not side.exists():
+            return None
+        return ShardRecord(**json.loads(side.read_text()))
+
+    def shard_done(self, model: str, shard: int, model_fingerprint: str | None = None) -> bool:
+        """True when the shard's array exists and matches its sidecar (checksum, rows, fingerprints)."""
+        record = self._record(model, shard)
+        npy, _ = self._shard_paths(model, shard)
+        if record is None or not npy.exists():
+            return False
+        if record.dataset_fingerprint != self.dataset_fingerprint:
+            return False
+        if model_fingerprint is not None and record.model_fingerprint != model_fingerprint:
+            return False
+        if (record.row_start, record.row_stop) != self.row_range(shard):
+            return False
+        return hashlib.sha256(npy.read_bytes()).hexdigest() == record.sha256
+
+    def missing_shards(self, model: str, model_fingerprint: str | None = None) -> list[int]:
+        return [s for s in range(self.n_shards) if not self.shard_done(model, s, model_fingerprint)]
+
+    def is_complete(self, model: str) -> bool:
+        return not self.missing_shards(model)
+
+    def rejects(self, model: str) -> list[dict]:
+        """Structures the model could not embed (their rows are NaN), with reasons."""
+        out = []
+        for s in range(self.n_shards):
+            record = self._record(model, s)
+            if record is not None:
+                out.extend(record.rejects)
+        return out
+
+    # ------------------------------------------------------------------ reading
+    def iter_shards(self, model: str, verify: bool = True) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(row_start, array)`` shard by shard; bounded memory for any store size."""
+        entry = self.card(model)
+        for s in range(self.n_shards):
+            record = self._record(model, s)
+            npy, side = self._shard_paths(model, s)
+            if record is None or not npy.exists():
+                raise StoreError(
+                    f"{self.root}: model {model!r} is incomplete: shard {s} missing "
+                    f"({len(self.missing_shards(model))} of {self.n_shards} missing). Re-run extract to resume."
+                )
+            data = npy.read_bytes()
+            if verify and hashlib.sha256(data).hexdigest() != record.sha256:
+                raise StoreError(f"{npy}: checksum does not match {side.name}")
+            if record.dataset_fingerprint != self.dataset_fingerprint:
+                raise StoreError(f"{side}: made from dataset {record.dataset_fingerprint}, store is {self.dataset_fingerprint}")
+            if record.model_fingerprint != entry["model_fingerprint"]:
+                raise StoreError(f"{side}: written by model fingerprint {record.model_fingerprint}, card says {entry['model_fingerprint']}")
+            array = np.load(io.BytesIO(data), allow_pickle=False)
+            start, stop = self.row_range(s)
+            if array.shape != (stop - start, entry["dim"]):
+                raise StoreError(f"{npy}: shape {array.shape}, expected {(stop - start, entry['dim'])}")
+            yield start, array
+
+    def load(self, model: str, verify: bool = True) -> np.ndarray:
+        """The full (n_atoms, dim) float32 matrix of ``model``; refuses an incomplete or corrupt store.
+
+        Rows of structures the model rejected are NaN (see :meth:`rejects`).
+        """
+        dim = self.card(model)["dim"]
+        out = np.empty((self.n_atoms, dim), dtype=np.float32)
+        for start, array in self.iter_shards(model, verify=verify):
+            out[start : start + len(array)] = array
+        return out
+
+    def summary(self) -> pd.DataFrame:
+        """One row per model: shards done, rows, rejected structures."""
+        rows = []
+        for model in self.models():
+            missing = self.missing_shards(model)
+            rows.append(
+                {
+                    "model": model,
+                    "dim": self.card(model)["dim"],
+                    "shards_done": self.n_shards - len(missing),
+                    "shards": self.n_shards,
+                    "complete": not missing,
+                    "rejected_structures": len(self.rejects(model)),
+                }
+            )
+        return pd.DataFrame(rows)
