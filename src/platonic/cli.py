@@ -198,6 +198,7 @@ def anchors_cmd(
     method: str = typer.Option("direct", help="direct, random or fps."),
     seed: int = typer.Option(0, help="Seed."),
     diversity: bool = typer.Option(True, help="Also tabulate anchor diversity, DIRECT vs random, seeds 0/42/12345."),
+    sweep: bool = typer.Option(True, help="Also run the K sweep 3..400 (convergence of the unified space)."),
 ) -> None:
     """Pick K anchor atoms (the same atoms for every model) on a reference model."""
     from platonic.anchors import AnchorError, diversity_table
@@ -217,11 +218,21 @@ def anchors_cmd(
     )
     counts = table["element"].value_counts()
     console.print("anchor elements: " + ", ".join(f"{e} {c}" for e, c in counts.head(15).items()))
+    valid = common_rows(s, s.models())
     if diversity:
-        X = s.load(reference)[common_rows(s, s.models())]
+        X = s.load(reference)[valid]
         div = diversity_table(X, k, methods=("direct", "random"), seeds=(0, 42, 12345))
         div.to_csv(_results(store) / "anchor_diversity.csv", index=False)
         Console(stderr=True).print(div.to_string(index=False))
+    if sweep:
+        from platonic.project import DEFAULT_KS, k_sweep
+
+        embeddings = {m: s.load(m)[valid] for m in [reference] + [m for m in s.models() if m != reference]}
+        ks = [kk for kk in DEFAULT_KS if kk <= int(valid.sum())]
+        table = k_sweep(embeddings, ks=ks, method=method, seed=seed, reference=reference)
+        table.to_csv(_results(store) / "k_sweep.csv", index=False)
+        conv = table[table.measure == "procrustes_vs_previous_k"].groupby("k")["value"].mean()
+        console.print("K sweep, mean Procrustes vs previous K: " + ", ".join(f"K={kk}: {v:.3f}" for kk, v in conv.items()))
 
 
 @app.command("project", rich_help_panel="Pipeline")
@@ -259,6 +270,7 @@ def compare_cmd(
     ot_samples: int = typer.Option(5000, help="Atoms in the OT subsample."),
     permutations: int = typer.Option(0, help="Permutation-null draws for Procrustes and CKA."),
     seed: int = typer.Option(0, help="Seed of every subsample."),
+    twonn_atoms: int = typer.Option(20000, help="Atoms (seeded subsample) for the TwoNN intrinsic dimension; 0 skips."),
 ) -> None:
     """Model x model matrices of every metric, raw and unified space: tables and heatmaps."""
     from platonic.compare.from_store import compare_store, save_heatmaps
@@ -279,6 +291,12 @@ def compare_cmd(
     except ValueError as exc:
         _fail(str(exc))
     out = _results(store)
+    if twonn_atoms:
+        from platonic.compare.from_store import intrinsic_dimensions
+
+        dims = intrinsic_dimensions(s, unified, names, space_list, n_atoms=twonn_atoms, seed=seed)
+        dims.to_csv(out / "intrinsic_dimension.csv", index=False)
+        Console(stderr=True).print(dims.round(3).to_string(index=False))
     table.to_csv(out / "metrics.csv", index=False)
     table.to_parquet(out / "metrics.parquet", index=False)
     figures = save_heatmaps(table, out / "figures")

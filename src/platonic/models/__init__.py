@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from pathlib import Path
 
+from platonic.models._provenance import licence_of
 from platonic.models.base import EmbeddingModel, ModelCard, UnsupportedStructureError
 
 # name -> module of its family
@@ -26,6 +26,7 @@ _FAMILIES = {
 }
 _CLASSES = {"chgnet": "CHGNetModel", "sevennet": "SevenNetModel", "diep": "DIEPModel", "mace": "MACEModel"}
 _PACKAGES = {"chgnet": "chgnet", "sevennet": "sevenn", "diep": "diep", "mace": "mace"}
+_DISTRIBUTIONS = {"chgnet": "chgnet", "sevennet": "sevenn", "diep": "diep", "mace": "mace-torch"}
 
 MODEL_NAMES: tuple[str, ...] = tuple(_FAMILIES)
 #: The offline default: every model whose real weights ship in a wheel, plus the random control.
@@ -58,27 +59,28 @@ def load_model(name: str, device: str = "cpu") -> EmbeddingModel:
 
 
 def available_models() -> list[dict]:
-    """One static card per adapter, with whether its package and weights are found (nothing is loaded)."""
+    """One static card per adapter, with its licence and whether its package and weights are found.
+
+    Nothing is loaded or imported from the model packages (no torch): weights are located from the
+    package's install folder and licences are read from the installed metadata.
+    """
     rows = []
     for name in MODEL_NAMES:
         family = _FAMILIES[name]
         module = importlib.import_module(f"platonic.models.{family}")
         row = module.static_card(name)
-        row["package"] = _PACKAGES[family]
+        row.update(package=_DISTRIBUTIONS[family], default=name in DEFAULT_MODELS)
         if importlib.util.find_spec(_PACKAGES[family]) is None:
-            row.update(weights_found=False, reason=f"package {_PACKAGES[family]} not installed")
+            row.update(licence="unknown: package not installed", weights_found=False)
+            row["reason"] = f"package {_DISTRIBUTIONS[family]} not installed"
         elif family == "mace":
-            row.update(weights_found=True, weights="built from a seed (no file)")
+            row.update(licence=licence_of(_DISTRIBUTIONS[family]), weights_found=True)
+            row["weights"] = "built from a seed (no file)"
         else:
-            try:
-                path = Path(module.weights_path(name))
-            except (ImportError, ValueError) as exc:
-                row.update(weights_found=False, reason=str(exc))
-            else:
-                row.update(weights_found=path.exists(), weights=str(path))
-                if not path.exists():
-                    row["reason"] = f"{path} missing"
-        row["default"] = name in DEFAULT_MODELS
+            path = module.weights_path(name)
+            row.update(licence=licence_of(_DISTRIBUTIONS[family]), weights_found=path.is_file(), weights=str(path))
+            if not path.is_file():
+                row["reason"] = f"weights file {path} missing"
         rows.append(row)
     return rows
 

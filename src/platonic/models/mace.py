@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from platonic.models._provenance import package_versions
+from platonic.models._provenance import licence_of, package_versions
 from platonic.models.base import EmbeddingModel, ModelCard, sha256_file
 
 DUMMY_SEED = 0
@@ -109,7 +109,19 @@ def build_dummy(seed: int = DUMMY_SEED):
     return model.eval()
 
 
+class MACEFileError(ValueError):
+    """A MACE model file that cannot be loaded or run in this environment."""
+
+
+_E3NN_REMEDY = (
+    "Files saved with mace-torch under e3nn 0.4.4 (the official MACE-MP/OMAT files) may not load or run "
+    "under the e3nn 0.6 that SevenNet needs: install mace-torch with e3nn==0.4.4 in a separate venv and "
+    "run `platonic extract --models mace:PATH` there, writing into the same store."
+)
+
+
 def load_file(path: Path):
+    """The MACE model pickled at ``path`` (``torch.save`` of the module, as mace-torch writes it)."""
     import torch
 
     if not path.is_file():
@@ -117,14 +129,10 @@ def load_file(path: Path):
     with _restore_default_dtype():
         try:
             model = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the remedy
-            raise RuntimeError(
-                f"could not load MACE file {path}: {type(exc).__name__}: {exc}. Files saved with "
-                "mace-torch/e3nn 0.4.4 may need that environment: install mace-torch with e3nn==0.4.4 "
-                "in a separate venv and run `platonic extract --models mace:PATH` there into the same store."
-            ) from exc
-    if not hasattr(model, "atomic_numbers") or not hasattr(model, "r_max"):
-        raise RuntimeError(f"{path} does not hold a MACE model (no atomic_numbers / r_max)")
+        except Exception as exc:  # noqa: BLE001 - any unpickling failure gets the same remedy
+            raise MACEFileError(f"could not load MACE file {path}: {type(exc).__name__}: {exc}. {_E3NN_REMEDY}") from exc
+    if not isinstance(model, torch.nn.Module) or not hasattr(model, "atomic_numbers") or not hasattr(model, "r_max"):
+        raise MACEFileError(f"{path} does not hold a MACE model (no module with atomic_numbers and r_max)")
     return model.eval()
 
 
@@ -158,12 +166,25 @@ class MACEModel(EmbeddingModel):
         self.card = ModelCard(
             **info,
             weights_source=source,
-            licence="MIT (mace-torch code)" if not trained else "see the model file's licence",
+            licence=licence_of("mace-torch") if not trained else "see the model file's licence",
             trained=trained,
             weights_sha256=digest,
             package_versions=package_versions("mace-torch", "e3nn"),
             notes=f"dtype {str(self.dtype).removeprefix('torch.')}; r_max {self.r_max} Å",
         )
+        if trained:
+            self._check_runs(path)
+
+    def _check_runs(self, path: Path) -> None:
+        """One forward on a dimer: an e3nn version mismatch can unpickle fine and fail only when run."""
+        z = self.numbers[0]
+        dimer = Atoms([z, z], positions=[[0, 0, 0], [0, 0, 2.0]], cell=np.eye(3) * 10.0, pbc=True)
+        try:
+            self._forward([dimer])
+        except Exception as exc:  # noqa: BLE001 - any failure here gets the same remedy
+            raise MACEFileError(
+                f"MACE file {path} loaded but its forward pass failed: {type(exc).__name__}: {exc}. {_E3NN_REMEDY}"
+            ) from exc
 
     @property
     def supported_numbers(self) -> frozenset[int]:

@@ -25,14 +25,22 @@ VARIANTS = {
     "sevennet-mf-0": ("7net-mf-0", "PBE", "MPtrj + MP r2SCAN, multi-fidelity; PBE head"),
     "sevennet-mf-0-r2scan": ("7net-mf-0", "R2SCAN", "MPtrj + MP r2SCAN, multi-fidelity; R2SCAN head"),
 }
+# sevenn pretrained name -> checkpoint inside sevenn/pretrained_potentials (as sevenn._const has them),
+# so the registry can locate weights without importing sevenn (and torch).
+CHECKPOINTS = {
+    "7net-0": "SevenNet_0__11Jul2024/checkpoint_sevennet_0.pth",
+    "7net-l3i5": "SevenNet_l3i5/checkpoint_l3i5.pth",
+    "7net-mf-0": "SevenNet_MF_0/checkpoint_sevennet_mf_0.pth",
+}
 
 
 def weights_path(name: str) -> Path:
-    try:
-        from sevenn.util import pretrained_name_to_path
-    except ImportError as exc:
-        raise ImportError("sevenn is not installed (pip install 'platonic[offline]')") from exc
-    return Path(pretrained_name_to_path(VARIANTS[name][0]))
+    import importlib.util
+
+    spec = importlib.util.find_spec("sevenn")
+    if spec is None or spec.origin is None:
+        raise ImportError("sevenn is not installed (pip install 'platonic[offline]')")
+    return Path(spec.origin).parent / "pretrained_potentials" / CHECKPOINTS[VARIANTS[name][0]]
 
 
 def static_card(name: str) -> dict:

@@ -1,0 +1,276 @@
+"""Model x model tables of every comparison metric, and their heatmaps.
+
+:func:`metric_matrix` returns a tidy :class:`pandas.DataFrame`, one row per
+(model_a, model_b, metric) with the columns
+
+``model_a, model_b, metric, value, n, seed, space, detail, null_mean, null_std``
+
+* symmetric metrics (``procrustes``, ``cka``, ``mknn``, ``ot``, ``superscore``) are
+  computed once per unordered pair and written for both orders;
+* asymmetric ones (``gfre``, ``gfrd``, ``lfre``) for every ordered pair, model_a being
+  the source X and model_b the target Y;
+* ``n`` is the number of atoms the value rests on (query atoms for mKNN, the sample for
+  OT, test atoms for the reconstruction errors), ``seed`` the seed of that draw,
+  ``detail`` what else is needed to read the number (mKNN score and k, OT's ε, ...),
+  ``null_mean``/``null_std`` the permutation null (:func:`permutation_null`) of
+  Procrustes and CKA when ``n_permutations`` > 0.
+
+Memory stays bounded: pairs are processed one at a time and per-model work is done
+once per model, not once per pair (centred Gram matrices, the k-NN lists of the query
+atoms, the OT sample, the LFRE neighbour lists).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .cka import LinearKernelStats, cka_from_moments, linear_cka, unbiased_cka_from_moments
+from .knn import KnnScore, choose_query_rows, knn_indices, l2_normalise_rows, nearest_rows, neighbourhood_agreement
+from ._moments import CentredStats, centred_cross_product
+from .ot import sample_rows, score_ot_details
+from .procrustes import permutation_null, procrustes_from_moments, procrustes_score
+from .reconstruction import (
+    SPLIT_SEED,
+    Ridge2FoldCV,
+    TotalVarianceScaler,
+    default_split,
+    global_reconstruction_distortion,
+    global_reconstruction_error,
+    local_errors_from_neighbours,
+)
+from .superscore import super_score
+from ._validation import MetricInputError, check_matrix, check_positive_int
+
+logger = logging.getLogger(__name__)
+
+SYMMETRIC_METRICS = ("procrustes", "cka", "mknn", "ot", "superscore")
+ASYMMETRIC_METRICS = ("gfre", "gfrd", "lfre")
+COLUMNS = ["model_a", "model_b", "metric", "value", "n", "seed", "space", "detail", "null_mean", "null_std"]
+
+
+def _check_embeddings(embeddings: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    if not isinstance(embeddings, Mapping) or len(embeddings) < 2:
+        raise MetricInputError("embeddings must be a mapping of at least two model names to arrays")
+    checked = {str(name): check_matrix(array, f"embeddings[{name!r}]", dtypes=(np.float64, np.float32))
+               for name, array in embeddings.items()}
+    rows = {name: array.shape[0] for name, array in checked.items()}
+    if len(set(rows.values())) != 1:
+        raise MetricInputError(f"every embedding must have the same rows (matched atoms), got row counts {rows}")
+    return checked
+
+
+def metric_matrix(
+    embeddings: Mapping[str, np.ndarray],
+    metrics: Sequence[str] = SYMMETRIC_METRICS,
+    *,
+    space: str = "unified",
+    k: int = 10,
+    mknn_score: KnnScore = "jaccard",
+    n_queries: int | None = None,
+    cka_unbiased: bool = False,
+    ot_reg: float = 0.05,
+    ot_n_samples: int = 5000,
+    ot_strata: np.ndarray | None = None,
+    lfre_n_local_points: int | None = None,
+    lfre_n_test: int | None = 1000,
+    n_permutations: int = 0,
+    seed: int = 0,
+    include_diagonal: bool = True,
+) -> pd.DataFrame:
+    """Every requested metric for every pair of models (see module docstring).
+
+    Parameters
+    ----------
+    embeddings : model name -> array (n_atoms, d_model), rows matched across models
+    metrics : names from ``procrustes, cka, mknn, ot, superscore, gfre, gfrd, lfre``
+    space : label written in the ``space`` column (e.g. ``"raw"`` or ``"unified"``)
+    k, mknn_score, n_queries : see :func:`platonic.compare.knn.mutual_knn`
+    cka_unbiased : use the unbiased HSIC estimator
+    ot_reg, ot_n_samples, ot_strata : see :func:`platonic.compare.ot.score_ot_details`;
+        OT and SuperScore need all embeddings to have the same width
+    lfre_n_local_points : neighbours per local map (default: the smaller width of the pair)
+    lfre_n_test : LFRE test atoms, drawn with ``seed`` from the default test half (None: all)
+    n_permutations : permutation-null draws for Procrustes and CKA (0: none)
+    seed : seed of every random draw (query atoms, OT sample, LFRE test atoms, null)
+    include_diagonal : also compute each model against itself
+
+    Returns
+    -------
+    pandas.DataFrame with :data:`COLUMNS`
+    """
+    models = _check_embeddings(embeddings)
+    unknown = sorted(set(metrics) - set(SYMMETRIC_METRICS) - set(ASYMMETRIC_METRICS))
+    if unknown or not metrics:
+        raise MetricInputError(
+            f"unknown metrics {unknown}; choose from {SYMMETRIC_METRICS + ASYMMETRIC_METRICS}"
+        )
+    if mknn_score not in ("jaccard", "overlap"):
+        raise MetricInputError(f"mknn_score must be 'jaccard' or 'overlap', got {mknn_score!r}")
+    if n_permutations:
+        check_positive_int(n_permutations, "n_permutations", minimum=2)
+    wanted = set(metrics)
+    if "superscore" in wanted:
+        wanted |= {"procrustes", "mknn", "ot"}
+    widths = {name: array.shape[1] for name, array in models.items()}
+    if wanted & {"ot"} and len(set(widths.values())) != 1:
+        raise MetricInputError(
+            f"ot and superscore compare clouds in one space, but the widths differ: {widths}; "
+            "use the unified space or drop them from metrics"
+        )
+    n_atoms = next(iter(models.values())).shape[0]
+    names = list(models)
+    records: list[dict[str, Any]] = []
+
+    def add(a: str, b: str, metric: str, value: float, n: int, used_seed: int | None, detail: str = "",
+            null: tuple[float, float] = (np.nan, np.nan), symmetric: bool = True) -> None:
+        if metric not in metrics:
+            return
+        pairs = [(a, b), (b, a)] if symmetric and a != b else [(a, b)]
+        for first, second in pairs:
+            records.append(dict(model_a=first, model_b=second, metric=metric, value=value, n=n, seed=used_seed,
+                                space=space, detail=detail, null_mean=null[0], null_std=null[1]))
+
+    # Per-model precomputation, done once.
+    moments: dict[str, CentredStats | LinearKernelStats] = {}
+    if wanted & {"procrustes", "cka"}:
+        for name, array in models.items():
+            moments[name] = LinearKernelStats(array) if cka_unbiased and "cka" in wanted else CentredStats(array)
+    neighbours: dict[str, np.ndarray] = {}
+    queries = choose_query_rows(n_atoms, n_queries, seed)
+    query_seed = seed if queries.size < n_atoms else None
+    if "mknn" in wanted:
+        for name, array in models.items():
+            logger.info("k-NN lists of %d query atoms for %s", queries.size, name)
+            neighbours[name] = knn_indices(l2_normalise_rows(array), k, queries)
+    ot_rows = sample_rows(n_atoms, ot_n_samples, seed, ot_strata) if "ot" in wanted else None
+    ot_seed = seed if ot_rows is not None and ot_rows.size < n_atoms else None
+
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + (0 if include_diagonal else 1):]]
+    for a, b in pairs:
+        logger.info("symmetric metrics %s - %s", a, b)
+        A, B = models[a], models[b]
+        procrustes_value = mknn_value = ot_value = None
+        if moments:
+            stats_a, stats_b = moments[a], moments[b]
+            centred_a = stats_a.centred if isinstance(stats_a, LinearKernelStats) else stats_a
+            centred_b = stats_b.centred if isinstance(stats_b, LinearKernelStats) else stats_b
+            cross = centred_cross_product(A, B, centred_a.mean, centred_b.mean)
+            if "procrustes" in wanted:
+                procrustes_value = procrustes_from_moments(cross, centred_a, centred_b)
+                null = permutation_null(procrustes_score, A, B, n_permutations, seed) if n_permutations else (np.nan, np.nan)
+                add(a, b, "procrustes", procrustes_value, n_atoms, seed if n_permutations else None, null=null)
+            if "cka" in wanted:
+                if cka_unbiased:
+                    value = unbiased_cka_from_moments(cross, stats_a, stats_b)  # type: ignore[arg-type]
+                else:
+                    value = cka_from_moments(cross, centred_a, centred_b)
+                null = (permutation_null(lambda x, y: linear_cka(x, y, cka_unbiased), A, B, n_permutations, seed)
+                        if n_permutations else (np.nan, np.nan))
+                add(a, b, "cka", value, n_atoms, seed if n_permutations else None,
+                    "unbiased" if cka_unbiased else "biased", null=null)
+        if "mknn" in wanted:
+            mknn_value = neighbourhood_agreement(neighbours[a], neighbours[b], mknn_score)
+            add(a, b, "mknn", mknn_value, int(queries.size), query_seed, f"{mknn_score}, k={k}")
+        if "ot" in wanted:
+            details = score_ot_details(A[ot_rows], B[ot_rows], reg=ot_reg, n_samples=ot_rows.size)
+            ot_value = details.score
+            add(a, b, "ot", ot_value, details.n, ot_seed, f"eps={details.eps:.6g} (reg={ot_reg} x mean cost)")
+        if "superscore" in wanted:
+            add(a, b, "superscore", super_score(procrustes_value, mknn_value, ot_value), int(queries.size), query_seed,
+                f"mknn={mknn_score}, k={k}; ot reg={ot_reg}, n={ot_rows.size}")
+
+    if wanted & set(ASYMMETRIC_METRICS):
+        records += _reconstruction_records(models, wanted, space, lfre_n_local_points, lfre_n_test, seed,
+                                           include_diagonal)
+    table = pd.DataFrame.from_records(records, columns=COLUMNS)
+    return table.astype({"n": "int64", "seed": "Int64"})
+
+
+def _reconstruction_records(
+    models: dict[str, np.ndarray],
+    wanted: set[str],
+    space: str,
+    lfre_n_local_points: int | None,
+    lfre_n_test: int | None,
+    seed: int,
+    include_diagonal: bool,
+) -> list[dict[str, Any]]:
+    n_atoms = next(iter(models.values())).shape[0]
+    train, test = default_split(n_atoms)
+    if lfre_n_test is not None and lfre_n_test < test.size:
+        lfre_test = np.sort(np.random.default_rng(seed).choice(test, size=check_positive_int(lfre_n_test, "lfre_n_test"),
+                                                               replace=False))
+        lfre_seed: int | None = seed
+    else:
+        lfre_test, lfre_seed = test, None
+    records: list[dict[str, Any]] = []
+    scaled: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    local_neighbours: dict[tuple[str, int], np.ndarray] = {}
+    for a in models:
+        for b in models:
+            if a == b and not include_diagonal:
+                continue
+            X, Y = models[a], models[b]
+            common = dict(model_a=a, model_b=b, space=space, null_mean=np.nan, null_std=np.nan)
+            if "gfre" in wanted:
+                value = global_reconstruction_error(X, Y, test_idx=test, train_idx=train)
+                records.append(dict(common, metric="gfre", value=value, n=test.size, seed=SPLIT_SEED,
+                                    detail="ridge 2-fold CV, 50/50 split"))
+            if "gfrd" in wanted:
+                value = global_reconstruction_distortion(X, Y, test_idx=test, train_idx=train)
+                records.append(dict(common, metric="gfrd", value=value, n=test.size, seed=SPLIT_SEED,
+                                    detail="ridge 2-fold CV, 50/50 split"))
+            if "lfre" in wanted:
+                for name in (a, b):
+                    if name not in scaled:
+                        scaler = TotalVarianceScaler().fit(models[name][train])
+                        scaled[name] = (scaler.transform(models[name][train]), scaler.transform(models[name][lfre_test]))
+                n_local = lfre_n_local_points or min(X.shape[1], Y.shape[1])
+                if (a, n_local) not in local_neighbours:
+                    logger.info("LFRE neighbour lists for %s (k=%d)", a, n_local)
+                    local_neighbours[(a, n_local)] = nearest_rows(scaled[a][0], scaled[a][1], n_local)
+                errors = local_errors_from_neighbours(scaled[a][0], scaled[a][1], scaled[b][0], scaled[b][1],
+                                                      local_neighbours[(a, n_local)], Ridge2FoldCV())
+                records.append(dict(common, metric="lfre", value=float(np.sqrt(np.mean(errors**2))),
+                                    n=lfre_test.size, seed=lfre_seed, detail=f"n_local_points={n_local}"))
+    return records
+
+
+def heatmap(df: pd.DataFrame, metric: str, ax: Any = None, annotate: bool = True, cmap: str = "viridis") -> Any:
+    """Draw one metric of a :func:`metric_matrix` table as a model x model heatmap.
+
+    Rows are model_a (the source for asymmetric metrics), columns model_b. Returns the
+    matplotlib Axes. A table holding several spaces must be filtered to one first.
+    """
+    import matplotlib.pyplot as plt
+
+    missing = [column for column in ("model_a", "model_b", "metric", "value") if column not in df.columns]
+    if missing:
+        raise MetricInputError(f"df lacks the columns {missing}: pass a table from metric_matrix")
+    subset = df[df["metric"] == metric]
+    if subset.empty:
+        raise MetricInputError(f"metric {metric!r} is not in the table; it has {sorted(df['metric'].unique())}")
+    if "space" in subset and subset["space"].nunique() > 1:
+        raise MetricInputError(f"the table mixes spaces {sorted(subset['space'].unique())}: filter it to one")
+    order = list(dict.fromkeys(list(subset["model_a"]) + list(subset["model_b"])))
+    table = subset.pivot(index="model_a", columns="model_b", values="value").reindex(index=order, columns=order)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.0 + 0.7 * len(order), 0.6 + 0.7 * len(order)))
+    image = ax.imshow(table.to_numpy(dtype=float), cmap=cmap)
+    ax.figure.colorbar(image, ax=ax, shrink=0.8)
+    ax.set_xticks(range(len(order)), order, rotation=45, ha="right")
+    ax.set_yticks(range(len(order)), order)
+    if annotate:
+        for i, row in enumerate(table.to_numpy(dtype=float)):
+            for j, value in enumerate(row):
+                if np.isfinite(value):
+                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8, color="w")
+    label = subset["detail"].iloc[0] if "detail" in subset and subset["detail"].iloc[0] else ""
+    space = f" ({subset['space'].iloc[0]})" if "space" in subset else ""
+    ax.set_title(f"{metric}{space}" + (f"\n{label}" if label else ""), fontsize=10)
+    return ax

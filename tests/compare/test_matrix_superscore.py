@@ -1,0 +1,69 @@
+import math
+
+import matplotlib
+import numpy as np
+import pytest
+
+from platonic.compare import (
+    MetricInputError,
+    global_reconstruction_error,
+    heatmap,
+    linear_cka,
+    metric_matrix,
+    mutual_knn,
+    procrustes_score,
+    score_ot,
+    super_score,
+)
+
+matplotlib.use("Agg")
+
+
+def test_super_score_formula_and_bounds():
+    assert super_score(1.0, 1.0, 0.0) == 1.0
+    assert super_score(0.6, 0.2, 0.5) == pytest.approx(0.4 * math.exp(-0.5))
+    with pytest.raises(MetricInputError):
+        super_score(1.2, 0.5, 0.1)
+    with pytest.raises(MetricInputError):
+        super_score(0.5, 0.5, -0.1)
+
+
+@pytest.fixture(scope="module")
+def embeddings():
+    rng = np.random.default_rng(0)
+    latent = rng.normal(size=(400, 4))
+    return {f"m{i}": np.tanh(latent @ rng.normal(size=(4, 6))) + 0.3 * rng.normal(size=(400, 6)) for i in range(3)}
+
+
+def test_matrix_agrees_with_the_pairwise_functions(embeddings):
+    table = metric_matrix(embeddings, ("procrustes", "cka", "mknn", "ot", "superscore", "gfre"), ot_n_samples=200)
+    value = table.set_index(["model_a", "model_b", "metric"])["value"]
+    A, B = embeddings["m0"], embeddings["m2"]
+    assert value["m0", "m2", "procrustes"] == pytest.approx(procrustes_score(A, B), abs=1e-12)
+    assert value["m2", "m0", "cka"] == pytest.approx(linear_cka(A, B), abs=1e-12)
+    assert value["m0", "m2", "mknn"] == pytest.approx(mutual_knn(A, B), abs=1e-12)
+    assert value["m0", "m2", "ot"] == pytest.approx(score_ot(A, B, n_samples=200), abs=1e-10)
+    assert value["m0", "m2", "superscore"] == pytest.approx(
+        super_score(procrustes_score(A, B), mutual_knn(A, B), score_ot(A, B, n_samples=200)), abs=1e-10)
+    assert value["m2", "m0", "gfre"] == pytest.approx(global_reconstruction_error(B, A), abs=1e-12)
+    assert value["m0", "m2", "gfre"] != pytest.approx(value["m2", "m0", "gfre"])
+    assert value["m1", "m1", "procrustes"] == pytest.approx(1.0)
+    assert len(table) == 5 * 9 + 9
+    assert set(table.columns) >= {"model_a", "model_b", "metric", "value", "n", "seed", "space"}
+
+
+def test_heatmap_draws_every_pair(embeddings):
+    table = metric_matrix(embeddings, ("procrustes",))
+    ax = heatmap(table, "procrustes")
+    assert ax.images[0].get_array().shape == (3, 3)
+    with pytest.raises(MetricInputError, match="not in the table"):
+        heatmap(table, "cka")
+
+
+def test_bad_inputs_raise(embeddings):
+    with pytest.raises(MetricInputError, match="unknown metrics"):
+        metric_matrix(embeddings, ("procrustes", "rsa"))
+    with pytest.raises(MetricInputError, match="widths differ"):
+        metric_matrix({"a": embeddings["m0"], "b": embeddings["m1"][:, :4]}, ("ot",))
+    with pytest.raises(MetricInputError, match="same rows"):
+        metric_matrix({"a": embeddings["m0"], "b": embeddings["m1"][:10]}, ("procrustes",))

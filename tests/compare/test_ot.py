@@ -1,0 +1,77 @@
+import numpy as np
+import ot
+import pytest
+
+from platonic.compare import MetricInputError, entropic_ot, score_ot, score_ot_details
+from platonic.compare.ot import _symmetric_entropic_ot_from_cost
+
+
+@pytest.fixture
+def clouds():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(60, 3)), rng.normal(size=(60, 3)) * 1.5 + 0.5
+
+
+def test_entropic_ot_tends_to_exact_emd(clouds):
+    A, B = clouds
+    w = np.full(60, 1 / 60)
+    exact = ot.emd2(w, w, ot.dist(A, B))
+    mean_cost = ot.dist(A, B).mean()
+    gaps = []
+    for reg in (0.1, 0.03, 0.01):
+        eps = reg * mean_cost
+        gap = entropic_ot(A, B, eps, method="sinkhorn_log", num_iter_max=50_000) - exact
+        # OT_0 <= OT_eps <= <P_0, C> + eps KL(P_0 | a b^T) = OT_0 + eps log n (P_0 a permutation).
+        assert -1e-9 <= gap <= eps * np.log(60)
+        gaps.append(gap)
+    assert gaps[0] > gaps[1] > gaps[2]
+    assert gaps[2] < gaps[0] / 3
+
+
+def test_identical_clouds_score_zero(clouds):
+    A, _ = clouds
+    assert score_ot(A, A.copy()) == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("reg", [0.05, 0.5])
+def test_translation_costs_squared_shift_exactly(clouds, reg):
+    A, _ = clouds
+    shift = np.array([0.3, -1.0, 0.7])
+    details = score_ot_details(A, A + shift, reg=reg)
+    assert details.divergence == pytest.approx(shift @ shift, rel=1e-6)
+    assert details.score == pytest.approx(shift @ shift / details.mean_cost, rel=1e-6)
+    w = np.full(60, 1 / 60)
+    assert ot.emd2(w, w, ot.dist(A, A + shift)) == pytest.approx(shift @ shift, rel=1e-9)
+
+
+def test_symmetric_solver_agrees_with_pot(clouds):
+    A, _ = clouds
+    cost = ot.dist(A, A)
+    eps = 0.1 * cost.mean()
+    ours = _symmetric_entropic_ot_from_cost(cost, eps, 10_000, 1e-12, 1e-9)
+    assert ours == pytest.approx(entropic_ot(A, A, eps, num_iter_max=200_000, stop_threshold=1e-12), rel=1e-8)
+
+
+def test_divergence_is_positive_and_details_are_reported(clouds):
+    A, B = clouds
+    details = score_ot_details(np.vstack([A, A]), np.vstack([B, B]), n_samples=50, seed=4)
+    assert details.score > 0 and details.n == 50 and details.n_total == 120 and details.seed == 4
+    assert details.eps == pytest.approx(0.05 * details.mean_cost)
+
+
+def test_stratified_sample_keeps_class_proportions(clouds):
+    A, B = clouds
+    labels = np.repeat([0, 1, 2], 20)
+    from platonic.compare.ot import sample_rows
+
+    rows = sample_rows(60, 30, seed=1, strata=labels)
+    assert np.bincount(labels[rows]).tolist() == [10, 10, 10]
+    assert score_ot_details(A, B, n_samples=30, strata=labels).n == 30
+
+
+def test_bad_inputs_raise(clouds):
+    A, B = clouds
+    with pytest.raises(MetricInputError, match="same width"):
+        score_ot(A, B[:, :2])
+    with pytest.raises(MetricInputError, match="reg"):
+        score_ot(A, B, reg=0)
