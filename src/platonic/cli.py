@@ -267,7 +267,8 @@ def compare_cmd(
     k: int = typer.Option(10, help="Neighbours for mutual kNN."),
     mknn_score: str = typer.Option("jaccard", help="jaccard (the paper's) or overlap (Huh et al.)."),
     n_queries: Optional[int] = typer.Option(None, help="Query atoms for mKNN (neighbours searched among all)."),
-    ot_samples: int = typer.Option(5000, help="Atoms in the OT subsample."),
+    ot_samples: int = typer.Option(2000, help="Atoms in each OT subsample (stratified by element)."),
+    ot_repeats: int = typer.Option(3, help="OT subsamples (seeds seed, seed+1, ...): mean and std reported."),
     permutations: int = typer.Option(0, help="Permutation-null draws for Procrustes and CKA."),
     seed: int = typer.Option(0, help="Seed of every subsample."),
     twonn_atoms: int = typer.Option(20000, help="Atoms (seeded subsample) for the TwoNN intrinsic dimension; 0 skips."),
@@ -286,7 +287,8 @@ def compare_cmd(
     try:
         table = compare_store(
             s, unified, names, [m.strip() for m in metrics.split(",")], space_list, n_atoms=n_atoms, seed=seed,
-            k=k, mknn_score=mknn_score, n_queries=n_queries, ot_n_samples=ot_samples, n_permutations=permutations,
+            k=k, mknn_score=mknn_score, n_queries=n_queries, ot_n_samples=ot_samples, ot_repeats=ot_repeats,
+            n_permutations=permutations,
         )
     except ValueError as exc:
         _fail(str(exc))

@@ -36,7 +36,8 @@ def embeddings():
 
 
 def test_matrix_agrees_with_the_pairwise_functions(embeddings):
-    table = metric_matrix(embeddings, ("procrustes", "cka", "mknn", "ot", "superscore", "gfre"), ot_n_samples=200)
+    table = metric_matrix(embeddings, ("procrustes", "cka", "mknn", "ot", "superscore", "gfre"), ot_n_samples=200,
+                          ot_repeats=1)
     value = table.set_index(["model_a", "model_b", "metric"])["value"]
     A, B = embeddings["m0"], embeddings["m2"]
     assert value["m0", "m2", "procrustes"] == pytest.approx(procrustes_score(A, B), abs=1e-12)
@@ -50,6 +51,15 @@ def test_matrix_agrees_with_the_pairwise_functions(embeddings):
     assert value["m1", "m1", "procrustes"] == pytest.approx(1.0)
     assert len(table) == 5 * 9 + 9
     assert set(table.columns) >= {"model_a", "model_b", "metric", "value", "n", "seed", "space"}
+
+
+def test_ot_is_the_mean_of_seeded_draws_with_their_spread(embeddings):
+    table = metric_matrix(embeddings, ("ot",), ot_n_samples=150, ot_repeats=3, seed=5, include_diagonal=False)
+    row = table[(table.model_a == "m0") & (table.model_b == "m1")].iloc[0]
+    draws = [score_ot(embeddings["m0"], embeddings["m1"], n_samples=150, seed=s) for s in (5, 6, 7)]
+    assert row["value"] == pytest.approx(np.mean(draws), abs=1e-10)
+    assert row["std"] == pytest.approx(np.std(draws, ddof=1), abs=1e-10)
+    assert row["n"] == 150 and row["seed"] == 5 and "3 draws" in row["detail"]
 
 
 def test_heatmap_draws_every_pair(embeddings):

@@ -67,6 +67,9 @@ def test_stratified_sample_keeps_class_proportions(clouds):
     rows = sample_rows(60, 30, seed=1, strata=labels)
     assert np.bincount(labels[rows]).tolist() == [10, 10, 10]
     assert score_ot_details(A, B, n_samples=30, strata=labels).n == 30
+    rare = np.array([0] * 57 + [1, 2, 3])  # labels with a single row: proportional shares, no crash
+    rows = sample_rows(60, 20, seed=2, strata=rare)
+    assert rows.size == 20 and np.unique(rows).size == 20 and np.sum(rare[rows] == 0) >= 19
 
 
 def test_bad_inputs_raise(clouds):

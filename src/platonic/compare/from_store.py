@@ -36,17 +36,25 @@ def compare_store(
     spaces: Sequence[str] = ("raw", "unified"),
     n_atoms: int | None = None,
     seed: int = 0,
+    ot_stratify: str | None = "element",
     **options,
 ) -> pd.DataFrame:
     """Run :func:`metric_matrix` over the store's models in each space; returns one tidy table.
 
     ``unified``: model -> ``.npy`` written by :func:`platonic.project.from_store.project_store`.
-    ``options`` go to :func:`metric_matrix` (k, mknn_score, n_queries, ot_n_samples, ...).
+    ``ot_stratify``: atom-table column whose labels stratify the OT subsamples (default: element,
+    so every element keeps its share of the sample); None for uniform draws.
+    ``options`` go to :func:`metric_matrix` (k, mknn_score, n_queries, ot_n_samples, ot_repeats, ...).
     """
     models = list(models or store.models())
     raw = {m: store.load(m) for m in models}
     valid = np.logical_and.reduce([np.isfinite(a).all(axis=1) for a in raw.values()])
     rows = _select_rows(valid, n_atoms, seed)
+    if ot_stratify is not None:
+        table = store.atom_table()
+        if ot_stratify not in table.columns:
+            raise ValueError(f"ot_stratify: the atom table has no column {ot_stratify!r}; it has {list(table.columns)}")
+        options["ot_strata"] = table[ot_stratify].to_numpy()[rows]
     tables = []
     for space in spaces:
         if space == "raw":

@@ -3,7 +3,7 @@
 :func:`metric_matrix` returns a tidy :class:`pandas.DataFrame`, one row per
 (model_a, model_b, metric) with the columns
 
-``model_a, model_b, metric, value, n, seed, space, detail, null_mean, null_std``
+``model_a, model_b, metric, value, std, n, seed, space, detail, null_mean, null_std``
 
 * symmetric metrics (``procrustes``, ``cka``, ``mknn``, ``ot``, ``superscore``) are
   computed once per unordered pair and written for both orders;
@@ -11,6 +11,9 @@
   the source X and model_b the target Y;
 * ``n`` is the number of atoms the value rests on (query atoms for mKNN, the sample for
   OT, test atoms for the reconstruction errors), ``seed`` the seed of that draw,
+* OT is the mean over ``ot_repeats`` subsamples drawn with seeds ``seed, seed + 1, ...``;
+  ``std`` is their standard deviation (the error bar of the subsampling; NaN for one draw
+  and for exact metrics), and SuperScore uses the mean,
   ``detail`` what else is needed to read the number (mKNN score and k, OT's ε, ...),
   ``null_mean``/``null_std`` the permutation null (:func:`permutation_null`) of
   Procrustes and CKA when ``n_permutations`` > 0.
@@ -50,7 +53,7 @@ logger = logging.getLogger(__name__)
 
 SYMMETRIC_METRICS = ("procrustes", "cka", "mknn", "ot", "superscore")
 ASYMMETRIC_METRICS = ("gfre", "gfrd", "lfre")
-COLUMNS = ["model_a", "model_b", "metric", "value", "n", "seed", "space", "detail", "null_mean", "null_std"]
+COLUMNS = ["model_a", "model_b", "metric", "value", "std", "n", "seed", "space", "detail", "null_mean", "null_std"]
 
 
 def _check_embeddings(embeddings: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -74,7 +77,8 @@ def metric_matrix(
     n_queries: int | None = None,
     cka_unbiased: bool = False,
     ot_reg: float = 0.05,
-    ot_n_samples: int = 5000,
+    ot_n_samples: int = 2000,
+    ot_repeats: int = 3,
     ot_strata: np.ndarray | None = None,
     lfre_n_local_points: int | None = None,
     lfre_n_test: int | None = 1000,
@@ -93,6 +97,7 @@ def metric_matrix(
     cka_unbiased : use the unbiased HSIC estimator
     ot_reg, ot_n_samples, ot_strata : see :func:`platonic.compare.ot.score_ot_details`;
         OT and SuperScore need all embeddings to have the same width
+    ot_repeats : OT subsamples (seeds ``seed .. seed + ot_repeats - 1``); mean and std reported
     lfre_n_local_points : neighbours per local map (default: the smaller width of the pair)
     lfre_n_test : LFRE test atoms, drawn with ``seed`` from the default test half (None: all)
     n_permutations : permutation-null draws for Procrustes and CKA (0: none)
@@ -127,12 +132,12 @@ def metric_matrix(
     records: list[dict[str, Any]] = []
 
     def add(a: str, b: str, metric: str, value: float, n: int, used_seed: int | None, detail: str = "",
-            null: tuple[float, float] = (np.nan, np.nan), symmetric: bool = True) -> None:
+            null: tuple[float, float] = (np.nan, np.nan), symmetric: bool = True, std: float = np.nan) -> None:
         if metric not in metrics:
             return
         pairs = [(a, b), (b, a)] if symmetric and a != b else [(a, b)]
         for first, second in pairs:
-            records.append(dict(model_a=first, model_b=second, metric=metric, value=value, n=n, seed=used_seed,
+            records.append(dict(model_a=first, model_b=second, metric=metric, value=value, std=std, n=n, seed=used_seed,
                                 space=space, detail=detail, null_mean=null[0], null_std=null[1]))
 
     # Per-model precomputation, done once.
@@ -147,8 +152,9 @@ def metric_matrix(
         for name, array in models.items():
             logger.info("k-NN lists of %d query atoms for %s", queries.size, name)
             neighbours[name] = knn_indices(l2_normalise_rows(array), k, queries)
-    ot_rows = sample_rows(n_atoms, ot_n_samples, seed, ot_strata) if "ot" in wanted else None
-    ot_seed = seed if ot_rows is not None and ot_rows.size < n_atoms else None
+    ot_samples = ([sample_rows(n_atoms, ot_n_samples, seed + r, ot_strata)
+                   for r in range(check_positive_int(ot_repeats, "ot_repeats"))] if "ot" in wanted else [])
+    ot_seed = seed if ot_samples and ot_samples[0].size < n_atoms else None
 
     pairs = [(a, b) for i, a in enumerate(names) for b in names[i + (0 if include_diagonal else 1):]]
     for a, b in pairs:
@@ -177,12 +183,17 @@ def metric_matrix(
             mknn_value = neighbourhood_agreement(neighbours[a], neighbours[b], mknn_score)
             add(a, b, "mknn", mknn_value, int(queries.size), query_seed, f"{mknn_score}, k={k}")
         if "ot" in wanted:
-            details = score_ot_details(A[ot_rows], B[ot_rows], reg=ot_reg, n_samples=ot_rows.size)
-            ot_value = details.score
-            add(a, b, "ot", ot_value, details.n, ot_seed, f"eps={details.eps:.6g} (reg={ot_reg} x mean cost)")
+            draws = [score_ot_details(A[rows], B[rows], reg=ot_reg, n_samples=rows.size) for rows in ot_samples]
+            scores = np.array([d.score for d in draws])
+            ot_value = float(scores.mean())
+            eps = ", ".join(f"{d.eps:.4g}" for d in draws)
+            add(a, b, "ot", ot_value, draws[0].n, ot_seed,
+                f"mean of {len(draws)} draws of {draws[0].n}; eps={eps} (reg={ot_reg} x mean cost)"
+                + (", stratified" if ot_strata is not None else ""),
+                std=float(scores.std(ddof=1)) if len(draws) > 1 else np.nan)
         if "superscore" in wanted:
             add(a, b, "superscore", super_score(procrustes_value, mknn_value, ot_value), int(queries.size), query_seed,
-                f"mknn={mknn_score}, k={k}; ot reg={ot_reg}, n={ot_rows.size}")
+                f"mknn={mknn_score}, k={k}; ot reg={ot_reg}, n={ot_samples[0].size} x {len(ot_samples)}")
 
     if wanted & set(ASYMMETRIC_METRICS):
         records += _reconstruction_records(models, wanted, space, lfre_n_local_points, lfre_n_test, seed,
@@ -216,7 +227,7 @@ def _reconstruction_records(
             if a == b and not include_diagonal:
                 continue
             X, Y = models[a], models[b]
-            common = dict(model_a=a, model_b=b, space=space, null_mean=np.nan, null_std=np.nan)
+            common = dict(model_a=a, model_b=b, space=space, std=np.nan, null_mean=np.nan, null_std=np.nan)
             if "gfre" in wanted:
                 value = global_reconstruction_error(X, Y, test_idx=test, train_idx=train)
                 records.append(dict(common, metric="gfre", value=value, n=test.size, seed=SPLIT_SEED,

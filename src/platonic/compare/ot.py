@@ -32,8 +32,9 @@ changes by a separable term, whose integral is fixed by the marginals), so
 **Subsampling.** A dense n x n plan at n = 10^5 is 80 GB, so when the embeddings have more
 than ``n_samples`` rows, the same ``n_samples`` atoms (rows) are drawn for A and B: uniformly
 without replacement, or stratified by the labels ``strata`` (e.g. element; proportional
-allocation via :func:`sklearn.model_selection.train_test_split`), with ``seed``. The drawn
-size, seed and ε are returned by :func:`score_ot_details`.
+allocation, see :func:`sample_rows`), with ``seed``. The drawn size, seed and ε are returned by
+:func:`score_ot_details`; :func:`platonic.compare.metric_matrix` repeats the draw over several seeds
+(``ot_repeats``) and reports the mean and its spread.
 
 The cross term uses POT's ``ot.sinkhorn``; the two self terms use a symmetric Sinkhorn
 iteration (see :func:`_symmetric_entropic_ot_from_cost`), since plain Sinkhorn needs
@@ -54,7 +55,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import ot as pot
-from sklearn.model_selection import train_test_split
 
 from ._validation import MetricInputError, check_matrix, check_paired, check_positive_int
 
@@ -94,16 +94,28 @@ class OTDetails:
 
 
 def sample_rows(n_rows: int, n_samples: int, seed: int = 0, strata: np.ndarray | None = None) -> np.ndarray:
-    """Sorted indices of ``min(n_samples, n_rows)`` rows, uniform or stratified by ``strata``."""
+    """Sorted indices of ``min(n_samples, n_rows)`` rows, uniform or stratified by ``strata``.
+
+    Stratified: each label gets its proportional share of ``n_samples`` (largest remainders
+    break the rounding, so the shares sum to ``n_samples``), drawn uniformly within the label.
+    A label too rare for a whole row may get none: proportional allocation, not one per label.
+    """
     n_samples = check_positive_int(n_samples, "n_samples", minimum=2)
     if strata is not None and len(strata) != n_rows:
         raise MetricInputError(f"strata must have one label per row ({n_rows}), got {len(strata)}")
     if n_samples >= n_rows:
         return np.arange(n_rows)
+    rng = np.random.default_rng(seed)
     if strata is None:
-        return np.sort(np.random.default_rng(seed).choice(n_rows, size=n_samples, replace=False))
-    chosen, _ = train_test_split(np.arange(n_rows), train_size=n_samples, stratify=strata, random_state=seed)
-    return np.sort(chosen)
+        return np.sort(rng.choice(n_rows, size=n_samples, replace=False))
+    labels, inverse, counts = np.unique(np.asarray(strata), return_inverse=True, return_counts=True)
+    quota = counts * (n_samples / n_rows)
+    shares = np.floor(quota).astype(np.int64)
+    remainder_order = np.argsort(-(quota - shares), kind="stable")
+    shares[remainder_order[: n_samples - shares.sum()]] += 1
+    chosen = [rng.choice(np.flatnonzero(inverse == label), size=share, replace=False)
+              for label, share in enumerate(shares) if share]
+    return np.sort(np.concatenate(chosen))
 
 
 def entropic_ot(

@@ -1,0 +1,46 @@
+"""A small real embedding store shared by the analysis and diagnostics tests (built once per run).
+
+48 MP-20 validation structures embedded by the offline models the analyses need, DIRECT anchors
+(K = 20) on CHGNet 0.3.0, and every model projected into the unified space.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REAL_STORE_MODELS = ("chgnet-0.3.0", "chgnet-r2scan", "sevennet-0", "sevennet-mf-0", "diep", "mace-dummy")
+
+
+@dataclass
+class RealStore:
+    store: object  # platonic.store.EmbeddingStore
+    dataset: object  # platonic.datasets.Dataset it was made from
+    anchors: object  # anchor table (pandas.DataFrame)
+    unified: dict[str, Path]  # model -> (n_atoms, K) .npy
+
+    def raw(self, model: str) -> np.ndarray:
+        return self.store.load(model)
+
+    def z(self, model: str) -> np.ndarray:
+        return np.load(self.unified[model])
+
+
+@pytest.fixture(scope="session")
+def real_store(tmp_path_factory) -> RealStore:
+    from platonic.anchors.from_store import choose_anchors
+    from platonic.datasets import load
+    from platonic.extract import extract
+    from platonic.project.from_store import project_store
+    from platonic.store import EmbeddingStore
+
+    root = tmp_path_factory.mktemp("real_store")
+    dataset = load("mp20", split="val", n=48, seed=7)
+    extract(dataset, list(REAL_STORE_MODELS), root / "store", shard_size=16)
+    store = EmbeddingStore(root / "store")
+    anchors = choose_anchors(store, "chgnet-0.3.0", k=20, method="direct", seed=0)
+    unified = project_store(store, anchors["row"].to_numpy(), root / "unified")
+    return RealStore(store=store, dataset=dataset, anchors=anchors, unified=unified)
