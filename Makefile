@@ -9,7 +9,7 @@ setup:
 	@bash scripts/setup.sh
 
 run: setup
-	$(VENV)/bin/platonic extract --dataset mp20 --n $(N) --models default --out $(OUT)/store
+	$(VENV)/bin/platonic run --n $(N) --out $(OUT)
 
 test: setup
 	$(VENV)/bin/python -m pytest -q

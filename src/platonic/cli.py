@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(
@@ -22,7 +23,7 @@ console = Console(stderr=True)
 
 
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code=2)
 
 
@@ -186,10 +187,6 @@ def _open_store(store: Path):
         _fail(str(exc))
 
 
-def _results(store: Path) -> Path:
-    return store / "results"
-
-
 @app.command("anchors", rich_help_panel="Pipeline")
 def anchors_cmd(
     store: Path = typer.Option(Path("store"), help="Store directory (from `platonic extract`)."),
@@ -201,38 +198,28 @@ def anchors_cmd(
     sweep: bool = typer.Option(True, help="Also run the K sweep 3..400 (convergence of the unified space)."),
 ) -> None:
     """Pick K anchor atoms (the same atoms for every model) on a reference model."""
-    from platonic.anchors import AnchorError, diversity_table
-    from platonic.anchors.from_store import choose_anchors, common_rows, save_anchors
+    from platonic.anchors import AnchorError
+    from platonic.study.stages import anchor_stage, k_sweep_convergence, results_dir, sweep_stage
 
     s = _open_store(store)
     t0 = time.perf_counter()
     try:
-        table = choose_anchors(s, reference, k=k, method=method, seed=seed)
+        tables = anchor_stage(s, reference, k, method, seed, diversity=diversity)
     except (AnchorError, ValueError) as exc:
         _fail(str(exc))
-    path = _results(store) / "anchors.csv"
-    save_anchors(table, path)
+    anchors = tables["anchors"]
     console.print(
-        f"{k} {method} anchors on {reference} among {table.attrs['candidates']} atoms "
-        f"({time.perf_counter() - t0:.1f} s): {path}"
+        f"{k} {method} anchors on {reference} among {anchors.attrs['candidates']} atoms "
+        f"({time.perf_counter() - t0:.1f} s): {results_dir(s) / 'anchors.csv'}"
     )
-    counts = table["element"].value_counts()
+    counts = anchors["element"].value_counts()
     console.print("anchor elements: " + ", ".join(f"{e} {c}" for e, c in counts.head(15).items()))
-    valid = common_rows(s, s.models())
     if diversity:
-        X = s.load(reference)[valid]
-        div = diversity_table(X, k, methods=("direct", "random"), seeds=(0, 42, 12345))
-        div.to_csv(_results(store) / "anchor_diversity.csv", index=False)
-        Console(stderr=True).print(div.to_string(index=False))
+        Console(stderr=True).print(tables["anchor_diversity"].to_string(index=False))
     if sweep:
-        from platonic.project import DEFAULT_KS, k_sweep
-
-        embeddings = {m: s.load(m)[valid] for m in [reference] + [m for m in s.models() if m != reference]}
-        ks = [kk for kk in DEFAULT_KS if kk <= int(valid.sum())]
-        table = k_sweep(embeddings, ks=ks, method=method, seed=seed, reference=reference)
-        table.to_csv(_results(store) / "k_sweep.csv", index=False)
-        conv = table[table.measure == "procrustes_vs_previous_k"].groupby("k")["value"].mean()
-        console.print("K sweep, mean Procrustes vs previous K: " + ", ".join(f"K={kk}: {v:.3f}" for kk, v in conv.items()))
+        convergence = k_sweep_convergence(sweep_stage(s, reference, method, seed))
+        console.print("K sweep, mean Procrustes vs previous K: "
+                      + ", ".join(f"K={kk}: {v:.3f}" for kk, v in convergence.items()))
 
 
 @app.command("project", rich_help_panel="Pipeline")
@@ -241,18 +228,17 @@ def project_cmd(
     models: str = typer.Option("all", help="Comma-separated models, or all in the store."),
 ) -> None:
     """Map every model into the unified space: cosines to the anchors' embeddings."""
-    from platonic.anchors.from_store import load_anchors
-    from platonic.project.from_store import project_store
+    from platonic.anchors import AnchorError
+    from platonic.study.stages import project_stage
 
     s = _open_store(store)
-    try:
-        anchors = load_anchors(_results(store) / "anchors.csv")
-    except ValueError as exc:
-        _fail(str(exc))
     names = s.models() if models == "all" else _split_models(models)
     t0 = time.perf_counter()
-    written = project_store(s, anchors["row"].to_numpy(), _results(store) / "unified", names)
-    console.print(f"projected {len(written)} models onto K={len(anchors)} anchors in {time.perf_counter() - t0:.1f} s")
+    try:
+        written = project_stage(s, names)
+    except (AnchorError, ValueError) as exc:
+        _fail(str(exc))
+    console.print(f"projected {len(written)} models in {time.perf_counter() - t0:.1f} s")
 
 
 @app.command("compare", rich_help_panel="Pipeline")
@@ -260,7 +246,7 @@ def compare_cmd(
     store: Path = typer.Option(Path("store"), help="Store directory."),
     models: str = typer.Option("all", help="Comma-separated models, or all in the store."),
     metrics: str = typer.Option(
-        "procrustes,cka,mknn,ot,superscore,gfre,gfrd,lfre", help="Metrics to compute."
+        "procrustes,cka,mknn,ot,superscore,gfre,gfrd,lfre", help="Comma-separated metrics."
     ),
     spaces: str = typer.Option("raw,unified", help="raw, unified or both."),
     n_atoms: Optional[int] = typer.Option(None, help="Seeded subsample of atoms for every metric (default: all)."),
@@ -274,40 +260,70 @@ def compare_cmd(
     twonn_atoms: int = typer.Option(20000, help="Atoms (seeded subsample) for the TwoNN intrinsic dimension; 0 skips."),
 ) -> None:
     """Model x model matrices of every metric, raw and unified space: tables and heatmaps."""
-    from platonic.compare.from_store import compare_store, save_heatmaps
+    from platonic.study.stages import compare_stage, results_dir
 
     s = _open_store(store)
     names = s.models() if models == "all" else _split_models(models)
-    unified_dir = _results(store) / "unified"
-    unified = {m: unified_dir / f"{m.replace(':', '_').replace('/', '_')}.npy" for m in names}
-    space_list = [x.strip() for x in spaces.split(",") if x.strip()]
-    if "unified" in space_list and not all(p.exists() for p in unified.values()):
-        _fail(f"no unified matrices in {unified_dir} for every model: run `platonic anchors` and `platonic project`")
     t0 = time.perf_counter()
     try:
-        table = compare_store(
-            s, unified, names, [m.strip() for m in metrics.split(",")], space_list, n_atoms=n_atoms, seed=seed,
-            k=k, mknn_score=mknn_score, n_queries=n_queries, ot_n_samples=ot_samples, ot_repeats=ot_repeats,
-            n_permutations=permutations,
+        written = compare_stage(
+            s, names, [m.strip() for m in metrics.split(",")], [x.strip() for x in spaces.split(",") if x.strip()],
+            seed=seed, twonn_atoms=twonn_atoms, n_atoms=n_atoms, k=k, mknn_score=mknn_score, n_queries=n_queries,
+            ot_n_samples=ot_samples, ot_repeats=ot_repeats, n_permutations=permutations,
         )
-    except ValueError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
-    out = _results(store)
-    if twonn_atoms:
-        from platonic.compare.from_store import intrinsic_dimensions
-
-        dims = intrinsic_dimensions(s, unified, names, space_list, n_atoms=twonn_atoms, seed=seed)
-        dims.to_csv(out / "intrinsic_dimension.csv", index=False)
-        Console(stderr=True).print(dims.round(3).to_string(index=False))
-    table.to_csv(out / "metrics.csv", index=False)
-    table.to_parquet(out / "metrics.parquet", index=False)
-    figures = save_heatmaps(table, out / "figures")
+    table = written["metrics"]
+    if "intrinsic_dimension" in written:
+        Console(stderr=True).print(written["intrinsic_dimension"].round(3).to_string(index=False))
+    out = results_dir(s)
     console.print(
         f"{len(table)} metric values on {table['rows_used'].iloc[0]} atoms in {time.perf_counter() - t0:.1f} s: "
-        f"{out / 'metrics.csv'}, {len(figures)} heatmaps in {out / 'figures'}"
+        f"{out / 'metrics.csv'}, {len(written['heatmaps'])} heatmaps in {out / 'figures'}"
     )
     summary = table[table.model_a != table.model_b].groupby(["space", "metric"])["value"].agg(["mean", "min", "max"])
     Console(stderr=True).print(summary.round(3).to_string())
+
+
+@app.command("run", rich_help_panel="Study")
+def run_cmd(
+    config: Optional[Path] = typer.Option(None, "--config", help="Study file (TOML); see `--print-config`."),
+    n: Optional[str] = typer.Option(None, help="Structures to sample (overrides [dataset].n); 'all' for every one."),
+    out: Path = typer.Option(Path("runs/default"), help="Study directory (store, results, manifest)."),
+    print_config: bool = typer.Option(False, "--print-config", help="Print the effective config as TOML and exit."),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bars (auto on a TTY)."),
+) -> None:
+    """The whole study: extract -> anchors -> K sweep -> project -> compare, reusing what is done."""
+    from platonic.progress import make_progress
+    from platonic.study.config import ConfigError, load_config
+    from platonic.study.pipeline import run_study
+
+    overrides = {}
+    if n is not None:
+        overrides["dataset"] = {"n": n if n == "all" else _int_option("--n", n)}
+    try:
+        study = load_config(config, overrides)
+    except ConfigError as exc:
+        _fail(str(exc))
+    if print_config:
+        typer.echo(study.to_toml())
+        return
+    bar = make_progress(progress)
+    try:
+        result = run_study(study, out, progress=bar, log=lambda line: console.print(escape(line)))
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    finally:
+        if hasattr(bar, "close"):
+            bar.close()
+    console.print(f"study in {out}: ran {', '.join(result.ran()) or 'nothing (all up to date)'}; manifest {out / 'manifest.json'}")
+
+
+def _int_option(flag: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        _fail(f"{flag} {value!r}: expected an integer or 'all'")
 
 
 def main() -> None:  # pragma: no cover - console entry point

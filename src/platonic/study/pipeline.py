@@ -1,0 +1,194 @@
+"""`platonic run`: the whole study, stage after stage, recomputing only what a change touches.
+
+Stages and what each result depends on (its *key*, a hash written beside the result):
+
+* ``extract``: the dataset and the models. The store is keyed by the dataset (one store per
+  dataset config, ``<out>/store-<dataset>-<split>-n<n>-s<seed>``) and resumes per shard, so
+  adding a model embeds only that model and a finished store is not touched.
+* ``anchors``: the store's dataset fingerprint, every model's weights fingerprint, [anchors].
+* ``sweep``: the same as anchors (it re-picks anchors for every K).
+* ``project``: the anchors key.
+* ``compare``: the project key and [compare].
+
+A stage whose key file matches and whose outputs exist is skipped; any other runs and writes its
+key last, so an interrupted stage is redone. ``<out>/manifest.json`` records the effective config,
+package and model versions, weights hashes, dataset fingerprint, per-stage keys, timings and
+whether each stage ran or was reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+from platonic.study.config import StudyConfig
+from platonic.study import stages
+
+
+@dataclass
+class StageRecord:
+    name: str
+    key: str
+    ran: bool
+    seconds: float
+    summary: str = ""
+
+
+@dataclass
+class StudyResult:
+    out: Path
+    store: Path
+    records: list[StageRecord] = field(default_factory=list)
+
+    def ran(self) -> list[str]:
+        return [r.name for r in self.records if r.ran]
+
+
+def _hash(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def store_name(config: StudyConfig) -> str:
+    d = config["dataset"]
+    name = Path(d["name"]).stem if Path(d["name"]).suffix else d["name"]
+    return f"store-{name}-{d['split']}-n{d['n'] if d['n'] is not None else 'all'}-s{d['seed']}"
+
+
+def model_names(config: StudyConfig) -> list[str]:
+    from platonic.models import DEFAULT_MODELS
+
+    names: list[str] = []
+    for name in config["models"]["names"]:
+        for expanded in (DEFAULT_MODELS if name == "default" else [name]):
+            if expanded not in names:
+                names.append(expanded)
+    return names
+
+
+class _Stages:
+    """Runs one stage at a time under its key; ``log`` gets one line per stage."""
+
+    def __init__(self, results: Path, log: Callable[[str], None]):
+        self.results = results
+        self.log = log
+        self.records: list[StageRecord] = []
+
+    def run(self, name: str, key: str, outputs: list[Path], work: Callable[[], str]) -> None:
+        key_file = self.results / f".{name}.key"
+        t0 = time.perf_counter()
+        if key_file.exists() and key_file.read_text() == key and all(p.exists() for p in outputs):
+            self.records.append(StageRecord(name, key, False, 0.0, "reused"))
+            self.log(f"{name}: up to date (reused)")
+            return
+        key_file.unlink(missing_ok=True)
+        summary = work()
+        self.results.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(key)
+        seconds = time.perf_counter() - t0
+        self.records.append(StageRecord(name, key, True, seconds, summary))
+        self.log(f"{name}: {summary} ({seconds:.1f} s)")
+
+
+def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable[[str], None] = print) -> StudyResult:
+    """Run (or bring up to date) the study ``config`` in ``out``; see the module docstring."""
+    from platonic.datasets import atom_table
+    from platonic.extract import extract
+    from platonic.store import EmbeddingStore
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    models = model_names(config)
+    store_dir = out / store_name(config)
+    result = StudyResult(out=out, store=store_dir)
+    t0 = time.perf_counter()
+
+    dataset = _load_dataset(config)
+    log(f"dataset {dataset.name}: {len(dataset)} structures, {dataset.n_atoms} atoms")
+    extracted = extract(dataset, models, store_dir, device=config["models"]["device"], progress=progress,
+                        atom_table=atom_table)
+    written = sum(extracted.shards_written.values())
+    result.records.append(StageRecord("extract", "", written > 0, time.perf_counter() - t0,
+                                      f"{written} shards written, {sum(extracted.shards_skipped.values())} reused"))
+    log(f"extract: {result.records[-1].summary} ({result.records[-1].seconds:.1f} s)")
+    rejected = {m: len(r) for m, r in extracted.rejects.items() if r}
+    if rejected:
+        log(f"structures some models could not embed (NaN rows, excluded from comparisons): {rejected}")
+
+    store = EmbeddingStore(store_dir)
+    results = stages.results_dir(store)
+    fingerprints = {m: store.card(m) for m in models}
+    runner = _Stages(results, log)
+    a = config["anchors"]
+    anchors_key = _hash("anchors", store.dataset_fingerprint, fingerprints, a)
+
+    def anchors_work() -> str:
+        tables = stages.anchor_stage(store, a["reference"], a["k"], a["method"], a["seed"], models, a["diversity"])
+        return f"{a['k']} {a['method']} anchors on {a['reference']} among {tables['anchors'].attrs['candidates']} atoms"
+
+    runner.run("anchors", anchors_key, [results / "anchors.csv"], anchors_work)
+    if a["sweep"]:
+        def sweep_work() -> str:
+            convergence = stages.k_sweep_convergence(stages.sweep_stage(store, a["reference"], a["method"], a["seed"], models))
+            return "Procrustes vs previous K: " + ", ".join(f"{k}: {v:.3f}" for k, v in convergence.items())
+
+        runner.run("sweep", anchors_key, [results / "k_sweep.csv"], sweep_work)
+    project_key = _hash("project", anchors_key)
+    unified = stages.unified_paths(store, models)
+    runner.run("project", project_key, list(unified.values()),
+               lambda: f"{len(stages.project_stage(store, models))} models onto K={a['k']} anchors")
+    c = config["compare"]
+    compare_key = _hash("compare", project_key, c)
+
+    def compare_work() -> str:
+        written = stages.compare_stage(store, models, c["metrics"], c["spaces"], seed=c["seed"],
+                                       twonn_atoms=c["twonn_atoms"], k=c["k"], ot_n_samples=c["ot_samples"],
+                                       ot_repeats=c["ot_repeats"])
+        table = written["metrics"]
+        return f"{len(table)} metric values on {table['rows_used'].iloc[0]} atoms"
+
+    runner.run("compare", compare_key, [results / "metrics.csv"], compare_work)
+    result.records += runner.records
+    _write_manifest(out, config, store, models, result, time.perf_counter() - t0)
+    return result
+
+
+def _load_dataset(config: StudyConfig):
+    from platonic import datasets
+
+    d = config["dataset"]
+    path = Path(d["name"])
+    if path.exists():
+        data = datasets.read([path])
+        return data[datasets.subsample_indices(len(data), d["n"], d["seed"])] if d["n"] is not None else data
+    return datasets.load(d["name"], split=d["split"], n=d["n"], seed=d["seed"])
+
+
+def _write_manifest(out: Path, config: StudyConfig, store, models: list[str], result: StudyResult, seconds: float) -> None:
+    packages = {}
+    for dist in ("platonic", "torch", "numpy", "scikit-learn", "pot", "chgnet", "sevenn", "diep", "mace-torch"):
+        try:
+            packages[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            packages[dist] = None
+    manifest = {
+        "config": config.sections,
+        "store": str(store.root),
+        "dataset": {"name": store.meta["dataset_name"], "fingerprint": store.dataset_fingerprint,
+                    "structures": store.meta["n_structures"], "atoms": store.n_atoms},
+        "models": {m: {k: store.card(m).get(k) for k in ("weights_sha256", "package_versions", "layer", "dim")}
+                   for m in models},
+        "packages": packages,
+        "python": platform.python_version(),
+        "stages": [r.__dict__ for r in result.records],
+        "total_seconds": seconds,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    tmp = out / ".manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1, default=str))
+    tmp.replace(out / "manifest.json")

@@ -1,0 +1,83 @@
+"""`platonic run`: the study config (validation, round trip) and stage caching on real models."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from platonic.cli import app
+from platonic.study.config import DEFAULTS, ConfigError, load_config, make_config
+from platonic.study.pipeline import run_study
+
+runner = CliRunner()
+
+
+def test_defaults_round_trip_through_toml(tmp_path):
+    config = make_config({"dataset": {"n": "all", "split": "val"}, "anchors": {"k": 7}})
+    path = tmp_path / "study.toml"
+    path.write_text(config.to_toml())
+    again = load_config(path)
+    assert again.sections == config.sections
+    assert again["dataset"]["n"] is None and again["anchors"]["k"] == 7
+    assert make_config().sections == DEFAULTS
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[anchor]\nk = 3\n", "unknown table [anchor]"),
+    ("[anchors]\nkk = 3\n", "unknown key [anchors].kk"),
+    ("[anchors]\nk = 'ten'\n", "[anchors].k = 'ten': expected an integer"),
+    ("[anchors]\nk = 1\n", "must be >= 2"),
+    ("[anchors]\nmethod = 'kmeans'\n", "choose one of direct, random, fps"),
+    ("[compare]\nmetrics = ['cka', 'rsa']\n", "unknown ['rsa']"),
+    ("[dataset]\nn = 2.5\n", "expected an integer or \"all\""),
+    ("[anchors\nk = 3\n", "not valid TOML"),
+])
+def test_bad_study_files_name_file_key_and_value(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert message in str(info.value) and "bad.toml" in str(info.value)
+    result = runner.invoke(app, ["run", "--config", str(path)])
+    assert result.exit_code == 2 and "bad.toml" in result.output
+
+
+def test_rerun_reuses_everything_and_a_change_recomputes_only_what_depends_on_it(tmp_path):
+    overrides = {
+        "dataset": {"split": "val", "n": 14, "seed": 2},
+        "models": {"names": ["chgnet-0.3.0", "diep"]},
+        "anchors": {"k": 8},
+        "compare": {"metrics": ["procrustes", "cka", "ot"], "spaces": ["unified"], "ot_samples": 40,
+                    "ot_repeats": 2, "twonn_atoms": 0},
+    }
+    lines: list[str] = []
+    first = run_study(make_config(overrides), tmp_path, log=lines.append)
+    assert first.ran() == ["extract", "anchors", "sweep", "project", "compare"]
+    metrics = pd.read_csv(first.store / "results" / "metrics.csv")
+    assert set(metrics["metric"]) == {"procrustes", "cka", "ot"} and set(metrics["model_a"]) == {"chgnet-0.3.0", "diep"}
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["dataset"]["structures"] == 14 and manifest["config"]["anchors"]["k"] == 8
+    assert set(manifest["models"]) == {"chgnet-0.3.0", "diep"} and manifest["packages"]["chgnet"]
+    mtime = (first.store / "results" / "anchors.csv").stat().st_mtime_ns
+
+    assert run_study(make_config(overrides), tmp_path, log=lines.append).ran() == []
+
+    overrides["compare"]["metrics"] = ["procrustes"]
+    assert run_study(make_config(overrides), tmp_path, log=lines.append).ran() == ["compare"]
+    assert set(pd.read_csv(first.store / "results" / "metrics.csv")["metric"]) == {"procrustes"}
+    assert (first.store / "results" / "anchors.csv").stat().st_mtime_ns == mtime
+
+    overrides["anchors"]["k"] = 6
+    assert run_study(make_config(overrides), tmp_path, log=lines.append).ran() == ["anchors", "sweep", "project", "compare"]
+    assert len(pd.read_csv(first.store / "results" / "anchors.csv")) == 6
+
+
+def test_print_config_shows_the_effective_config(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text("[anchors]\nk = 50\n")
+    result = runner.invoke(app, ["run", "--config", str(path), "--n", "all", "--print-config"])
+    assert result.exit_code == 0, result.output
+    assert "k = 50" in result.stdout and 'n = "all"' in result.stdout and 'reference = "chgnet-0.3.0"' in result.stdout
