@@ -5,6 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${PLATONIC_VENV:-.venv}"
 PY="${PYTHON:-python3}"
+# The report is checked in a real headless browser: Debian's chromium and its driver.
+if ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 stamp_key=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 if [ -f "$VENV/.platonic-setup" ] && [ "$(cat "$VENV/.platonic-setup")" = "$stamp_key" ]; then
   exit 0

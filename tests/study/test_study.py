@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -45,34 +46,35 @@ def test_bad_study_files_name_file_key_and_value(tmp_path, text, message):
     assert result.exit_code == 2 and "bad.toml" in result.output
 
 
-def test_rerun_reuses_everything_and_a_change_recomputes_only_what_depends_on_it(tmp_path):
-    overrides = {
-        "dataset": {"split": "val", "n": 14, "seed": 2},
-        "models": {"names": ["chgnet-0.3.0", "diep"]},
-        "anchors": {"k": 8},
-        "compare": {"metrics": ["procrustes", "cka", "ot"], "spaces": ["unified"], "ot_samples": 40,
-                    "ot_repeats": 2, "twonn_atoms": 0},
-    }
-    lines: list[str] = []
-    first = run_study(make_config(overrides), tmp_path, log=lines.append)
-    assert first.ran() == ["extract", "anchors", "sweep", "project", "compare"]
+def test_rerun_reuses_everything_and_a_change_recomputes_only_what_depends_on_it(tiny_study, tiny_study_config, tmp_path):
+    first, _ = tiny_study
+    assert first.ran() == ["extract", "anchors", "sweep", "project", "compare", "report"]
+    assert (first.out / "report.html").stat().st_size > 10_000
     metrics = pd.read_csv(first.store / "results" / "metrics.csv")
     assert set(metrics["metric"]) == {"procrustes", "cka", "ot"} and set(metrics["model_a"]) == {"chgnet-0.3.0", "diep"}
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest = json.loads((first.out / "manifest.json").read_text())
     assert manifest["dataset"]["structures"] == 14 and manifest["config"]["anchors"]["k"] == 8
     assert set(manifest["models"]) == {"chgnet-0.3.0", "diep"} and manifest["packages"]["chgnet"]
-    mtime = (first.store / "results" / "anchors.csv").stat().st_mtime_ns
+    assert len(manifest["models"]["diep"]["weights_sha256"]) == 64
 
-    assert run_study(make_config(overrides), tmp_path, log=lines.append).ran() == []
+    study = tmp_path / "study"
+    shutil.copytree(first.out, study)
+    overrides = tiny_study_config
+    lines: list[str] = []
+    again = run_study(make_config(overrides), study, log=lines.append)
+    assert again.ran() == [], lines
+    store = again.store
+    mtime = (store / "results" / "anchors.csv").stat().st_mtime_ns
 
     overrides["compare"]["metrics"] = ["procrustes"]
-    assert run_study(make_config(overrides), tmp_path, log=lines.append).ran() == ["compare"]
-    assert set(pd.read_csv(first.store / "results" / "metrics.csv")["metric"]) == {"procrustes"}
-    assert (first.store / "results" / "anchors.csv").stat().st_mtime_ns == mtime
+    assert run_study(make_config(overrides), study, log=lines.append).ran() == ["compare", "report"]
+    assert set(pd.read_csv(store / "results" / "metrics.csv")["metric"]) == {"procrustes"}
+    assert (store / "results" / "anchors.csv").stat().st_mtime_ns == mtime
 
     overrides["anchors"]["k"] = 6
-    assert run_study(make_config(overrides), tmp_path, log=lines.append).ran() == ["anchors", "sweep", "project", "compare"]
-    assert len(pd.read_csv(first.store / "results" / "anchors.csv")) == 6
+    assert run_study(make_config(overrides), study, log=lines.append).ran() == [
+        "anchors", "sweep", "project", "compare", "report"]
+    assert len(pd.read_csv(store / "results" / "anchors.csv")) == 6
 
 
 def test_print_config_shows_the_effective_config(tmp_path):

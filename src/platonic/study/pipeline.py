@@ -9,6 +9,7 @@ Stages and what each result depends on (its *key*, a hash written beside the res
 * ``sweep``: the same as anchors (it re-picks anchors for every K).
 * ``project``: the anchors key.
 * ``compare``: the project key and [compare].
+* ``report``: ``<out>/report.html``, rebuilt whenever any stage ran (or it is missing).
 
 A stage whose key file matches and whose outputs exist is skipped; any other runs and writes its
 key last, so an interrupted stage is redone. ``<out>/manifest.json`` records the effective config,
@@ -122,7 +123,7 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
 
     store = EmbeddingStore(store_dir)
     results = stages.results_dir(store)
-    fingerprints = {m: store.card(m) for m in models}
+    fingerprints = {m: store.card(m)["model_fingerprint"] for m in models}
     runner = _Stages(results, log)
     a = config["anchors"]
     anchors_key = _hash("anchors", store.dataset_fingerprint, fingerprints, a)
@@ -155,6 +156,15 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
     runner.run("compare", compare_key, [results / "metrics.csv"], compare_work)
     result.records += runner.records
     _write_manifest(out, config, store, models, result, time.perf_counter() - t0)
+    report = out / "report.html"
+    if any(r.ran for r in result.records) or not report.exists():
+        from platonic.report import build_study_report
+
+        t_report = time.perf_counter()
+        build_study_report(out, store)
+        result.records.append(StageRecord("report", "", True, time.perf_counter() - t_report, str(report)))
+        log(f"report: {report} ({result.records[-1].seconds:.1f} s)")
+        _write_manifest(out, config, store, models, result, time.perf_counter() - t0)
     return result
 
 
@@ -181,8 +191,8 @@ def _write_manifest(out: Path, config: StudyConfig, store, models: list[str], re
         "store": str(store.root),
         "dataset": {"name": store.meta["dataset_name"], "fingerprint": store.dataset_fingerprint,
                     "structures": store.meta["n_structures"], "atoms": store.n_atoms},
-        "models": {m: {k: store.card(m).get(k) for k in ("weights_sha256", "package_versions", "layer", "dim")}
-                   for m in models},
+        "models": {m: {k: store.card(m)["card"].get(k) for k in ("weights_sha256", "package_versions", "layer", "dim")}
+                   | {"fingerprint": store.card(m)["model_fingerprint"]} for m in models},
         "packages": packages,
         "python": platform.python_version(),
         "stages": [r.__dict__ for r in result.records],
