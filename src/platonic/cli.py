@@ -319,6 +319,52 @@ def run_cmd(
     console.print(f"study in {out}: ran {', '.join(result.ran()) or 'nothing (all up to date)'}; manifest {out / 'manifest.json'}")
 
 
+export_app = typer.Typer(help="Export a study to other tools.", no_args_is_help=True)
+app.add_typer(export_app, name="export", rich_help_panel="Study")
+
+
+@export_app.command("chemiscope")
+def export_chemiscope_cmd(
+    study: Path = typer.Option(Path("runs/default"), help="Study directory (from `platonic run`)."),
+    out: Optional[Path] = typer.Option(None, help="Output file (default: <study>/chemiscope.json.gz)."),
+    max_structures: Optional[int] = typer.Option(
+        None, help="Seeded subsample of structures (the viewer slows past ~5,000); default: all."),
+    seed: int = typer.Option(0, help="Seed of the subsample."),
+) -> None:
+    """Structures + per-atom unified-space maps of every model, for the chemiscope viewer."""
+    import numpy as np
+    import pandas as pd
+
+    from platonic.report.chemiscope import write_chemiscope
+    from platonic.study.pipeline import open_study
+    from platonic.study.stages import results_dir, unified_paths
+
+    try:
+        _, store, dataset = open_study(study)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    models = store.models()
+    paths = unified_paths(store, models)
+    missing = [m for m, p in paths.items() if not p.exists()]
+    if missing:
+        _fail(f"no unified matrices for {missing}: run `platonic run --out {study}`")
+    table = store.atom_table()
+    unified = {m: np.load(p, mmap_mode="r") for m, p in paths.items()}
+    indices = np.arange(len(dataset))
+    if max_structures is not None and max_structures < len(dataset):
+        indices = np.sort(np.random.default_rng(seed).choice(len(dataset), size=max_structures, replace=False))
+        console.print(f"exporting {max_structures} of {len(dataset)} structures (seed {seed})")
+    rows = np.flatnonzero(np.isin(table["structure_index"].to_numpy(), indices))
+    atypical_csv = results_dir(store) / "atypical.csv"
+    atypicality = (pd.read_csv(atypical_csv).set_index("structure_id")["score"] if atypical_csv.exists() else None)
+    trained = [m for m in models if store.card(m)["card"].get("trained", True)]
+    path = write_chemiscope(
+        out or study / "chemiscope.json.gz", [dataset.structures[i] for i in indices], table.iloc[rows],
+        {m: np.asarray(z[rows]) for m, z in unified.items()}, trained, atypicality, title=f"platonic: {study}",
+    )
+    console.print(f"chemiscope file: {path} ({len(indices)} structures, {rows.size} atoms, {len(models)} models)")
+
+
 def _int_option(flag: str, value: str) -> int:
     try:
         return int(value)

@@ -168,6 +168,25 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
     return result
 
 
+def open_study(out: str | Path):
+    """The config, store and dataset of a finished study (its structures are reloaded and checked
+    against the store's dataset fingerprint)."""
+    from platonic.store import EmbeddingStore
+    from platonic.study.config import make_config
+
+    out = Path(out)
+    manifest_path = out / "manifest.json"
+    if not manifest_path.exists():
+        raise FileNotFoundError(f"{out}: no manifest.json; run `platonic run --out {out}` first")
+    manifest = json.loads(manifest_path.read_text())
+    config = make_config(manifest["config"], where=f"{manifest_path}: ")
+    store = EmbeddingStore(manifest["store"])
+    dataset = _load_dataset(config)
+    if dataset.fingerprint() != store.dataset_fingerprint:
+        raise ValueError(f"{out}: the dataset {config['dataset']} no longer matches the store {store.root}")
+    return config, store, dataset
+
+
 def _load_dataset(config: StudyConfig):
     from platonic import datasets
 
@@ -188,7 +207,7 @@ def _write_manifest(out: Path, config: StudyConfig, store, models: list[str], re
             packages[dist] = None
     manifest = {
         "config": config.sections,
-        "store": str(store.root),
+        "store": str(Path(store.root).resolve()),
         "dataset": {"name": store.meta["dataset_name"], "fingerprint": store.dataset_fingerprint,
                     "structures": store.meta["n_structures"], "atoms": store.n_atoms},
         "models": {m: {k: store.card(m)["card"].get(k) for k in ("weights_sha256", "package_versions", "layer", "dim")}
