@@ -292,6 +292,8 @@ def run_cmd(
     out: Path = typer.Option(Path("runs/default"), help="Study directory (store, results, manifest)."),
     print_config: bool = typer.Option(False, "--print-config", help="Print the effective config as TOML and exit."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bars (auto on a TTY)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or stage lines; errors only."),
+    json_log: bool = typer.Option(False, "--json-log", help="One JSON object per stage event on stdout."),
 ) -> None:
     """The whole study: extract -> anchors -> K sweep -> project -> compare, reusing what is done."""
     from platonic.progress import make_progress
@@ -308,15 +310,23 @@ def run_cmd(
     if print_config:
         typer.echo(study.to_toml())
         return
-    bar = make_progress(progress)
+    def log(message: str, **event) -> None:
+        if json_log:
+            typer.echo(json.dumps({"time": time.time(), "message": message, **event}, default=str))
+        elif not quiet:
+            console.print(escape(message))
+
+    bar = make_progress(False if quiet or json_log else progress)
     try:
-        result = run_study(study, out, progress=bar, log=lambda line: console.print(escape(line)))
+        result = run_study(study, out, progress=bar, log=log)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     finally:
         if hasattr(bar, "close"):
             bar.close()
-    console.print(f"study in {out}: ran {', '.join(result.ran()) or 'nothing (all up to date)'}; manifest {out / 'manifest.json'}")
+    if not (quiet or json_log):
+        console.print(f"study in {out}: ran {', '.join(result.ran()) or 'nothing (all up to date)'}; "
+                      f"report {out / 'report.html'}, manifest {out / 'manifest.json'}")
 
 
 export_app = typer.Typer(help="Export a study to other tools.", no_args_is_help=True)

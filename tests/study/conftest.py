@@ -22,7 +22,7 @@ TINY_STUDY = {
 def tiny_study(tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
     lines: list[str] = []
-    result = run_study(make_config(TINY_STUDY), out, log=lines.append)
+    result = run_study(make_config(TINY_STUDY), out, log=lambda message, **event: lines.append(message))
     return result, lines
 
 

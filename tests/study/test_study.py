@@ -61,18 +61,18 @@ def test_rerun_reuses_everything_and_a_change_recomputes_only_what_depends_on_it
     shutil.copytree(first.out, study)
     overrides = tiny_study_config
     lines: list[str] = []
-    again = run_study(make_config(overrides), study, log=lines.append)
+    again = run_study(make_config(overrides), study, log=lambda message, **event: lines.append(message))
     assert again.ran() == [], lines
     store = again.store
     mtime = (store / "results" / "anchors.csv").stat().st_mtime_ns
 
     overrides["compare"]["metrics"] = ["procrustes"]
-    assert run_study(make_config(overrides), study, log=lines.append).ran() == ["compare", "report"]
+    assert run_study(make_config(overrides), study, log=lambda message, **event: lines.append(message)).ran() == ["compare", "report"]
     assert set(pd.read_csv(store / "results" / "metrics.csv")["metric"]) == {"procrustes"}
     assert (store / "results" / "anchors.csv").stat().st_mtime_ns == mtime
 
     overrides["anchors"]["k"] = 6
-    assert run_study(make_config(overrides), study, log=lines.append).ran() == [
+    assert run_study(make_config(overrides), study, log=lambda message, **event: lines.append(message)).ran() == [
         "anchors", "sweep", "project", "compare", "report"]
     assert len(pd.read_csv(store / "results" / "anchors.csv")) == 6
 
@@ -83,3 +83,18 @@ def test_print_config_shows_the_effective_config(tmp_path):
     result = runner.invoke(app, ["run", "--config", str(path), "--n", "all", "--print-config"])
     assert result.exit_code == 0, result.output
     assert "k = 50" in result.stdout and 'n = "all"' in result.stdout and 'reference = "chgnet-0.3.0"' in result.stdout
+
+
+def test_json_log_and_quiet_on_an_up_to_date_study(tiny_study, tiny_study_config, tmp_path):
+    first, _ = tiny_study
+    study = tmp_path / "study"
+    shutil.copytree(first.out, study)
+    config = tmp_path / "study.toml"
+    config.write_text(make_config(tiny_study_config).to_toml())
+    result = runner.invoke(app, ["run", "--config", str(config), "--out", str(study), "--json-log"])
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {e["stage"] for e in events} >= {"dataset", "extract", "anchors", "project", "compare"}
+    assert all(e["status"] == "reused" for e in events if e["stage"] not in ("dataset",)), events
+    quiet = runner.invoke(app, ["run", "--config", str(config), "--out", str(study), "--quiet"])
+    assert quiet.exit_code == 0 and quiet.output == ""

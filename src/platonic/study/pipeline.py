@@ -75,7 +75,7 @@ def model_names(config: StudyConfig) -> list[str]:
 class _Stages:
     """Runs one stage at a time under its key; ``log`` gets one line per stage."""
 
-    def __init__(self, results: Path, log: Callable[[str], None]):
+    def __init__(self, results: Path, log: Callable[..., None]):
         self.results = results
         self.log = log
         self.records: list[StageRecord] = []
@@ -85,7 +85,7 @@ class _Stages:
         t0 = time.perf_counter()
         if key_file.exists() and key_file.read_text() == key and all(p.exists() for p in outputs):
             self.records.append(StageRecord(name, key, False, 0.0, "reused"))
-            self.log(f"{name}: up to date (reused)")
+            self.log(f"{name}: up to date (reused)", stage=name, status="reused")
             return
         key_file.unlink(missing_ok=True)
         summary = work()
@@ -93,11 +93,19 @@ class _Stages:
         key_file.write_text(key)
         seconds = time.perf_counter() - t0
         self.records.append(StageRecord(name, key, True, seconds, summary))
-        self.log(f"{name}: {summary} ({seconds:.1f} s)")
+        self.log(f"{name}: {summary} ({seconds:.1f} s)", stage=name, status="done", seconds=seconds, summary=summary)
 
 
-def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable[[str], None] = print) -> StudyResult:
-    """Run (or bring up to date) the study ``config`` in ``out``; see the module docstring."""
+def _print_log(message: str, **event) -> None:
+    print(message)
+
+
+def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable[..., None] = _print_log) -> StudyResult:
+    """Run (or bring up to date) the study ``config`` in ``out``; see the module docstring.
+
+    ``log(message, **event)`` is called once per stage event; ``event`` has ``stage``, ``status``
+    (done, reused, warning) and, where known, ``seconds`` and ``summary``.
+    """
     from platonic.datasets import atom_table
     from platonic.extract import extract
     from platonic.store import EmbeddingStore
@@ -110,16 +118,19 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
     t0 = time.perf_counter()
 
     dataset = _load_dataset(config)
-    log(f"dataset {dataset.name}: {len(dataset)} structures, {dataset.n_atoms} atoms")
+    log(f"dataset {dataset.name}: {len(dataset)} structures, {dataset.n_atoms} atoms", stage="dataset",
+        status="done", structures=len(dataset), atoms=dataset.n_atoms)
     extracted = extract(dataset, models, store_dir, device=config["models"]["device"], progress=progress,
                         atom_table=atom_table)
     written = sum(extracted.shards_written.values())
     result.records.append(StageRecord("extract", "", written > 0, time.perf_counter() - t0,
                                       f"{written} shards written, {sum(extracted.shards_skipped.values())} reused"))
-    log(f"extract: {result.records[-1].summary} ({result.records[-1].seconds:.1f} s)")
+    log(f"extract: {result.records[-1].summary} ({result.records[-1].seconds:.1f} s)", stage="extract",
+        status="done" if written else "reused", seconds=result.records[-1].seconds, summary=result.records[-1].summary)
     rejected = {m: len(r) for m, r in extracted.rejects.items() if r}
     if rejected:
-        log(f"structures some models could not embed (NaN rows, excluded from comparisons): {rejected}")
+        log(f"structures some models could not embed (NaN rows, excluded from comparisons): {rejected}",
+            stage="extract", status="warning", rejected=rejected)
 
     store = EmbeddingStore(store_dir)
     results = stages.results_dir(store)
@@ -163,7 +174,8 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
         t_report = time.perf_counter()
         build_study_report(out, store)
         result.records.append(StageRecord("report", "", True, time.perf_counter() - t_report, str(report)))
-        log(f"report: {report} ({result.records[-1].seconds:.1f} s)")
+        log(f"report: {report} ({result.records[-1].seconds:.1f} s)", stage="report", status="done",
+            seconds=result.records[-1].seconds, summary=str(report))
         _write_manifest(out, config, store, models, result, time.perf_counter() - t0)
     return result
 
