@@ -1,0 +1,160 @@
+"""The chemistry analysis of a study: element embeddings, group coherence, trajectories, cumulant gains.
+
+:func:`analyse_chemistry` runs :mod:`platonic.analyse.elements` and :mod:`platonic.analyse.cumulants`
+on every model's unified (and optionally raw) matrix and writes their tables and the figures of
+:mod:`platonic.analyse.plots_chemistry`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from platonic.analyse.cumulants import cumulant_gain_table, offsets_from_structure_index
+from platonic.analyse.elements import (
+    COHERENCE_METRICS,
+    ChemistryInputError,
+    add_shared_pca,
+    coherence_tables,
+    element_table,
+    element_trajectories,
+)
+from platonic.analyse.plots_chemistry import (
+    plot_cumulant_gain,
+    plot_element_map,
+    plot_group_coherence,
+    plot_periodic_table,
+    plot_trajectories,
+)
+
+
+def _as_array(value: np.ndarray | str | Path) -> np.ndarray:
+    return np.load(value) if isinstance(value, (str, Path)) else np.asarray(value)
+
+
+def analyse_chemistry(
+    unified: Mapping[str, np.ndarray | str | Path],
+    atom_table: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    raw: Mapping[str, np.ndarray] | None = None,
+    models: Sequence[str] | None = None,
+    reference: str | None = None,
+    control: str | None = None,
+    min_atoms: int = 5,
+    metric: str = "euclidean",
+    n_permutations: int = 200,
+    max_order: int = 4,
+    seed: int = 0,
+) -> dict[str, Path]:
+    """Element embeddings, group coherence, trajectories and cumulant gains; write tables and figures.
+
+    Parameters
+    ----------
+    unified : model -> (n_atoms, K) unified matrix or its ``.npy`` path
+        (:func:`platonic.project.from_store.project_store`); NaN rows are rejected structures
+    atom_table : the store's atom table (columns ``element`` and ``structure_index``, rows in
+        store order, each structure's rows contiguous)
+    out_dir : folder for the outputs (created)
+    raw : optional model -> (n_atoms, d) raw embeddings (``store.load``): adds raw-space rows to
+        the coherence and cumulant tables
+    models : models to analyse (default: every key of ``unified``)
+    reference : model for ``cos_to_reference`` and the trajectory step agreement (default: the
+        first model)
+    control : the random-weight model (e.g. ``"mace-dummy"``): flagged in the coherence table and
+        left out of the shared-PCA fit
+    min_atoms, metric, n_permutations, seed : see :func:`platonic.analyse.elements.element_means`
+        and :func:`platonic.analyse.elements.group_coherence`
+    max_order : highest cumulant order of the structure features
+
+    Only the structures every analysed model embedded (finite in every unified and raw matrix)
+    are used, for every model alike; ``rows_used``/``rows_total`` columns say how many atoms.
+
+    Returns
+    -------
+    dict of output name -> path: ``elements``, ``group_coherence``, ``group_silhouettes``,
+    ``trajectories``, ``cumulant_gain`` (CSV) and ``element_map``, ``periodic_table``,
+    ``trajectories_figure``, ``group_coherence_figure``, ``cumulant_gain_figure`` (PNG).
+    """
+    models = list(unified) if models is None else list(models)
+    if not models:
+        raise ChemistryInputError("no model to analyse: unified is empty and no models were named")
+    missing = sorted(set(models) - set(unified)) + sorted(set(models) - set(models if raw is None else raw))
+    if missing:
+        raise ChemistryInputError(f"models {missing} have no matrix (unified: {sorted(unified)}, "
+                                  f"raw: {None if raw is None else sorted(raw)})")
+    reference = models[0] if reference is None else reference
+    for role, name in (("reference", reference), ("control", control)):
+        if name is not None and name not in models:
+            raise ChemistryInputError(f"{role} model {name!r} is not among the analysed models {models}")
+    if metric not in COHERENCE_METRICS:
+        raise ChemistryInputError(f"metric must be one of {COHERENCE_METRICS}, got {metric!r}")
+    for column in ("element", "structure_index"):
+        if column not in atom_table.columns:
+            raise ChemistryInputError(f"the atom table has no {column!r} column")
+    matrices = {m: _as_array(unified[m]) for m in models}
+    raw_matrices = {m: np.asarray(raw[m]) for m in models} if raw is not None else {}
+    n_rows = len(atom_table)
+    for name, array in [*matrices.items(), *raw_matrices.items()]:
+        if array.ndim != 2 or array.shape[0] != n_rows:
+            raise ChemistryInputError(f"{name}: matrix of shape {array.shape} does not have the atom table's {n_rows} rows")
+
+    structure_index = atom_table["structure_index"].to_numpy()
+    finite = np.logical_and.reduce([np.isfinite(a).all(axis=1) for a in [*matrices.values(), *raw_matrices.values()]])
+    # A structure counts only if every one of its atoms is embedded by every model.
+    complete = pd.Series(finite).groupby(structure_index).transform("all").to_numpy()
+    if not complete.any():
+        raise ChemistryInputError("no structure is embedded by every analysed model")
+    rows = np.flatnonzero(complete)
+    elements = atom_table["element"].to_numpy()[rows]
+    structures = structure_index[rows]
+    offsets = offsets_from_structure_index(structures)
+    used = {"rows_used": int(rows.size), "rows_total": n_rows}
+
+    fit_models = [m for m in models if m != control] or models
+    elements_table = element_table({m: matrices[m][rows] for m in models}, elements, min_atoms=min_atoms,
+                                   structure_index=structures, reference=reference)
+    elements_table = add_shared_pca(elements_table, fit_models=fit_models)
+    options = {"metric": metric, "n_permutations": n_permutations, "seed": seed, "control": control}
+    coherence, per_group = coherence_tables(elements_table, **options)
+    coherence.insert(1, "space", "unified")
+    per_group.insert(1, "space", "unified")
+    coherence_parts, per_group_parts = [coherence], [per_group]
+    for model, array in raw_matrices.items():
+        raw_elements = element_table({model: array[rows]}, elements, min_atoms=min_atoms, structure_index=structures)
+        raw_coherence, raw_per_group = coherence_tables(raw_elements, **{**options, "control": control if control == model else None})
+        raw_coherence.insert(1, "space", "raw")
+        raw_per_group.insert(1, "space", "raw")
+        coherence_parts.append(raw_coherence)
+        per_group_parts.append(raw_per_group)
+    coherence = pd.concat(coherence_parts, ignore_index=True).assign(**used)
+    per_group = pd.concat(per_group_parts, ignore_index=True)
+    trajectories = element_trajectories(elements_table, reference=reference)
+
+    gain = cumulant_gain_table({m: matrices[m][rows] for m in models}, offsets, max_order, space="unified")
+    if raw_matrices:
+        raw_gain = cumulant_gain_table({m: raw_matrices[m][rows] for m in models}, offsets, max_order, space="raw")
+        gain = pd.concat([gain, raw_gain], ignore_index=True)
+    gain = gain.assign(**used)
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, table in (("elements", elements_table), ("group_coherence", coherence), ("group_silhouettes", per_group),
+                        ("trajectories", trajectories), ("cumulant_gain", gain)):
+        paths[name] = out / f"{name}.csv"
+        table.to_csv(paths[name], index=False)
+    figures = {
+        "element_map": plot_element_map(elements_table, models),
+        "periodic_table": plot_periodic_table(elements_table, "cos_to_reference", models),
+        "trajectories_figure": plot_trajectories(trajectories, models),
+        "group_coherence_figure": plot_group_coherence(coherence),
+        "cumulant_gain_figure": plot_cumulant_gain(gain),
+    }
+    for name, figure in figures.items():
+        paths[name] = out / f"{name.removesuffix('_figure')}.png"
+        figure.savefig(paths[name], dpi=120)
+    return paths
