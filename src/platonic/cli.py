@@ -255,6 +255,7 @@ def compare_cmd(
     n_queries: Optional[int] = typer.Option(None, help="Query atoms for mKNN (neighbours searched among all)."),
     ot_samples: int = typer.Option(2000, help="Atoms in each OT subsample (stratified by element)."),
     ot_repeats: int = typer.Option(3, help="OT subsamples (seeds seed, seed+1, ...): mean and std reported."),
+    lfre_atoms: int = typer.Option(1000, help="LFRE test atoms (seeded draw from the test half)."),
     permutations: int = typer.Option(0, help="Permutation-null draws for Procrustes and CKA."),
     seed: int = typer.Option(0, help="Seed of every subsample."),
     twonn_atoms: int = typer.Option(20000, help="Atoms (seeded subsample) for the TwoNN intrinsic dimension; 0 skips."),
@@ -269,7 +270,7 @@ def compare_cmd(
         written = compare_stage(
             s, names, [m.strip() for m in metrics.split(",")], [x.strip() for x in spaces.split(",") if x.strip()],
             seed=seed, twonn_atoms=twonn_atoms, n_atoms=n_atoms, k=k, mknn_score=mknn_score, n_queries=n_queries,
-            ot_n_samples=ot_samples, ot_repeats=ot_repeats, n_permutations=permutations,
+            ot_n_samples=ot_samples, ot_repeats=ot_repeats, lfre_n_test=lfre_atoms, n_permutations=permutations,
         )
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
@@ -285,6 +286,71 @@ def compare_cmd(
     Console(stderr=True).print(summary.round(3).to_string())
 
 
+@app.command("analyse", rich_help_panel="Pipeline")
+def analyse_cmd(
+    store: Path = typer.Option(Path("store"), help="Store directory (after `platonic project`)."),
+    models: str = typer.Option("all", help="Comma-separated models, or all in the store."),
+    reference: str = typer.Option("chgnet-0.3.0", help="Model that c-sim and stitched reactions refer to."),
+    chemistry: bool = typer.Option(True, help="Element maps, group coherence, trajectories, cumulant gains."),
+    arithmetic: bool = typer.Option(True, help="Material, polymorph and reaction embeddings (Table 1)."),
+    seed: int = typer.Option(0, help="Seed of the permutation null."),
+    device: str = typer.Option("cpu", help="cpu or cuda (arithmetic embeds the case-study structures)."),
+) -> None:
+    """Chemistry and embedding arithmetic in the unified space: tables and figures in results/analyse/."""
+    from platonic.study.stages import analyse_stage, results_dir
+
+    s = _open_store(store)
+    names = s.models() if models == "all" else _split_models(models)
+    t0 = time.perf_counter()
+    try:
+        written = analyse_stage(s, names, reference, chemistry, arithmetic, seed=seed, device=device)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    out = results_dir(s) / "analyse"
+    if chemistry:
+        import pandas as pd
+
+        coherence = pd.read_csv(out / "group_coherence.csv")
+        Console(stderr=True).print(coherence[["model", "space", "silhouette", "z_score", "p_value"]].round(3).to_string(index=False))
+    console.print(f"{len(written)} tables and figures in {out} ({time.perf_counter() - t0:.1f} s)")
+
+
+@app.command("diagnose", rich_help_panel="Pipeline")
+def diagnose_cmd(
+    store: Path = typer.Option(Path("store"), help="Store directory (after `platonic analyse` and `compare`)."),
+    models: str = typer.Option("all", help="Comma-separated models, or all in the store."),
+    control: bool = typer.Option(True, help="The random-weight control against the trained models."),
+    equivariance: bool = typer.Option(True, help="Two-NN equivalence vs spglib's equivalent atoms."),
+    rotation: bool = typer.Option(True, help="Embedding change under random rotations of BaCeO3."),
+    rotations: int = typer.Option(10, help="Random rotations."),
+    drift: bool = typer.Option(True, help="Fine-tuning drift: CHGNet 0.3.0 -> r2SCAN, SevenNet-0 -> MF-0."),
+    dimers: bool = typer.Option(True, help="Cu-Cu and Au-Au dimer curves per checkpoint (with --drift)."),
+    atypical: bool = typer.Option(True, help="Structures far from the cross-model consensus."),
+    top: int = typer.Option(20, help="Atypical structures listed."),
+    seed: int = typer.Option(0, help="Seed of the rotations."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+) -> None:
+    """Diagnostics: control, equivariance, rotation, fine-tuning drift, atypical structures (results/diagnose/)."""
+    from platonic.study.stages import diagnose_stage, results_dir
+
+    s = _open_store(store)
+    names = s.models() if models == "all" else _split_models(models)
+    t0 = time.perf_counter()
+    try:
+        written = diagnose_stage(s, names, control=control, equivariance=equivariance, rotation=rotation,
+                                 rotations=rotations, drift=drift, dimers=dimers, atypical=atypical, top=top,
+                                 seed=seed, device=device)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    out = results_dir(s) / "diagnose"
+    if control:
+        import pandas as pd
+
+        for line in pd.read_csv(out / "control_verdict.csv").itertuples():
+            console.print(f"control {line.control}: {escape(line.verdict)}")
+    console.print(f"{len(written)} tables and figures in {out} ({time.perf_counter() - t0:.1f} s)")
+
+
 @app.command("run", rich_help_panel="Study")
 def run_cmd(
     config: Optional[Path] = typer.Option(None, "--config", help="Study file (TOML); see `--print-config`."),
@@ -295,7 +361,7 @@ def run_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or stage lines; errors only."),
     json_log: bool = typer.Option(False, "--json-log", help="One JSON object per stage event on stdout."),
 ) -> None:
-    """The whole study: extract -> anchors -> K sweep -> project -> compare, reusing what is done."""
+    """The whole study: extract -> anchors -> K sweep -> project -> compare -> analyse -> diagnose -> report."""
     from platonic.progress import make_progress
     from platonic.study.config import ConfigError, load_config
     from platonic.study.pipeline import run_study

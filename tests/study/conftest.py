@@ -15,6 +15,8 @@ TINY_STUDY = {
     "anchors": {"k": 8},
     "compare": {"metrics": ["procrustes", "cka", "ot"], "spaces": ["unified"], "ot_samples": 40,
                 "ot_repeats": 2, "twonn_atoms": 0},
+    "analyse": {"reference": "chgnet-0.3.0"},
+    "diagnose": {"rotations": 2, "dimers": False},
 }
 
 

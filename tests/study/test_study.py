@@ -48,7 +48,10 @@ def test_bad_study_files_name_file_key_and_value(tmp_path, text, message):
 
 def test_rerun_reuses_everything_and_a_change_recomputes_only_what_depends_on_it(tiny_study, tiny_study_config, tmp_path):
     first, _ = tiny_study
-    assert first.ran() == ["extract", "anchors", "sweep", "project", "compare", "report"]
+    assert first.ran() == ["extract", "anchors", "sweep", "project", "compare", "analyse", "diagnose", "report"]
+    assert (first.store / "results" / "analyse" / "group_coherence.csv").exists()
+    assert (first.store / "results" / "analyse" / "arithmetic.csv").exists()
+    assert (first.store / "results" / "diagnose" / "atypical_scores.csv").exists()
     assert (first.out / "report.html").stat().st_size > 10_000
     metrics = pd.read_csv(first.store / "results" / "metrics.csv")
     assert set(metrics["metric"]) == {"procrustes", "cka", "ot"} and set(metrics["model_a"]) == {"chgnet-0.3.0", "diep"}
@@ -67,13 +70,13 @@ def test_rerun_reuses_everything_and_a_change_recomputes_only_what_depends_on_it
     mtime = (store / "results" / "anchors.csv").stat().st_mtime_ns
 
     overrides["compare"]["metrics"] = ["procrustes"]
-    assert run_study(make_config(overrides), study, log=lambda message, **event: lines.append(message)).ran() == ["compare", "report"]
+    assert run_study(make_config(overrides), study, log=lambda message, **event: lines.append(message)).ran() == ["compare", "diagnose", "report"]
     assert set(pd.read_csv(store / "results" / "metrics.csv")["metric"]) == {"procrustes"}
     assert (store / "results" / "anchors.csv").stat().st_mtime_ns == mtime
 
     overrides["anchors"]["k"] = 6
     assert run_study(make_config(overrides), study, log=lambda message, **event: lines.append(message)).ran() == [
-        "anchors", "sweep", "project", "compare", "report"]
+        "anchors", "sweep", "project", "compare", "analyse", "diagnose", "report"]
     assert len(pd.read_csv(store / "results" / "anchors.csv")) == 6
 
 
@@ -94,7 +97,7 @@ def test_json_log_and_quiet_on_an_up_to_date_study(tiny_study, tiny_study_config
     result = runner.invoke(app, ["run", "--config", str(config), "--out", str(study), "--json-log"])
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in result.stdout.splitlines()]
-    assert {e["stage"] for e in events} >= {"dataset", "extract", "anchors", "project", "compare"}
+    assert {e["stage"] for e in events} >= {"dataset", "extract", "anchors", "project", "compare", "analyse", "diagnose"}
     assert all(e["status"] == "reused" for e in events if e["stage"] not in ("dataset",)), events
     quiet = runner.invoke(app, ["run", "--config", str(config), "--out", str(study), "--quiet"])
     assert quiet.exit_code == 0 and quiet.output == ""

@@ -500,17 +500,25 @@ def coherence_tables(
         if unlabelled:
             raise ChemistryInputError(f"no group label for element(s) {unlabelled}")
         group_of = [labels[e] for e in u.index]
-        result = group_coherence(u.to_numpy(), group_of, metric=metric, n_permutations=n_permutations,
-                                 seed=seed, names=u.index)
         part = table.loc[table["model"] == model]
         excluded = part.loc[~part["included"], "element"].tolist()
+        try:
+            result = group_coherence(u.to_numpy(), group_of, metric=metric, n_permutations=n_permutations,
+                                     seed=seed, names=u.index)
+        except ChemistryInputError as error:
+            # Too few elements for a silhouette (a small sample): the row says so instead of a number.
+            records.append({"model": model, "is_control": model == control, "silhouette": np.nan, "null_mean": np.nan,
+                            "null_std": np.nan, "z_score": np.nan, "p_value": np.nan, "n_elements": len(u),
+                            "metric": metric, "n_permutations": n_permutations, "seed": seed,
+                            "excluded_min_atoms": " ".join(excluded), "note": str(error)})
+            continue
         records.append({"model": model, "is_control": model == control, **result.as_record(),
-                        "excluded_min_atoms": " ".join(excluded)})
+                        "excluded_min_atoms": " ".join(excluded), "note": ""})
         sizes = pd.Series(group_of).value_counts()
         for group, value in result.per_group.items():
             per_group.append({"model": model, "group_label": group, "silhouette": float(value),
                               "n_elements": int(sizes[group])})
-    return pd.DataFrame(records), pd.DataFrame(per_group)
+    return pd.DataFrame(records), pd.DataFrame(per_group, columns=["model", "group_label", "silhouette", "n_elements"])
 
 
 # ----------------------------------------------------------------------------- trajectories

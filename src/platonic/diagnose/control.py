@@ -73,6 +73,12 @@ def control_verdict(coherence: pd.DataFrame, agreement: pd.DataFrame, alpha: flo
     for control in coherence[coherence.control]["model"]:
         own = coherence[coherence.model == control].iloc[0]
         mean_ratio = agreement[agreement.control == control]["ratio"].mean()
+        if not np.isfinite(own["p_value"]):
+            rows.append({"control": control, "coherence_z": np.nan, "coherence_p": np.nan,
+                         "coherence_at_chance": None, "mean_similarity_ratio": mean_ratio,
+                         "verdict": f"group coherence not computable on this sample; similarity to trained models "
+                                    f"{mean_ratio:.2f}x their similarity to each other"})
+            continue
         rows.append({
             "control": control,
             "coherence_z": own["z_score"], "coherence_p": own["p_value"],

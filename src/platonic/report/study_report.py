@@ -46,6 +46,88 @@ GUIDES = {
 }
 
 
+ANALYSIS_SECTIONS = [
+    # key, title, folder, guide, figures (file, caption), tables (file, caption)
+    ("chemistry", "Chemistry: element embeddings (paper Fig 4e-f)", "analyse",
+     "Each element's mean unified-space vector per model. The element map puts every model's element means on "
+     "one shared PCA (fitted on the trained models), coloured by periodic family: chemically alike elements "
+     "should sit together. Group coherence is the silhouette of those element means labelled by family, as a "
+     "z-score against shuffled labels (z > 2, p < 0.05: the model organises the periodic table; the random "
+     "control should sit near z = 0). The periodic table shows each element's cosine to the reference model's "
+     "mean of the same element; trajectories follow F -> Cl -> Br -> I and other groups.",
+     [("element_map.png", "Element means on a shared PCA, by periodic family"),
+      ("group_coherence.png", "Group coherence vs the label-permutation null"),
+      ("periodic_table.png", "Cosine of each element mean to the reference model's"),
+      ("trajectories.png", "Group trajectories (F-Cl-Br-I, O-S-Se-Te, ...)")],
+     [("group_coherence.csv", "Group coherence per model and space"), ("trajectories.csv", "Trajectory steps")]),
+    ("cumulants", "Structure features from progressive cumulants", "analyse",
+     "Structure-level features: the mean of the atom features, then cumulants of order 2..4 brought to feature "
+     "units by a signed root. GFRE(orders <= k-1 -> orders <= k) measures what order k adds that lower orders "
+     "cannot predict linearly: 0 = nothing new, about 1 = entirely new.",
+     [("cumulant_gain.png", "What each cumulant order adds (GFRE from lower orders)")],
+     [("cumulant_gain.csv", "Cumulant gain per model, space and order")]),
+    ("arithmetic", "Embedding arithmetic (paper Table 1)", "analyse",
+     "Material embedding = mean unified vector of a structure's atoms (norm l, cosine c-sim to the reference "
+     "model's). Polymorph difference TiO2 Pbcn - rutile (norms l1, l2 of the two materials, i-sim between them "
+     "within a model, c-sim of the difference across models). Reaction BaO + TiO2 -> BaTiO3 per formula unit; "
+     "stitched: reactants from the reference model, products from each other model. c-sim near 1 = the models "
+     "agree on the direction of that chemical change.",
+     [("arithmetic.png", "Table 1 quantities per model")],
+     [("arithmetic_wide.csv", "Table 1 on our models"), ("arithmetic_structures.csv", "Structures used and their sources")]),
+    ("control", "Diagnostics: the random-weight control", "diagnose",
+     "The MACE-shaped model with random weights is the control: it must show no chemistry (group coherence at "
+     "chance) and agree with trained models far less than they agree with each other.",
+     [("control.png", "Group coherence z per model; similarity of the control to trained models")],
+     [("control_verdict.csv", "Verdict"), ("control_agreement.csv", "Similarity: control vs trained, trained vs trained")]),
+    ("equivariance", "Diagnostics: equivariance by two-NN (paper Fig 5f)", "diagnose",
+     "Symmetry-equivalent atoms (spglib) must have equal embeddings. For structures in P6_3/mmc, Fm-3m, I4/mmm "
+     "and Pm-3m: the fraction of atoms whose nearest other atom of the same structure is within the tolerance, "
+     "and precision/recall of 'within tolerance' against spglib's equivalent pairs, per tolerance. A correct "
+     "invariant model reaches recall 1 at float tolerance with precision 1.",
+     [("equivariance_two_nn.png", "Two-NN fraction, precision and recall vs tolerance")],
+     [("equivariance_two_nn.csv", "Two-NN per model, space, space group and tolerance"),
+      ("equivariance_spacegroups.csv", "Structures per space group")]),
+    ("rotation", "Diagnostics: rotation sensitivity (paper Fig 5g)", "diagnose",
+     "A perovskite (BaCeO3) under random rotations: the relative change of each atom's embedding. Invariant "
+     "models stay at float precision (about 1e-6); anything larger is a broken invariance.",
+     [("rotation.png", "Relative embedding change per model and atom")],
+     [("rotation_models.csv", "Per model: largest and median change")]),
+    ("drift", "Diagnostics: fine-tuning drift", "diagnose",
+     "CHGNet 0.3.0 -> CHGNet r2SCAN and SevenNet-0 -> SevenNet-MF-0 on the same atoms and anchors: how far each "
+     "element moved in the unified space, the ratio of raw embedding norms (a collapse toward the origin would "
+     "show as ratios well below 1), GFRE between the pair against GFRE to other models (a fine-tune reconstructed "
+     "from its parent far better than from other models keeps its pre-training bias), and Cu-Cu, Au-Au dimer "
+     "curves from each checkpoint (experiment: Cu2 2.22 A, Au2 2.47 A).",
+     [("drift_displacement.png", "Per-element displacement"), ("drift_norm_ratio.png", "Raw norm ratio per element"),
+      ("drift_norm_distribution.png", "Raw norm distributions"), ("drift_dimers.png", "Dimer curves")],
+     [("drift_summary.csv", "Drift per pair: GFRE within the pair vs to other models, norm ratios"),
+      ("drift_dimer_minima.csv", "Dimer minima")]),
+    ("atypical", "Diagnostics: atypical structures", "diagnose",
+     "Each structure's material embedding per model against the consensus (median) of the trained models; the "
+     "score is the mean normalised distance (1 = typical). High scores flag structures the models disagree on: "
+     "unusual chemistry, or a model failing there.",
+     [("atypical.png", "Atypicality ranking")],
+     [("atypical_top.csv", "Most atypical structures")]),
+]
+
+
+def _analysis_sections(results: Path) -> list[Section]:
+    sections = []
+    for key, title, folder, guide, figures, tables in ANALYSIS_SECTIONS:
+        section = Section(key, title, guide)
+        base = results / folder
+        for name, caption in figures:
+            if (base / name).exists():
+                section.figures.append((caption, base / name))
+            else:
+                section.missing.append(f"{caption} ({base / name} absent: disabled in the study, or not applicable)")
+        for name, caption in tables:
+            if (base / name).exists():
+                section.tables.append((caption, pd.read_csv(base / name), base / name))
+        sections.append(section)
+    return sections
+
+
 def _save(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
@@ -131,7 +213,7 @@ def study_sections(study: Path, store, figures: Path) -> list[Section]:
     else:
         intrinsic.missing.append("TwoNN table ([compare].twonn_atoms = 0)")
     sections.append(intrinsic)
-    return sections
+    return sections + _analysis_sections(results)
 
 
 def build_study_report(study: str | Path, store) -> Path:

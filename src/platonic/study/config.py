@@ -28,6 +28,24 @@ default below, so ``platonic run`` with no file is the default study::
     ot_samples = 2000
     ot_repeats = 3
     twonn_atoms = 20000  # 0 skips the intrinsic dimension
+    lfre_atoms = 250     # LFRE test atoms (the paper: 1,000; ~5 ms per atom and ordered model pair)
+    seed = 0
+
+    [analyse]
+    chemistry = true     # element maps, group coherence, trajectories, cumulant gains
+    arithmetic = true    # material / polymorph / reaction embeddings (Table 1)
+    reference = "chgnet-0.3.0"   # the model c-sim and stitching are measured against
+    seed = 0
+
+    [diagnose]
+    control = true       # the random-weight control against the trained models
+    equivariance = true  # two-NN vs spglib's equivalent atoms
+    rotation = true      # random rotations of BaCeO3
+    rotations = 10
+    drift = true         # CHGNet 0.3.0 -> r2SCAN, SevenNet-0 -> MF-0
+    dimers = true        # Cu-Cu and Au-Au E(r) per checkpoint (part of drift)
+    atypical = true      # structures far from the cross-model consensus
+    top = 20
     seed = 0
 
 Unknown tables or keys and values of the wrong type or range are errors naming the key, the
@@ -51,7 +69,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "anchors": {"reference": "chgnet-0.3.0", "method": "direct", "k": 100, "seed": 0, "sweep": True,
                 "diversity": True},
     "compare": {"metrics": SYMMETRIC + ASYMMETRIC, "spaces": ["raw", "unified"], "k": 10, "ot_samples": 2000,
-                "ot_repeats": 3, "twonn_atoms": 20000, "seed": 0},
+                "ot_repeats": 3, "twonn_atoms": 20000, "lfre_atoms": 250, "seed": 0},
+    "analyse": {"chemistry": True, "arithmetic": True, "reference": "chgnet-0.3.0", "seed": 0},
+    "diagnose": {"control": True, "equivariance": True, "rotation": True, "rotations": 10, "drift": True,
+                 "dimers": True, "atypical": True, "top": 20, "seed": 0},
 }
 
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -65,7 +86,7 @@ LIST_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
 }
 MINIMUM: dict[tuple[str, str], int] = {
     ("dataset", "n"): 1, ("anchors", "k"): 2, ("compare", "k"): 1, ("compare", "ot_samples"): 2,
-    ("compare", "ot_repeats"): 1, ("compare", "twonn_atoms"): 0,
+    ("compare", "ot_repeats"): 1, ("compare", "twonn_atoms"): 0, ("compare", "lfre_atoms"): 10, ("diagnose", "rotations"): 1, ("diagnose", "top"): 1,
 }
 
 

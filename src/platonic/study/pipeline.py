@@ -9,6 +9,8 @@ Stages and what each result depends on (its *key*, a hash written beside the res
 * ``sweep``: the same as anchors (it re-picks anchors for every K).
 * ``project``: the anchors key.
 * ``compare``: the project key and [compare].
+* ``analyse``: the project key and [analyse] (chemistry, arithmetic).
+* ``diagnose``: the analyse and compare keys (the control reads their tables) and [diagnose].
 * ``report``: ``<out>/report.html``, rebuilt whenever any stage ran (or it is missing).
 
 A stage whose key file matches and whose outputs exist is skipped; any other runs and writes its
@@ -160,11 +162,44 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
     def compare_work() -> str:
         written = stages.compare_stage(store, models, c["metrics"], c["spaces"], seed=c["seed"],
                                        twonn_atoms=c["twonn_atoms"], k=c["k"], ot_n_samples=c["ot_samples"],
-                                       ot_repeats=c["ot_repeats"])
+                                       ot_repeats=c["ot_repeats"], lfre_n_test=c["lfre_atoms"])
         table = written["metrics"]
         return f"{len(table)} metric values on {table['rows_used'].iloc[0]} atoms"
 
     runner.run("compare", compare_key, [results / "metrics.csv"], compare_work)
+    device = config["models"]["device"]
+    an = config["analyse"]
+    analyse_key = _hash("analyse", project_key, an)
+    if an["chemistry"] or an["arithmetic"]:
+        def analyse_work() -> str:
+            written = stages.analyse_stage(store, models, an["reference"], an["chemistry"], an["arithmetic"],
+                                           seed=an["seed"], device=device)
+            return f"{len(written)} tables and figures in {results / 'analyse'}"
+
+        runner.run("analyse", analyse_key, [results / "analyse"], analyse_work)
+    dg = config["diagnose"]
+    if any(dg[k] for k in ("control", "equivariance", "rotation", "drift", "atypical")):
+        # the control reads the chemistry and compare tables, so it depends on both
+        diagnose_key = _hash("diagnose", project_key, analyse_key, compare_key, dg)
+
+        def diagnose_work() -> str:
+            from platonic.diagnose.drift import DEFAULT_DRIFT_PAIRS
+
+            options = {k: dg[k] for k in ("control", "equivariance", "rotation", "rotations", "drift", "dimers",
+                                          "atypical", "top", "seed")}
+            if dg["control"] and not stages.control_models(store, models):
+                options["control"] = False
+                log("diagnose: no random-weight control among the models; control diagnostic skipped",
+                    stage="diagnose", status="warning")
+            if dg["control"] and not an["chemistry"]:
+                raise ValueError("[diagnose] control = true needs [analyse] chemistry = true (it reads group coherence)")
+            if dg["drift"] and not any(set(pair) <= set(models) for pair in DEFAULT_DRIFT_PAIRS):
+                log(f"diagnose: no fine-tuning pair {DEFAULT_DRIFT_PAIRS} among the models; drift skipped",
+                    stage="diagnose", status="warning")
+            written = stages.diagnose_stage(store, models, device=device, **options)
+            return f"{len(written)} tables and figures in {results / 'diagnose'}"
+
+        runner.run("diagnose", diagnose_key, [results / "diagnose"], diagnose_work)
     result.records += runner.records
     _write_manifest(out, config, store, models, result, time.perf_counter() - t0)
     report = out / "report.html"

@@ -89,3 +89,87 @@ def k_sweep_convergence(table: pd.DataFrame) -> pd.Series:
     """Mean over models of the Procrustes similarity to the previous K, per K."""
     return table[table.measure == "procrustes_vs_previous_k"].groupby("k")["value"].mean()
 
+
+
+def control_models(store, models: Sequence[str]) -> list[str]:
+    """The models whose card says they are untrained (the random-weight controls)."""
+    return [m for m in models if not store.card(m)["card"].get("trained", True)]
+
+
+def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool = True, arithmetic: bool = True,
+                  seed: int = 0, device: str = "cpu") -> dict[str, Path]:
+    """Chemistry (element maps, coherence, trajectories, cumulants) and embedding arithmetic, into
+    ``results/analyse/``."""
+    from platonic.analyse.arithmetic import UnifiedSpace, arithmetic_table
+    from platonic.analyse.chemistry import analyse_chemistry
+    from platonic.anchors.from_store import load_anchors
+
+    models = list(models)
+    if reference not in models:
+        raise ValueError(f"[analyse] reference {reference!r} is not among the study's models {models}")
+    out = results_dir(store) / "analyse"
+    controls = control_models(store, models)
+    written: dict[str, Path] = {}
+    if chemistry:
+        written |= analyse_chemistry(unified_paths(store, models), store.atom_table(), out,
+                                     raw={m: store.load(m) for m in models}, models=models, reference=reference,
+                                     control=controls[0] if controls else None, seed=seed)
+    if arithmetic:
+        space = UnifiedSpace.from_store(store, load_anchors(results_dir(store) / "anchors.csv"), models, device=device)
+        written |= {f"arithmetic_{k}": v for k, v in arithmetic_table(space, reference, out, models).items()}
+    return written
+
+
+def diagnose_stage(store, models: Sequence[str], control: bool = True, equivariance: bool = True,
+                   rotation: bool = True, rotations: int = 10, drift: bool = True, dimers: bool = True,
+                   atypical: bool = True, top: int = 20, seed: int = 0, device: str = "cpu") -> dict[str, Path]:
+    """The diagnostics, into ``results/diagnose/``; ``control`` reads the chemistry and compare tables."""
+    from platonic.anchors.from_store import load_anchors
+    from platonic.diagnose.atypical import atypical_report
+    from platonic.diagnose.drift import DEFAULT_DRIFT_PAIRS, drift_report
+    from platonic.diagnose.equivariance import equivariance_report
+    from platonic.diagnose.rotation import rotation_report
+
+    models = list(models)
+    out = results_dir(store) / "diagnose"
+    unified = unified_paths(store, models)
+    written: dict[str, Path] = {}
+    if control:
+        written |= control_stage(store, models, out)
+    if equivariance:
+        written |= {f"equivariance_{k}": v for k, v in equivariance_report(store, unified, models, out).items()}
+    if rotation:
+        report = rotation_report(models, out, n_rotations=rotations, seed=seed, store=store,
+                                 anchors=load_anchors(results_dir(store) / "anchors.csv"), device=device)
+        written |= {f"rotation_{k}": v for k, v in report.items()}
+    if drift:
+        pairs = [pair for pair in DEFAULT_DRIFT_PAIRS if set(pair) <= set(models)]
+        if pairs:
+            written |= drift_report(store, unified, out, pairs=pairs, dimers=dimers, seed=seed, device=device)
+    if atypical:
+        written |= atypical_report(store, unified, models, out, top=top)
+    return written
+
+
+def control_stage(store, models: Sequence[str], out: Path) -> dict[str, Path]:
+    """The random-weight control against the trained models (needs the chemistry and compare tables)."""
+    from platonic.diagnose.control import agreement_summary, coherence_summary, control_verdict, plot_control
+
+    controls = control_models(store, models)
+    if not controls:
+        raise ValueError(f"[diagnose] control = true but no model among {list(models)} is a random-weight control")
+    sources = {"coherence": results_dir(store) / "analyse" / "group_coherence.csv",
+               "metrics": results_dir(store) / "metrics.csv"}
+    absent = [str(p) for p in sources.values() if not p.exists()]
+    if absent:
+        raise FileNotFoundError(f"the control diagnostic needs {absent}: run `platonic analyse` and `platonic compare`")
+    coherence = coherence_summary(pd.read_csv(sources["coherence"]), controls)
+    agreement = agreement_summary(pd.read_csv(sources["metrics"]), controls)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"control_coherence": out / "control_coherence.csv", "control_agreement": out / "control_agreement.csv",
+             "control_verdict": out / "control_verdict.csv", "control_figure": out / "control.png"}
+    coherence.to_csv(paths["control_coherence"], index=False)
+    agreement.to_csv(paths["control_agreement"], index=False)
+    control_verdict(coherence, agreement).to_csv(paths["control_verdict"], index=False)
+    plot_control(coherence, agreement).savefig(paths["control_figure"], dpi=110)
+    return paths
