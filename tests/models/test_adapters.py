@@ -215,3 +215,21 @@ def test_diep_embedding_equals_its_own_feature_api():
                 AseAtomsAdaptor.get_structure(atoms), return_features=True, output_layers=["gc_3"]
             )
         assert_embeddings_close(emb, ref["gc_3"]["node_feat"].numpy(), "diep")
+
+
+def test_chgnet_graph_refusal_is_an_unsupported_structure_not_a_crash(tmp_path):
+    """MP-20 mp-1185559 has an atom with no neighbour within CHGNet 0.2.0's cutoff: its own graph
+    converter raises ValueError. Extraction rejects that structure alone, with the reason."""
+    from platonic.datasets import load
+    from platonic.extract import extract
+    from platonic.store import EmbeddingStore
+
+    data = load("mp20", split="all")
+    index = list(data.ids).index("mp-1185559")
+    sample = data[[index - 1, index, index + 1]]
+    result = extract(sample, ["chgnet-0.2.0"], tmp_path / "s", load_model=lambda name, device: model(name))
+    assert [r["structure_id"] for r in result.rejects["chgnet-0.2.0"]] == ["mp-1185559"]
+    assert "graph" in result.rejects["chgnet-0.2.0"][0]["reason"]
+    emb, offsets = EmbeddingStore(tmp_path / "s").load("chgnet-0.2.0"), sample.atom_offsets
+    assert np.isnan(emb[offsets[1] : offsets[2]]).all()
+    assert np.isfinite(emb[: offsets[1]]).all() and np.isfinite(emb[offsets[2] :]).all()

@@ -173,6 +173,28 @@ def test_unsupported_structures_are_nan_rows_with_a_reject_record(tmp_path):
     assert all("Na" in r["reason"] for r in res.rejects["radial"])
 
 
+def test_a_structure_the_graph_code_refuses_mid_batch_is_rejected_alone(tmp_path):
+    from platonic.models.base import UnsupportedStructureError
+
+    data = small_dataset()
+
+    class Picky(RadialModel):
+        def _embed_batch(self, structures):  # refuses Si only inside the forward pass, after check()
+            if any(14 in a.numbers for a in structures):
+                raise UnsupportedStructureError("graph: an atom has no neighbour within the cutoff")
+            return super()._embed_batch(structures)
+
+    res = extract(data, ["radial"], tmp_path / "s", shard_size=8, batch_atoms=10_000,
+                  load_model=lambda n, device: Picky(n))
+    has_si = [14 in a.numbers for a in data.structures]
+    assert {r["structure_id"] for r in res.rejects["radial"]} == {i for i, si in zip(data.ids, has_si) if si}
+    assert all("no neighbour" in r["reason"] for r in res.rejects["radial"])
+    emb, offsets = EmbeddingStore(tmp_path / "s").load("radial"), data.atom_offsets
+    for k, si in enumerate(has_si):
+        block = emb[offsets[k] : offsets[k + 1]]
+        assert np.isnan(block).all() if si else np.allclose(block, expected_embedding(data.structures[k]))
+
+
 def test_out_of_memory_batches_are_split_and_retried(tmp_path):
     data = small_dataset()
     calls: list[int] = []

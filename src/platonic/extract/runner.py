@@ -62,9 +62,16 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return "out of memory" in str(exc).lower() or type(exc).__name__ == "OutOfMemoryError"
 
 
-def _embed_splitting_on_oom(model, structures: list) -> list[np.ndarray]:
+def _embed_or_reject(model, structures: list) -> list[np.ndarray | str]:
+    """Embeddings of a batch; a batch that runs out of memory, or holds a structure the model's own
+    graph code refuses, is halved until the culprit stands alone, whose entry becomes the reason."""
+    from platonic.models.base import UnsupportedStructureError
+
     try:
-        return model.embed(structures)
+        return list(model.embed(structures))
+    except UnsupportedStructureError as exc:
+        if len(structures) == 1:
+            return [str(exc)]
     except (RuntimeError, MemoryError) as exc:
         if not _is_out_of_memory(exc) or len(structures) == 1:
             raise
@@ -75,8 +82,8 @@ def _embed_splitting_on_oom(model, structures: list) -> list[np.ndarray]:
                 torch.cuda.empty_cache()
         except ImportError:
             pass
-        half = len(structures) // 2
-        return _embed_splitting_on_oom(model, structures[:half]) + _embed_splitting_on_oom(model, structures[half:])
+    half = len(structures) // 2
+    return _embed_or_reject(model, structures[:half]) + _embed_or_reject(model, structures[half:])
 
 
 def _embed_shard(model, structures: list, ids: list[str], sources: list[str], first_row: int, batch_atoms: int, progress: Progress):
@@ -97,9 +104,13 @@ def _embed_shard(model, structures: list, ids: list[str], sources: list[str], fi
             progress.advance(sizes[i])
     for batch in make_batches([sizes[i] for i in accepted], batch_atoms):
         members = [accepted[j] for j in batch]
-        embeddings = _embed_splitting_on_oom(model, [structures[i] for i in members])
+        embeddings = _embed_or_reject(model, [structures[i] for i in members])
         for i, emb in zip(members, embeddings):
-            out[offsets[i] : offsets[i + 1]] = emb
+            if isinstance(emb, str):
+                rejects.append({"source": sources[i], "structure_id": ids[i], "row_start": int(first_row + offsets[i]),
+                                "n_atoms": sizes[i], "reason": emb})
+            else:
+                out[offsets[i] : offsets[i + 1]] = emb
         progress.advance(sum(sizes[i] for i in members))
     return out, rejects
 

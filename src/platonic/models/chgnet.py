@@ -14,7 +14,7 @@ import numpy as np
 from ase import Atoms
 
 from platonic.models._provenance import licence_of, package_versions
-from platonic.models.base import EmbeddingModel, ModelCard, sha256_file
+from platonic.models.base import EmbeddingModel, ModelCard, UnsupportedStructureError, sha256_file
 
 VARIANTS = {
     "chgnet-0.3.0": ("0.3.0", "0.3.0/chgnet_0.3.0_e29f68s314m37.pth.tar", "MPtrj (PBE/PBE+U), 1.58M frames"),
@@ -85,7 +85,13 @@ class CHGNetModel(EmbeddingModel):
         from pymatgen.io.ase import AseAtomsAdaptor
 
         convert = self.model.graph_converter
-        return [convert(AseAtomsAdaptor.get_structure(a)).to(self.device) for a in structures]
+        graphs = []
+        for atoms in structures:
+            try:
+                graphs.append(convert(AseAtomsAdaptor.get_structure(atoms)).to(self.device))
+            except ValueError as exc:  # e.g. an atom with no neighbour within the graph cutoff
+                raise UnsupportedStructureError(f"{self.card.name} graph: {exc}") from exc
+        return graphs
 
     def _embed_batch(self, structures: list[Atoms]) -> list[np.ndarray]:
         import torch
