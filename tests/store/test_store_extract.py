@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from platonic.datasets import atom_table, from_structures
+from platonic.datasets import from_structures
 from platonic.extract import extract, make_batches
 from platonic.models.base import EmbeddingModel, ModelCard, UnsupportedStructureError
 from platonic.store import EmbeddingStore, StoreError
