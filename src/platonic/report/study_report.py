@@ -203,7 +203,8 @@ def study_sections(study: Path, store, figures: Path) -> list[Section]:
             if part is None or part.empty or not path.exists():
                 section.missing.append(f"{metric} ({space} space): not in [compare].metrics / spaces")
                 continue
-            section.figures.append((f"{metric}, {space} space (n = {int(part['n'].iloc[0])}; {part['detail'].iloc[0]})", path))
+            detail = part['detail'].fillna('').iloc[0]
+            section.figures.append((f"{metric}, {space} space (n = {int(part['n'].iloc[0])}" + (f"; {detail})" if detail else ")"), path))
         sections.append(section)
 
     intrinsic = Section("intrinsic", "Intrinsic dimension", GUIDES["intrinsic"])
