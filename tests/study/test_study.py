@@ -101,3 +101,28 @@ def test_json_log_and_quiet_on_an_up_to_date_study(tiny_study, tiny_study_config
     assert all(e["status"] == "reused" for e in events if e["stage"] not in ("dataset",)), events
     quiet = runner.invoke(app, ["run", "--config", str(config), "--out", str(study), "--quiet"])
     assert quiet.exit_code == 0 and quiet.output == ""
+
+
+def test_stage_progress_counts_every_planned_stage(tiny_study, tiny_study_config, tmp_path):
+    first, _ = tiny_study
+    study = tmp_path / "study"
+    shutil.copytree(first.out, study)
+
+    class Recorder:
+        def __init__(self):
+            self.tasks: dict[str, list[int]] = {}
+
+        def start(self, label, total, unit):
+            self.tasks[label] = [total, 0]
+            self.current = label
+
+        def advance(self, n):
+            self.tasks[self.current][1] += n
+
+        def finish(self):
+            pass
+
+    recorder = Recorder()
+    run_study(make_config(tiny_study_config), study, progress=recorder, log=lambda message, **event: None)
+    total, done = recorder.tasks["study stages"]
+    assert total == done == 6  # anchors, sweep, project, compare, analyse, diagnose

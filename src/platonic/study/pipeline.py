@@ -77,9 +77,10 @@ def model_names(config: StudyConfig) -> list[str]:
 class _Stages:
     """Runs one stage at a time under its key; ``log`` gets one line per stage."""
 
-    def __init__(self, results: Path, log: Callable[..., None]):
+    def __init__(self, results: Path, log: Callable[..., None], progress=None):
         self.results = results
         self.log = log
+        self.progress = progress
         self.records: list[StageRecord] = []
 
     def run(self, name: str, key: str, outputs: list[Path], work: Callable[[], str]) -> None:
@@ -88,6 +89,7 @@ class _Stages:
         if key_file.exists() and key_file.read_text() == key and all(p.exists() for p in outputs):
             self.records.append(StageRecord(name, key, False, 0.0, "reused"))
             self.log(f"{name}: up to date (reused)", stage=name, status="reused")
+            self._advance()
             return
         key_file.unlink(missing_ok=True)
         summary = work()
@@ -96,6 +98,11 @@ class _Stages:
         seconds = time.perf_counter() - t0
         self.records.append(StageRecord(name, key, True, seconds, summary))
         self.log(f"{name}: {summary} ({seconds:.1f} s)", stage=name, status="done", seconds=seconds, summary=summary)
+        self._advance()
+
+    def _advance(self) -> None:
+        if self.progress is not None:
+            self.progress.advance(1)
 
 
 def _print_log(message: str, **event) -> None:
@@ -137,8 +144,12 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
     store = EmbeddingStore(store_dir)
     results = stages.results_dir(store)
     fingerprints = {m: store.card(m)["model_fingerprint"] for m in models}
-    runner = _Stages(results, log)
-    a = config["anchors"]
+    runner = _Stages(results, log, progress)
+    a, c, an, dg = config["anchors"], config["compare"], config["analyse"], config["diagnose"]
+    run_analyse = an["chemistry"] or an["arithmetic"]
+    run_diagnose = any(dg[k] for k in ("control", "equivariance", "rotation", "drift", "atypical"))
+    if progress is not None:
+        progress.start("study stages", total=3 + a["sweep"] + run_analyse + run_diagnose, unit="stages")
     anchors_key = _hash("anchors", store.dataset_fingerprint, fingerprints, a)
 
     def anchors_work() -> str:
@@ -156,7 +167,6 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
     unified = stages.unified_paths(store, models)
     runner.run("project", project_key, list(unified.values()),
                lambda: f"{len(stages.project_stage(store, models))} models onto K={a['k']} anchors")
-    c = config["compare"]
     compare_key = _hash("compare", project_key, c)
 
     def compare_work() -> str:
@@ -168,17 +178,15 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
 
     runner.run("compare", compare_key, [results / "metrics.csv"], compare_work)
     device = config["models"]["device"]
-    an = config["analyse"]
     analyse_key = _hash("analyse", project_key, an)
-    if an["chemistry"] or an["arithmetic"]:
+    if run_analyse:
         def analyse_work() -> str:
             written = stages.analyse_stage(store, models, an["reference"], an["chemistry"], an["arithmetic"],
                                            seed=an["seed"], device=device)
             return f"{len(written)} tables and figures in {results / 'analyse'}"
 
         runner.run("analyse", analyse_key, [results / "analyse"], analyse_work)
-    dg = config["diagnose"]
-    if any(dg[k] for k in ("control", "equivariance", "rotation", "drift", "atypical")):
+    if run_diagnose:
         # the control reads the chemistry and compare tables, so it depends on both
         diagnose_key = _hash("diagnose", project_key, analyse_key, compare_key, dg)
 
@@ -201,6 +209,8 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
 
         runner.run("diagnose", diagnose_key, [results / "diagnose"], diagnose_work)
     result.records += runner.records
+    if progress is not None:
+        progress.finish()
     _write_manifest(out, config, store, models, result, time.perf_counter() - t0)
     report = out / "report.html"
     if any(r.ran for r in result.records) or not report.exists():
