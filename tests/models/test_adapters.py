@@ -233,3 +233,15 @@ def test_chgnet_graph_refusal_is_an_unsupported_structure_not_a_crash(tmp_path):
     emb, offsets = EmbeddingStore(tmp_path / "s").load("chgnet-0.2.0"), sample.atom_offsets
     assert np.isnan(emb[offsets[1] : offsets[2]]).all()
     assert np.isfinite(emb[: offsets[1]]).all() and np.isfinite(emb[offsets[2] :]).all()
+
+
+def test_chgnet_calculator_does_not_change_what_the_embedding_model_accepts():
+    from ase import Atoms as _Atoms
+
+    chgnet = model("chgnet-0.2.0")
+    chgnet.calculator()  # switches *its* converter to warn on isolated atoms
+    lonely = _Atoms("Cu2", positions=[[0, 0, 0], [9, 9, 9]], cell=[20, 20, 20], pbc=True)
+    from platonic.models.base import UnsupportedStructureError
+
+    with pytest.raises(UnsupportedStructureError, match="graph"):
+        chgnet.embed([lonely])

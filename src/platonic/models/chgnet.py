@@ -61,6 +61,8 @@ class CHGNetModel(EmbeddingModel):
 
         path = weights_path(name)
         self.model = CHGNet.load(model_name=VARIANTS[name][0], use_device=device, verbose=False).eval()
+        # An atom with no neighbour within the cutoff has no meaningful embedding: refuse the structure.
+        self.model.graph_converter.set_isolated_atom_response("error")
         hooked = self.model.readout_norm if self.model.readout_norm is not None else self.model.atom_conv_layers[-1]
         self._captured = None
         hooked.register_forward_hook(self._capture)
@@ -114,4 +116,8 @@ class CHGNetModel(EmbeddingModel):
     def calculator(self):
         from chgnet.model.dynamics import CHGNetCalculator
 
-        return CHGNetCalculator(model=self.model, use_device=self.device)
+        import copy
+
+        # CHGNetCalculator switches its model's converter to warn on isolated atoms (dimers need that),
+        # so it gets a copy: the embedding model keeps refusing them.
+        return CHGNetCalculator(model=copy.deepcopy(self.model), use_device=self.device)
