@@ -39,6 +39,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from platonic.analyse._validation import finite_matrix
 from platonic.compare import global_reconstruction_error
 
 
@@ -47,16 +48,7 @@ class CumulantInputError(ValueError):
 
 
 def _check_features(X: object) -> np.ndarray:
-    array = np.asarray(X)
-    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
-        raise CumulantInputError(f"X must be a non-empty 2-D (atoms x features) array, got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.number):
-        raise CumulantInputError(f"X must be numeric, got dtype {array.dtype}")
-    array = array.astype(np.float64)
-    bad = np.flatnonzero(~np.isfinite(array).all(axis=1))
-    if bad.size:
-        raise CumulantInputError(f"X has {bad.size} row(s) with NaN or inf (first: row {int(bad[0])})")
-    return array
+    return finite_matrix(X, "X", CumulantInputError)
 
 
 def _check_offsets(offsets: object, n_rows: int) -> np.ndarray:

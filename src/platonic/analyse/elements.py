@@ -74,6 +74,8 @@ from scipy.spatial.distance import pdist, squareform
 from sklearn.decomposition import PCA
 from sklearn.metrics import silhouette_samples
 
+from platonic.analyse._validation import finite_matrix
+
 
 class ChemistryInputError(ValueError):
     """Bad input to an element analysis: wrong shapes, unknown elements, too few elements or groups."""
@@ -176,17 +178,8 @@ def vector_columns(K: int) -> list[str]:
 
 
 def _check_unified(z: object, name: str = "z") -> np.ndarray:
-    array = np.asarray(z)
-    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
-        raise ChemistryInputError(f"{name} must be a non-empty 2-D (atoms x K) array, got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.number):
-        raise ChemistryInputError(f"{name} must be numeric, got dtype {array.dtype}")
-    array = array.astype(np.float64)
-    bad = np.flatnonzero(~np.isfinite(array).all(axis=1))
-    if bad.size:
-        hint = "; select the atoms every model embedded (NaN rows are rejected structures)" if name == "z" else ""
-        raise ChemistryInputError(f"{name} has {bad.size} row(s) with NaN or inf (first: row {int(bad[0])}){hint}")
-    return array
+    hint = "; select the atoms every model embedded (NaN rows are rejected structures)" if name == "z" else ""
+    return finite_matrix(z, name, ChemistryInputError, columns="K", hint=hint)
 
 
 def _check_elements(elements: object, n_rows: int) -> np.ndarray:
