@@ -408,37 +408,15 @@ def export_chemiscope_cmd(
     seed: int = typer.Option(0, help="Seed of the subsample."),
 ) -> None:
     """Structures + per-atom unified-space maps of every model, for the chemiscope viewer."""
-    import numpy as np
-    import pandas as pd
-
-    from platonic.report.chemiscope import write_chemiscope
-    from platonic.study.pipeline import open_study
-    from platonic.study.stages import results_dir, unified_paths
+    from platonic.study.export import export_chemiscope
 
     try:
-        _, store, dataset = open_study(study)
+        path, written, total, n_atoms = export_chemiscope(study, out, max_structures, seed)
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
-    models = store.models()
-    paths = unified_paths(store, models)
-    missing = [m for m, p in paths.items() if not p.exists()]
-    if missing:
-        _fail(f"no unified matrices for {missing}: run `platonic run --out {study}`")
-    table = store.atom_table()
-    unified = {m: np.load(p, mmap_mode="r") for m, p in paths.items()}
-    indices = np.arange(len(dataset))
-    if max_structures is not None and max_structures < len(dataset):
-        indices = np.sort(np.random.default_rng(seed).choice(len(dataset), size=max_structures, replace=False))
-        console.print(f"exporting {max_structures} of {len(dataset)} structures (seed {seed})")
-    rows = np.flatnonzero(np.isin(table["structure_index"].to_numpy(), indices))
-    atypical_csv = results_dir(store) / "atypical.csv"
-    atypicality = (pd.read_csv(atypical_csv).set_index("structure_id")["score"] if atypical_csv.exists() else None)
-    trained = [m for m in models if store.card(m)["card"].get("trained", True)]
-    path = write_chemiscope(
-        out or study / "chemiscope.json.gz", [dataset.structures[i] for i in indices], table.iloc[rows],
-        {m: np.asarray(z[rows]) for m, z in unified.items()}, trained, atypicality, title=f"platonic: {study}",
-    )
-    console.print(f"chemiscope file: {path} ({len(indices)} structures, {rows.size} atoms, {len(models)} models)")
+    if written < total:
+        console.print(f"exported {written} of {total} structures (seeded subsample, seed {seed})")
+    console.print(f"chemiscope file: {path} ({written} structures, {n_atoms} atoms)")
 
 
 def _int_option(flag: str, value: str) -> int:

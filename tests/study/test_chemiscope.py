@@ -28,7 +28,8 @@ def test_exported_file_validates_and_holds_every_atom_and_model(tiny_study, tmp_
     # chemiscope's own validation of every field, on what we wrote
     again = chemiscope.create_input(structures=data["structures"], metadata=data["meta"], properties=data["properties"],
                                     environments=environments, settings=data["settings"])
-    assert set(again["properties"]) >= {"element", "chgnet-0.3.0 PC1", "diep PC2", "model spread", "formula"}
+    assert set(again["properties"]) >= {"element", "chgnet-0.3.0 PC1", "diep PC2", "model spread", "formula",
+                                        "atypicality"}
     assert chemiscope.show_input(str(path)) is not None
     for name, prop in data["properties"].items():
         assert len(prop["values"]) == (n_atoms if prop["target"] == "atom" else 14), name
