@@ -28,7 +28,7 @@ default below, so ``platonic run`` with no file is the default study::
     ot_samples = 2000
     ot_repeats = 3
     twonn_atoms = 20000  # 0 skips the intrinsic dimension
-    lfre_atoms = 250     # LFRE test atoms (the paper: 1,000; ~5 ms per atom and ordered model pair)
+    lfre_atoms = 250     # LFRE test atoms (the paper: 1,000; ~1.5 ms per atom and ordered model pair)
     seed = 0
 
     [analyse]
