@@ -78,3 +78,15 @@ def test_bad_inputs_raise(clouds):
         score_ot(A, B[:, :2])
     with pytest.raises(MetricInputError, match="reg"):
         score_ot(A, B, reg=0)
+
+
+def test_unconverged_sinkhorn_is_an_error_not_a_number(clouds):
+    from platonic.compare.ot import SinkhornConvergenceError, entropic_ot
+
+    A, B = clouds
+    with pytest.raises(SinkhornConvergenceError, match="Sinkhorn \\(sinkhorn\\) at eps="):
+        entropic_ot(A, B + 3.0, eps=1e-3, num_iter_max=2)
+    with pytest.raises(SinkhornConvergenceError, match="symmetric Sinkhorn at eps="):
+        cost = ot.dist(A, A)
+        _symmetric_entropic_ot_from_cost(cost, 0.05 * cost.mean(), num_iter_max=1, stop_threshold=1e-9,
+                                         marginal_tolerance=1e-6)

@@ -167,15 +167,22 @@ def _entropic_ot_from_cost(
         plan = pot.sinkhorn(
             weights_a, weights_b, cost, eps, method=method, numItermax=num_iter_max, stopThr=stop_threshold
         )
-    marginal_error = np.abs(plan.sum(axis=1) - weights_a).sum() + np.abs(plan.sum(axis=0) - weights_b).sum()
+    return _value_of_plan(plan, cost, eps, marginal_tolerance, f"Sinkhorn ({method})", num_iter_max)
+
+
+def _value_of_plan(plan: np.ndarray, cost: np.ndarray, eps: float, marginal_tolerance: float, solver: str,
+                   num_iter_max: int) -> float:
+    """``<P, C> + eps KL(P || a b^T)`` for uniform a, b, after checking P's marginals against them."""
+    n_a, n_b = cost.shape
+    marginal_error = np.abs(plan.sum(axis=1) - 1.0 / n_a).sum() + np.abs(plan.sum(axis=0) - 1.0 / n_b).sum()
     if not marginal_error <= marginal_tolerance:
         raise SinkhornConvergenceError(
-            f"Sinkhorn ({method}, eps={eps:.3g}) stopped with marginal error {marginal_error:.3g} > "
+            f"{solver} at eps={eps:.3g} stopped with marginal error {marginal_error:.3g} > "
             f"{marginal_tolerance:.3g}: raise num_iter_max ({num_iter_max}) or the regularisation"
         )
     # Uniform weights: the reference measure a b^T is the constant 1 / (n_a n_b).
     plan_positive = plan[plan > 0]
-    kl = float(np.sum(plan_positive * np.log(plan_positive * (cost.shape[0] * cost.shape[1]))))
+    kl = float(np.sum(plan_positive * np.log(plan_positive * (n_a * n_b))))
     return float(np.sum(plan * cost) + eps * kl)
 
 
@@ -204,22 +211,14 @@ def _symmetric_entropic_ot_from_cost(
             break
         scaling = np.sqrt(scaling / kernel_product)
     plan = (weights * scaling)[:, None] * kernel * (weights * scaling)[None, :]
-    marginal_error = np.abs(plan.sum(axis=1) - weights).sum()
-    if not marginal_error <= marginal_tolerance:
-        raise SinkhornConvergenceError(
-            f"symmetric Sinkhorn (eps={eps:.3g}) stopped with marginal error {marginal_error:.3g} > "
-            f"{marginal_tolerance:.3g}: raise num_iter_max ({num_iter_max}) or the regularisation"
-        )
-    plan_positive = plan[plan > 0]
-    kl = float(np.sum(plan_positive * np.log(plan_positive * (n * n))))
-    return float(np.sum(plan * cost) + eps * kl)
+    return _value_of_plan(plan, cost, eps, marginal_tolerance, "symmetric Sinkhorn", num_iter_max)
 
 
 def score_ot_details(
     A: np.ndarray,
     B: np.ndarray,
     reg: float = 0.05,
-    n_samples: int = 5000,
+    n_samples: int = 2000,
     seed: int = 0,
     strata: np.ndarray | None = None,
     method: str = "sinkhorn",
@@ -285,7 +284,7 @@ def score_ot(
     A: np.ndarray,
     B: np.ndarray,
     reg: float = 0.05,
-    n_samples: int = 5000,
+    n_samples: int = 2000,
     seed: int = 0,
     **solver_options: object,
 ) -> float:
