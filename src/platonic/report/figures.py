@@ -20,26 +20,24 @@ def _pyplot():
     return plt
 
 
-def raw_pca_maps(raw: Mapping[str, np.ndarray], labels: np.ndarray, max_points: int = 20000, seed: int = 0):
+def raw_pca_maps(raw: Mapping[str, np.ndarray], labels: np.ndarray):
     """Each model's raw embeddings on its own first two principal components (the paper's Fig 1).
 
-    Rows with NaN (structures the model rejected) are left out of that model's panel. Points are
-    coloured by ``labels`` (e.g. element group); at most ``max_points`` rows, the same seeded
-    rows for every model, are drawn.
+    ``raw``: model -> rows x d (the same rows for every model, e.g. a seeded subsample), coloured by
+    ``labels`` (e.g. element group). Rows with NaN (structures the model rejected) are left out of
+    that model's panel.
     """
     from sklearn.decomposition import PCA
 
     plt = _pyplot()
     names = list(raw)
-    n = len(labels)
-    rows = np.sort(np.random.default_rng(seed).choice(n, size=min(n, max_points), replace=False))
-    categories = pd.Categorical(np.asarray(labels)[rows])
+    categories = pd.Categorical(np.asarray(labels))
     cmap = plt.get_cmap("tab20", max(len(categories.categories), 1))
     cols = min(4, len(names))
     fig, axes = plt.subplots(-(-len(names) // cols), cols, figsize=(3.4 * cols, 3.2 * -(-len(names) // cols)),
                              squeeze=False)
     for ax, name in zip(axes.flat, names):
-        X = np.asarray(raw[name])[rows]
+        X = np.asarray(raw[name])
         finite = np.isfinite(X).all(axis=1)
         pca = PCA(n_components=2).fit(X[finite])
         P = pca.transform(X[finite])

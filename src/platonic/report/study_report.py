@@ -16,6 +16,8 @@ import pandas as pd
 
 from platonic.report.html import Section, write_report
 
+MAP_POINTS = 20000  # atoms drawn in the raw PCA maps
+
 GUIDES = {
     "overview": "What was run: the dataset sample, the models (with the layer each embedding is read from), "
                 "and how long each stage took. Every number below rests on these atoms and these weights; "
@@ -168,8 +170,11 @@ def study_sections(study: Path, store, figures: Path) -> list[Section]:
     fig_path = figures / "raw_pca_maps.png"
     from platonic.report.figures import diversity_figure, k_sweep_figure, raw_pca_maps
 
-    _save(raw_pca_maps({m: store.load(m) for m in models}, _element_groups(store)), fig_path)
-    raw.figures.append(("First two principal components of each model's raw embeddings", fig_path))
+    rows = np.sort(np.random.default_rng(0).choice(store.n_atoms, size=min(store.n_atoms, MAP_POINTS), replace=False))
+    # one model's matrix in memory at a time
+    _save(raw_pca_maps({m: store.load(m)[rows] for m in models}, _element_groups(store)[rows]), fig_path)
+    raw.figures.append((f"First two principal components of each model's raw embeddings ({rows.size:,} atoms, "
+                        "seed 0)", fig_path))
     sections.append(raw)
 
     anchors = Section("anchors", "Anchors and the K sweep (paper Fig 3)", GUIDES["anchors"])
