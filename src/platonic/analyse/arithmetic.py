@@ -78,6 +78,7 @@ undefined and reported as NaN.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from platonic.errors import PlatonicError
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -107,7 +108,7 @@ TABLE_COLUMNS = ["case", "quantity", "centring", "model", "reference", "value", 
 _MP20_SPLITS = ("train_partial", "val", "test")
 
 
-class EmbeddingArithmeticError(ValueError):
+class EmbeddingArithmeticError(PlatonicError, ValueError):
     """Bad input to the embedding arithmetic: unknown model, structure or basis, bad vectors."""
 
 

@@ -41,9 +41,10 @@ import pandas as pd
 
 from platonic.analyse._validation import finite_matrix
 from platonic.compare import global_reconstruction_error
+from platonic.errors import PlatonicError
 
 
-class CumulantInputError(ValueError):
+class CumulantInputError(PlatonicError, ValueError):
     """Bad input to the cumulant features: shapes, offsets, orders or non-finite values."""
 
 

@@ -75,9 +75,10 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import silhouette_samples
 
 from platonic.analyse._validation import finite_matrix
+from platonic.errors import PlatonicError
 
 
-class ChemistryInputError(ValueError):
+class ChemistryInputError(PlatonicError, ValueError):
     """Bad input to an element analysis: wrong shapes, unknown elements, too few elements or groups."""
 
 

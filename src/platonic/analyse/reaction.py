@@ -35,6 +35,7 @@ from typing import Mapping
 
 from ase import Atoms
 from ase.data import chemical_symbols
+from platonic.errors import PlatonicError
 
 ARROWS = ("->", "→")
 _ELEMENTS = frozenset(chemical_symbols[1:])
@@ -44,7 +45,7 @@ _TOKEN = re.compile(rf"(?P<element>[A-Z][a-z]*)|(?P<open>[(\[])|(?P<close>[)\]])
 _CLOSING = {"(": ")", "[": "]"}
 
 
-class ReactionError(ValueError):
+class ReactionError(PlatonicError, ValueError):
     """A reaction string, a formula or a species-to-structure assignment that cannot be used."""
 
 

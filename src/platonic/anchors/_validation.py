@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from platonic.errors import PlatonicError
 
 
-class AnchorError(ValueError):
+class AnchorError(PlatonicError, ValueError):
     """Bad input to anchor selection: wrong shape, non-finite values, or unusable anchors."""
 
 

@@ -10,9 +10,10 @@ from sklearn.cluster import Birch
 
 from platonic.anchors._validation import AnchorError, check_embeddings, check_n_anchors
 from platonic.anchors.space import KaiserPCASpace
+from platonic.errors import PlatonicError
 
 
-class DIRECTConvergenceError(RuntimeError):
+class DIRECTConvergenceError(PlatonicError, RuntimeError):
     """Birch did not give K usable clusters (threshold search exhausted, or an empty cluster)."""
 
 

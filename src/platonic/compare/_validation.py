@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from platonic.errors import PlatonicError
 
 
-class MetricInputError(ValueError):
+class MetricInputError(PlatonicError, ValueError):
     """An input to a comparison metric has the wrong shape, type or values."""
 
 

@@ -57,9 +57,10 @@ import numpy as np
 import ot as pot
 
 from ._validation import MetricInputError, check_matrix, check_paired, check_positive_int
+from platonic.errors import PlatonicError
 
 
-class SinkhornConvergenceError(RuntimeError):
+class SinkhornConvergenceError(PlatonicError, RuntimeError):
     """Sinkhorn iterations stopped before the plan's marginals matched the weights."""
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers
 from ase.geometry import cellpar_to_cell
+from platonic.errors import PlatonicError
 
 _CELL_KEYS = (
     "_cell_length_a",
@@ -43,7 +44,7 @@ _REQUIRED_SITE_COLUMNS = (
 )
 
 
-class CifFormatError(ValueError):
+class CifFormatError(PlatonicError, ValueError):
     """The text is not a P1 CIF of the shape this reader accepts (the message says why)."""
 
 

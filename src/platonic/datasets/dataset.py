@@ -17,6 +17,7 @@ import pandas as pd
 from ase import Atoms
 
 from platonic.datasets.validation import DEFAULT_MIN_DISTANCE, structure_problem
+from platonic.errors import PlatonicError
 
 OnError = Literal["raise", "skip"]
 _ON_ERROR_CHOICES = ("raise", "skip")
@@ -27,7 +28,7 @@ _LISTED_REJECTS = 20
 _FINGERPRINT_GRID = 2.0**20
 
 
-class DatasetError(ValueError):
+class DatasetError(PlatonicError, ValueError):
     """A dataset could not be built as asked; the message names every offending item."""
 
 

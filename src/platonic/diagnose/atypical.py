@@ -39,13 +39,14 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from platonic.errors import PlatonicError
 
 STATISTICS = ("median", "mean")
 #: Structure columns copied from the atom table into the ranking.
 STRUCTURE_COLUMNS = ("structure_id", "formula", "spacegroup_number", "split")
 
 
-class AtypicalInputError(ValueError):
+class AtypicalInputError(PlatonicError, ValueError):
     """Bad input to the atypical-structure score: shapes, unknown models, too few consensus models."""
 
 

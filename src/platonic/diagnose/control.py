@@ -21,11 +21,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from platonic.errors import PlatonicError
 
 SIMILARITIES = ("procrustes", "cka", "mknn", "superscore")
 
 
-class ControlInputError(ValueError):
+class ControlInputError(PlatonicError, ValueError):
     """The tables lack what the control comparison needs."""
 
 

@@ -75,6 +75,7 @@ from ase import Atoms
 from ase.data import atomic_numbers
 
 from platonic.compare import global_reconstruction_error
+from platonic.errors import PlatonicError
 
 #: (pre-trained, fine-tuned) checkpoint pairs compared by default.
 DEFAULT_DRIFT_PAIRS: tuple[tuple[str, str], ...] = (
@@ -93,7 +94,7 @@ MIN_IMAGE_GAP = 12.0
 NORM_QUANTILES: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
-class DriftInputError(ValueError):
+class DriftInputError(PlatonicError, ValueError):
     """Bad input to a drift diagnostic: shapes, non-finite values, unknown models or elements."""
 
 

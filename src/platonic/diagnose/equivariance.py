@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 import spglib
 from matplotlib.figure import Figure
+from platonic.errors import PlatonicError
 
 #: The space groups of the study: P6_3/mmc, Fm-3m, I4/mmm, Pm-3m.
 STUDY_SPACEGROUPS: tuple[int, ...] = (194, 225, 139, 221)
@@ -82,7 +83,7 @@ SUMMARY_COLUMNS = [
 ]
 
 
-class EquivarianceInputError(ValueError):
+class EquivarianceInputError(PlatonicError, ValueError):
     """Bad input to the two-NN equivariance diagnostic."""
 
 

@@ -34,6 +34,7 @@ import pandas as pd
 from ase import Atoms
 from matplotlib.figure import Figure
 from scipy.spatial.transform import Rotation
+from platonic.errors import PlatonicError
 
 #: BaCeO3, Pnma, 20 atoms: a tilted perovskite with atoms on inversion centres (Ce), on mirror planes
 #: (Ba, O1) and in general positions (O2).
@@ -47,7 +48,7 @@ CHANGE_COLUMNS = ["model", "space", "rotation", "atom_index", "element", "relati
                   "reference_norm", "reference_max_abs"]
 
 
-class RotationInputError(ValueError):
+class RotationInputError(PlatonicError, ValueError):
     """Bad input to the rotation-sensitivity diagnostic."""
 
 

@@ -16,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 from ase import Atoms
+from platonic.errors import PlatonicError
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class ModelCard:
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-class UnsupportedStructureError(ValueError):
+class UnsupportedStructureError(PlatonicError, ValueError):
     """A structure the model cannot embed (e.g. an element outside its training set)."""
 
 

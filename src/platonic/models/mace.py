@@ -22,6 +22,7 @@ from ase import Atoms
 
 from platonic.models._provenance import licence_of, package_versions
 from platonic.models.base import EmbeddingModel, ModelCard, sha256_file
+from platonic.errors import PlatonicError
 
 DUMMY_SEED = 0
 # MACE-MP-0 "small" (Batatia et al., arXiv:2401.00096): the shape of the control.
@@ -109,7 +110,7 @@ def build_dummy(seed: int = DUMMY_SEED):
     return model.eval()
 
 
-class MACEFileError(ValueError):
+class MACEFileError(PlatonicError, ValueError):
     """A MACE model file that cannot be loaded or run in this environment."""
 
 

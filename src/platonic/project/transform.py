@@ -7,9 +7,10 @@ from typing import Iterable, Iterator
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
+from platonic.errors import PlatonicError
 
 
-class ProjectionError(ValueError):
+class ProjectionError(PlatonicError, ValueError):
     """Bad input to the Platonic transform: wrong shape, non-finite values, zero vectors."""
 
 

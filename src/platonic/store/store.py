@@ -13,11 +13,12 @@ from typing import Iterator
 
 import numpy as np
 import pandas as pd
+from platonic.errors import PlatonicError
 
 FORMAT_VERSION = 1
 
 
-class StoreError(RuntimeError):
+class StoreError(PlatonicError, RuntimeError):
     """A store that is incomplete, inconsistent or made from other inputs than the ones given."""
 
 

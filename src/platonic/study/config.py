@@ -59,6 +59,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from platonic.errors import PlatonicError
 
 SYMMETRIC = ["procrustes", "cka", "mknn", "ot", "superscore"]
 ASYMMETRIC = ["gfre", "gfrd", "lfre"]
@@ -90,7 +91,7 @@ MINIMUM: dict[tuple[str, str], int] = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(PlatonicError, ValueError):
     """A study file or override that cannot be used; the message names the key and value."""
 
 
