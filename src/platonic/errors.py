@@ -9,3 +9,11 @@ failed computation), so existing ``except ValueError`` code keeps working.
 
 class PlatonicError(Exception):
     """Base of every error that platonic raises deliberately."""
+
+
+class NotApplicableError(PlatonicError):
+    """An analysis that does not apply to the data at hand; the message says why.
+
+    A study records the analysis as skipped with that reason (shown in the report and the
+    manifest) and goes on; called directly, it is an error like any other.
+    """
