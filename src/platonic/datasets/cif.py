@@ -24,6 +24,7 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers
 from ase.geometry import cellpar_to_cell
+from platonic.datasets.frames import cell_parameter_problem
 from platonic.errors import PlatonicError
 
 _CELL_KEYS = (
@@ -102,7 +103,8 @@ def parse_p1_cif(text: str) -> Atoms:
     Raises
     ------
     CifFormatError
-        If the text is empty, has more than one data block, lacks a cell parameter, has a
+        If the text is empty, has more than one data block, lacks a cell parameter or has
+        one that describes no cell (a length <= 0, an angle outside (0°, 180°), no volume), has a
         symmetry operation other than the identity, a site with occupancy other than 1, an
         unknown element symbol, or a site row whose length does not match the loop header.
     """
@@ -189,6 +191,9 @@ def parse_p1_cif(text: str) -> Atoms:
         raise CifFormatError(f"unreadable site value: {bad}") from None
     if not np.allclose(occupancy, 1.0):
         raise CifFormatError("partial occupancy; use a general CIF parser")
+    problem = cell_parameter_problem(cellpar)
+    if problem is not None:
+        raise CifFormatError(problem)
     cell = cellpar_to_cell(cellpar)
     return Atoms(
         numbers=[atomic_numbers[symbol] for symbol in symbols],

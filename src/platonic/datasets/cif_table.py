@@ -7,7 +7,6 @@ parsed structure, which catches CIF text truncated at a line boundary.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Callable, Literal
 
@@ -40,9 +39,9 @@ def cif_reader(cif_parser: str) -> Callable[[str], Atoms]:
     if cif_parser == "fast":
         return parse_p1_cif
     if cif_parser == "ase":
-        import ase.io
+        from platonic.datasets.frames import read_cif_text
 
-        return lambda text: ase.io.read(io.StringIO(text), format="cif")
+        return read_cif_text
     if cif_parser == "pymatgen":
         from pymatgen.io.ase import AseAtomsAdaptor
         from pymatgen.io.cif import CifParser as PymatgenCifParser

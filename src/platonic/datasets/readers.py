@@ -14,6 +14,7 @@ from ase import Atoms
 
 from platonic.datasets.cif_table import CifParser, cif_reader, read_table, table_candidates
 from platonic.datasets.dataset import Candidate, Dataset, OnError, Reject, assemble, check_on_error
+from platonic.datasets.frames import XYZ_FORMATS, cif_frames, xyz_frames
 from platonic.datasets.validation import DEFAULT_MIN_DISTANCE
 
 IN_MEMORY = "<in-memory>"
@@ -88,7 +89,16 @@ def _jsonl_frames(path: Path) -> Iterator[tuple[int, Atoms | None, str | None]]:
 
 
 def _ase_frames(path: Path, format: str | None) -> Iterator[tuple[int, Atoms | None, str | None]]:
-    """Yield ``(frame number, atoms, error)``; a read error ends the file (later frames are lost)."""
+    """Yield ``(frame number, atoms, error)``; xyz/extxyz and CIF frame by frame (see
+    :mod:`platonic.datasets.frames`), other formats through ``ase.io.iread``, where a read
+    error ends the file (later frames are lost)."""
+    guessed = format or _format_from_suffix(path)
+    if guessed in XYZ_FORMATS:
+        yield from xyz_frames(path, "extxyz")
+        return
+    if guessed == "cif":
+        yield from cif_frames(path)
+        return
     number = 0
     try:
         for number, atoms in enumerate(ase.io.iread(path, index=":", format=format), start=1):
@@ -97,6 +107,11 @@ def _ase_frames(path: Path, format: str | None) -> Iterator[tuple[int, Atoms | N
         yield number + 1, None, (
             f"unreadable from this frame on: {type(error).__name__}: {error}"
         )
+
+
+def _format_from_suffix(path: Path) -> str | None:
+    suffix = path.suffix.lower().lstrip(".")
+    return suffix if suffix in (*XYZ_FORMATS, "cif") else None
 
 
 def read(
@@ -121,8 +136,12 @@ def read(
     on_error:
         ``"raise"`` or ``"skip"`` (see :func:`platonic.datasets.load`). A missing file, a
         malformed frame, an empty frame, non-finite positions, a degenerate cell and atoms
-        closer than ``min_distance`` are errors. When a multi-frame file breaks at frame k,
-        ASE cannot resynchronise: frames k onward are one reject.
+        closer than ``min_distance`` are errors, and so is a CIF block with fractional
+        coordinates but no (or an impossible) cell. In an xyz/extxyz file a malformed frame is
+        one reject and the frames after it are read; in a CIF file a malformed block is one
+        reject. When a file of another format, a CIF that is not valid CIF syntax, or an xyz
+        file whose atom-count line is broken breaks at frame k, the reader cannot
+        resynchronise: frames k onward are one reject.
     name:
         Dataset name; default: the file stem when there is one path, else ``"custom"``.
     format:
@@ -154,7 +173,7 @@ def read(
     missing: list[Reject] = []
     for path in path_list:
         if not path.is_file():
-            missing.append(Reject(str(path), 0, "", "file not found"))
+            missing.append(Reject(str(path), 0, "", "no such file" if not path.exists() else "not a file"))
             continue
         if _is_cif_table(path, format):
             table = read_table(path)
