@@ -37,15 +37,7 @@ def _split_models(models: str) -> list[str]:
 def _load_dataset(dataset: str, split: str, n: Optional[int], seed: int, skip_bad: bool):
     from platonic import datasets
 
-    on_error = "skip" if skip_bad else "raise"
-    path = Path(dataset)
-    if path.exists():
-        data = datasets.read([path], on_error=on_error)
-        if n is not None:
-            rng_rows = datasets.subsample_indices(len(data), n, seed)
-            data = data[rng_rows]
-        return data
-    return datasets.load(dataset, split=split, n=n, seed=seed, on_error=on_error)
+    return datasets.open(dataset, split=split, n=n, seed=seed, on_error="skip" if skip_bad else "raise")
 
 
 @app.command("models", rich_help_panel="Models")
@@ -89,6 +81,9 @@ def extract_cmd(
         False, "--skip-bad", help="Drop malformed structures (listed in a rejects report) instead of stopping."
     ),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bars (auto on a TTY)."),
+    wait_for_lock: bool = typer.Option(
+        False, "--wait-for-lock", help="If another extraction is writing into --out, wait for it instead of stopping."
+    ),
 ) -> None:
     """Embed every atom of a dataset with each model into a resumable store."""
     from platonic.datasets import DatasetError, atom_table
@@ -124,6 +119,7 @@ def extract_cmd(
             num_shards=num_shards,
             progress=bar,
             atom_table=atom_table,
+            wait_for_lock=wait_for_lock,
         )
     except (StoreError, ValueError) as exc:
         _fail(str(exc))

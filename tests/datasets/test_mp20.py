@@ -72,15 +72,17 @@ def test_small_load_is_fast():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"name": "mp21"}, "unknown dataset"),
-        ({"split": "training"}, "split must be"),
-        ({"split": "val", "n": 9048}, r"n must be an integer in \[1, 9047\]"),
-        ({"n": 0}, "n must be"),
+        ({"name": "mp21"}, "mp21: no such file .and not a dataset name; the names are mp20, mp20-full"),
+        ({"split": "training"}, "split must be 'all', one of 'val', 'test', 'train' or a list of them, got 'training'"),
+        ({"split": "val", "n": 9048}, "n=9048 is more than the 9,047 structures of mp20 split='val'"),
+        ({"n": 0}, "n=0: a sample needs at least 1 structure"),
+        ({"n": -3}, "n=-3: a sample needs at least 1 structure"),
+        ({"n": 2.5}, "n must be a whole number of structures, got 2.5"),
         ({"cif_parser": "spglib"}, "cif_parser"),
     ],
 )
 def test_bad_arguments(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(datasets.DatasetError, match=message):
         datasets.load(**kwargs)
 
 

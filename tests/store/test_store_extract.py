@@ -156,6 +156,12 @@ def test_store_refuses_other_dataset_other_weights_and_bad_counts(tmp_path):
     meta = json.loads((root / "dataset.json").read_text())
     meta["n_atoms"] += 1
     (root / "dataset.json").write_text(json.dumps(meta))
+    with pytest.raises(StoreError, match="dataset.json: checksum mismatch"):
+        EmbeddingStore(root)
+    # A store from before the checksum: counts that agree with each other but not the atom table.
+    del meta["meta_sha256"]
+    meta["shard_rows"][-1] += 1
+    (root / "dataset.json").write_text(json.dumps(meta))
     with pytest.raises(StoreError, match="rows"):
         EmbeddingStore(root).atom_table()
 

@@ -1,7 +1,8 @@
 """Structures in: MP-20, any ASE-readable file, pymatgen Structures, and the atom table.
 
 >>> import platonic.datasets as pd_
->>> data = pd_.load("mp20", split="val", n=100, seed=0)   # doctest: +SKIP
+>>> data = pd_.open("mp20", split="val", n=100, seed=0)   # doctest: +SKIP
+>>> mine = pd_.open("structures.extxyz", n=50)             # doctest: +SKIP
 >>> table = pd_.atom_table(data)                           # doctest: +SKIP
 
 Every loader validates every structure (see :mod:`platonic.datasets.validation`) and either
@@ -12,6 +13,7 @@ raises :class:`DatasetError` listing the bad items (``on_error="raise"``) or dro
 from platonic.datasets.table import ATOM_TABLE_COLUMNS, DEFAULT_SYMPREC, atom_table
 from platonic.datasets.cif import CifFormatError, parse_p1_cif
 from platonic.datasets.dataset import Dataset, DatasetError, Reject, RejectedStructuresWarning
+from platonic.datasets.entry import DATASET_NAMES, open, subsample_indices
 from platonic.datasets.mp20 import (
     MP20_TRAIN_URL,
     case_studies,
@@ -29,6 +31,7 @@ __all__ = [
     "DEFAULT_SYMPREC",
     "MP20_TRAIN_URL",
     "CifFormatError",
+    "DATASET_NAMES",
     "Dataset",
     "DatasetError",
     "Reject",
@@ -40,7 +43,9 @@ __all__ = [
     "download_mp20",
     "from_structures",
     "load",
+    "open",
     "parse_p1_cif",
     "read",
     "structure_problem",
+    "subsample_indices",
 ]

@@ -49,7 +49,7 @@ def cif_reader(cif_parser: str) -> Callable[[str], Atoms]:
         return lambda text: AseAtomsAdaptor.get_atoms(
             PymatgenCifParser.from_str(text).parse_structures(primitive=False)[0]
         )
-    raise ValueError(f"cif_parser must be 'fast', 'ase' or 'pymatgen', got {cif_parser!r}")
+    raise DatasetError(f"cif_parser must be 'fast', 'ase' or 'pymatgen', got {cif_parser!r}")
 
 
 def _parse_row(

@@ -206,7 +206,7 @@ class Candidate:
 
 def check_on_error(on_error: str) -> None:
     if on_error not in _ON_ERROR_CHOICES:
-        raise ValueError(f"on_error must be one of {_ON_ERROR_CHOICES}, got {on_error!r}")
+        raise DatasetError(f"on_error must be one of {_ON_ERROR_CHOICES}, got {on_error!r}")
 
 
 def assemble(

@@ -37,13 +37,13 @@ from ase import Atoms
 from platonic.datasets.cif import parse_p1_cif
 from platonic.datasets.cif_table import CifParser, cif_reader, read_table, table_candidates
 from platonic.datasets.dataset import Candidate, Dataset, DatasetError, OnError, assemble, check_on_error
+from platonic.datasets.entry import DATASET_NAMES, check_sample_size, subsample_indices
 from platonic.datasets.validation import DEFAULT_MIN_DISTANCE
 
 MP20_TRAIN_URL = "https://raw.githubusercontent.com/txie-93/cdvae/main/data/mp_20/train.csv"
 MP20_TRAIN_SIZE = 27_136
 DATA_ENV_VARIABLE = "PLATONIC_DATA"
 SPLITS = ("val", "test", "train")
-DATASET_NAMES = ("mp20", "mp20-full")
 
 _PACKAGE_MP20 = Path(str(files("platonic.datasets"))) / "data" / "mp20"
 _SHIPPED_FILES = {"val": "val.csv.gz", "test": "test.csv.gz", "train": "train_partial.csv.gz"}
@@ -78,7 +78,10 @@ def _requested_splits(split: str | Sequence[str]) -> list[str]:
     requested = list(SPLITS) if split == "all" else [split] if isinstance(split, str) else list(split)
     unknown = [s for s in requested if s not in SPLITS]
     if unknown or not requested:
-        raise ValueError(f"split must be 'all', one of {SPLITS} or a list of them, got {split!r}")
+        raise DatasetError(
+            f"split must be 'all', one of {', '.join(repr(s) for s in SPLITS)} or a list of "
+            f"them, got {split!r}"
+        )
     return list(dict.fromkeys(requested))
 
 
@@ -89,9 +92,9 @@ def load(
     seed: int = 0,
     on_error: OnError = "raise",
     min_distance: float = DEFAULT_MIN_DISTANCE,
-    cif_parser: CifParser = "fast",
+    cif_parser: CifParser | None = None,
 ) -> Dataset:
-    """Load MP-20 structures.
+    """Load MP-20 structures (or, given a path, a structure file: see :func:`~platonic.datasets.open`).
 
     Parameters
     ----------
@@ -100,6 +103,8 @@ def load(
         one (15,837 of CDVAE's 27,136 structures, biased: see the module docstring).
         ``"mp20-full"``: the same val and test, and the complete train split read from
         ``<data_dir()>/mp20/train.csv`` (see :func:`download_mp20`).
+        Anything else is a path, read by :func:`~platonic.datasets.open` (``split`` must
+        then be ``"all"``); a path that does not exist is a :class:`DatasetError`.
     split:
         ``"all"`` (val, then test, then train: 33,930 structures for ``"mp20"``), one of
         ``"train"``, ``"val"``, ``"test"``, or a list of them (read in the order given).
@@ -116,7 +121,8 @@ def load(
     min_distance:
         Structures with two atoms closer than this (Å, periodic images included) are invalid.
     cif_parser:
-        ``"fast"`` (default): :func:`~platonic.datasets.cif.parse_p1_cif`, strict, for the
+        ``"fast"`` (the default for MP-20; for a path the default is ``"ase"``):
+        :func:`~platonic.datasets.cif.parse_p1_cif`, strict, for the
         pymatgen-written P1 CIFs of MP-20 (~20x faster than the general parsers);
         ``"ase"`` or ``"pymatgen"``: the general parsers. The fast parser and ASE give the
         same cells and positions (the cell convention is ASE's: **a** along x).
@@ -129,10 +135,20 @@ def load(
     ~2.5% of rows: use :func:`~platonic.datasets.atom_table`; the CSV ``source`` column is
     renamed ``upstream_source``).
     """
-    if name not in DATASET_NAMES:
-        raise ValueError(f"unknown dataset {name!r}; known: {DATASET_NAMES}")
+    if not (isinstance(name, str) and name in DATASET_NAMES):
+        from platonic.datasets.entry import open as open_dataset
+
+        return open_dataset(
+            name,
+            split=None if split == "all" else split,
+            n=n,
+            seed=seed,
+            on_error=on_error,
+            min_distance=min_distance,
+            cif_parser=cif_parser,
+        )
     check_on_error(on_error)
-    read_cif = cif_reader(cif_parser)
+    read_cif = cif_reader(cif_parser or "fast")
     tables, sources, row_numbers, splits = [], [], [], []
     for split_name in _requested_splits(split):
         path = _split_file(name, split_name)
@@ -144,9 +160,8 @@ def load(
     rows = pd.concat(tables, ignore_index=True)
     chosen = np.arange(len(rows))
     if n is not None:
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= len(rows):
-            raise ValueError(f"n must be an integer in [1, {len(rows)}] for split={split!r}, got {n!r}")
-        chosen = np.sort(np.random.default_rng(seed).choice(len(rows), size=int(n), replace=False))
+        n = check_sample_size(n, len(rows), f"{name} split={split!r}")
+        chosen = subsample_indices(len(rows), n, seed)
     candidates, properties = table_candidates(
         rows.iloc[chosen],
         np.concatenate(sources)[chosen],

@@ -86,6 +86,18 @@ def _embed_or_reject(model, structures: list) -> list[np.ndarray | str]:
     return _embed_or_reject(model, structures[:half]) + _embed_or_reject(model, structures[half:])
 
 
+def _nonfinite_reason(embedding: np.ndarray) -> str | None:
+    """Why a structure's embedding cannot be stored (NaN or inf in the model output), or None."""
+    bad_atoms = ~np.isfinite(embedding).all(axis=1)
+    if not bad_atoms.any():
+        return None
+    first = int(np.flatnonzero(bad_atoms)[0])
+    return (
+        f"non-finite embedding: the model output NaN/inf for {int(bad_atoms.sum())} of "
+        f"{len(embedding)} atoms (first: atom {first}); the structure's rows are left NaN"
+    )
+
+
 def _embed_shard(model, structures: list, ids: list[str], sources: list[str], first_row: int, batch_atoms: int, progress: Progress):
     """Embeddings of one shard's structures as one (rows, dim) array, NaN rows for rejected structures."""
     from platonic.models.base import UnsupportedStructureError
@@ -106,6 +118,9 @@ def _embed_shard(model, structures: list, ids: list[str], sources: list[str], fi
         members = [accepted[j] for j in batch]
         embeddings = _embed_or_reject(model, [structures[i] for i in members])
         for i, emb in zip(members, embeddings):
+            if not isinstance(emb, str):
+                emb = np.asarray(emb)
+                emb = _nonfinite_reason(emb) or emb
             if isinstance(emb, str):
                 rejects.append({"source": sources[i], "structure_id": ids[i], "row_start": int(first_row + offsets[i]),
                                 "n_atoms": sizes[i], "reason": emb})
@@ -128,6 +143,7 @@ def extract(
     progress: Progress | None = None,
     load_model: Callable | None = None,
     atom_table: Callable | None = None,
+    wait_for_lock: bool = False,
 ) -> ExtractResult:
     """Embed every structure of ``dataset`` with each model into the store at ``out``.
 
@@ -141,6 +157,12 @@ def extract(
     device: ``"cpu"`` or ``"cuda"``.
     shard_index, num_shards: this worker takes shards with ``s % num_shards == shard_index``.
     load_model, atom_table: injection points (defaults: the registry and the datasets stage).
+    wait_for_lock: when another process is extracting into ``out`` (same store, or the same
+        worker slot of a job array), wait for it instead of raising
+        :class:`~platonic.store.StoreLockedError` (see :mod:`platonic.store.lock`).
+
+    A structure whose embedding holds NaN or inf (a model output is checked per structure)
+    gets NaN rows and a reject record with the reason, like a structure the model refuses.
     """
     if not 0 <= shard_index < num_shards:
         raise ValueError(f"need 0 <= shard_index < num_shards, got {shard_index}, {num_shards}")
@@ -150,10 +172,15 @@ def extract(
         from platonic.models import load_model
     if atom_table is None:
         from platonic.datasets import atom_table
-    from platonic.store import EmbeddingStore
+    from platonic.store import EmbeddingStore, writer_lock
 
     progress = progress or NullProgress()
     store = EmbeddingStore.open_or_create(out, dataset, atom_table, shard_size=shard_size)
+    with writer_lock(store.root, shard_index, num_shards, wait=wait_for_lock):
+        return _fill(store, dataset, models, shard_index, num_shards, batch_atoms, device, progress, load_model)
+
+
+def _fill(store, dataset, models, shard_index, num_shards, batch_atoms, device, progress, load_model) -> ExtractResult:
     result = ExtractResult(store=store.root)
     mine = [s for s in range(store.n_shards) if s % num_shards == shard_index]
     for name in models:

@@ -13,8 +13,14 @@ for every model and any number of independent workers (one model per environment
 can fill one store. Each shard is written to a temporary name and renamed; its sidecar JSON is written
 (also atomically) only after the array, so a shard counts as done only when both exist and the
 checksum matches. An interrupted run therefore loses at most the shards in flight.
+
+``dataset.json`` carries ``meta_sha256``, the checksum of its own content, verified on open. A shard
+counts as done only if every NaN/inf row in it belongs to a structure listed in its sidecar's
+``rejects``. One extraction writes into a store at a time (``locks/``, see
+:mod:`platonic.store.lock`; the workers of a job array share it).
 """
 
 from platonic.store.store import EmbeddingStore, ShardRecord, StoreError
+from platonic.store.lock import StoreLockedError, writer_lock
 
-__all__ = ["EmbeddingStore", "ShardRecord", "StoreError"]
+__all__ = ["EmbeddingStore", "ShardRecord", "StoreError", "StoreLockedError", "writer_lock"]

@@ -65,6 +65,75 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+META_CHECKSUM_KEY = "meta_sha256"
+_META_KEYS = {
+    "format_version": int,
+    "dataset_name": str,
+    "dataset_fingerprint": str,
+    "n_structures": int,
+    "n_atoms": int,
+    "shard_size": int,
+    "shard_structures": list,
+    "shard_rows": list,
+    "atom_table_sha256": str,
+}
+
+
+def _meta_checksum(meta: dict) -> str:
+    """SHA-256 of ``dataset.json``'s content, its own checksum entry left out (canonical JSON)."""
+    content = {key: value for key, value in meta.items() if key != META_CHECKSUM_KEY}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def _read_meta(path: Path) -> dict:
+    """Read and verify ``dataset.json``: JSON, version, keys, checksum, and self-consistent counts.
+
+    Stores written before the checksum existed have no ``meta_sha256``; their counts are still
+    checked against each other (and the atom table's row count against ``n_atoms`` on read).
+    """
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise StoreError(f"{path}: unreadable ({type(error).__name__}: {error})") from error
+    if not isinstance(meta, dict):
+        raise StoreError(f"{path}: not a JSON object")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise StoreError(f"{path}: format_version {meta.get('format_version')!r}, this platonic reads {FORMAT_VERSION}")
+    for key, kind in _META_KEYS.items():
+        if not isinstance(meta.get(key), kind) or (kind is int and isinstance(meta.get(key), bool)):
+            raise StoreError(f"{path}: key {key!r} is missing or not a {kind.__name__} (got {meta.get(key)!r})")
+    if META_CHECKSUM_KEY in meta and meta[META_CHECKSUM_KEY] != _meta_checksum(meta):
+        raise StoreError(
+            f"{path}: checksum mismatch: the file was changed after the store was written "
+            f"({META_CHECKSUM_KEY} {meta[META_CHECKSUM_KEY]}, content {_meta_checksum(meta)}); "
+            "restore it or extract into a new store"
+        )
+    rows, structures = meta["shard_rows"], meta["shard_structures"]
+    problem = None
+    if len(rows) != len(structures) or not rows:
+        problem = f"shard_rows has {len(rows)} entries, shard_structures {len(structures)}"
+    elif not all(isinstance(v, int) and not isinstance(v, bool) for v in rows + structures):
+        problem = "shard boundaries are not all integers"
+    elif rows[0] != 0 or structures[0] != 0 or np.any(np.diff(rows) < 0) or np.any(np.diff(structures) < 0):
+        problem = "shard boundaries do not start at 0 and increase"
+    elif rows[-1] != meta["n_atoms"]:
+        problem = f"n_atoms is {meta['n_atoms']} but the shards end at atom row {rows[-1]}"
+    elif structures[-1] != meta["n_structures"]:
+        problem = f"n_structures is {meta['n_structures']} but the shards end at structure {structures[-1]}"
+    if problem is not None:
+        raise StoreError(f"{path}: inconsistent: {problem}")
+    return meta
+
+
+def _unlisted_nonfinite_rows(array: np.ndarray, row_start: int, rejects: list[dict]) -> np.ndarray:
+    """Store rows (absolute) of ``array`` holding NaN or inf that no reject record covers."""
+    bad = ~np.isfinite(array).all(axis=1)
+    for reject in rejects:
+        first = int(reject.get("row_start", -1)) - row_start
+        bad[max(first, 0) : max(first + int(reject.get("n_atoms", 0)), 0)] = False
+    return row_start + np.flatnonzero(bad)
+
+
 class EmbeddingStore:
     """A directory of per-model embedding shards sharing one atom table.
 
@@ -76,11 +145,7 @@ class EmbeddingStore:
         meta_path = self.root / "dataset.json"
         if not meta_path.exists():
             raise StoreError(f"{self.root}: not an embedding store (no dataset.json)")
-        self.meta = json.loads(meta_path.read_text())
-        if self.meta.get("format_version") != FORMAT_VERSION:
-            raise StoreError(
-                f"{meta_path}: format_version {self.meta.get('format_version')!r}, this platonic reads {FORMAT_VERSION}"
-            )
+        self.meta = _read_meta(meta_path)
         self.shard_rows: np.ndarray = np.asarray(self.meta["shard_rows"], dtype=np.int64)
         self.shard_structures: np.ndarray = np.asarray(self.meta["shard_structures"], dtype=np.int64)
 
@@ -110,6 +175,7 @@ class EmbeddingStore:
         table_bytes = atom_table.to_parquet(index=False)
         _atomic_write_bytes(root / "atoms.parquet", table_bytes)
         meta["atom_table_sha256"] = hashlib.sha256(table_bytes).hexdigest()
+        meta[META_CHECKSUM_KEY] = _meta_checksum(meta)
         _atomic_write_json(root / "dataset.json", meta)
         return cls(root)
 
@@ -235,21 +301,44 @@ class EmbeddingStore:
         _, side = self._shard_paths(model, shard)
         if not side.exists():
             return None
-        return ShardRecord(**json.loads(side.read_text()))
+        try:
+            return ShardRecord(**json.loads(side.read_text()))
+        except (ValueError, TypeError) as error:
+            raise StoreError(f"{side}: unreadable shard sidecar ({type(error).__name__}: {error})") from error
 
     def shard_done(self, model: str, shard: int, model_fingerprint: str | None = None) -> bool:
-        """True when the shard's array exists and matches its sidecar (checksum, rows, fingerprints)."""
-        record = self._record(model, shard)
-        npy, _ = self._shard_paths(model, shard)
-        if record is None or not npy.exists():
-            return False
+        """True when the shard's array exists and matches its sidecar (checksum, rows, fingerprints)
+        and every non-finite row in it belongs to a listed reject."""
+        return self.shard_problem(model, shard, model_fingerprint) is None
+
+    def shard_problem(self, model: str, shard: int, model_fingerprint: str | None = None) -> str | None:
+        """Why shard ``shard`` of ``model`` is not done (``"missing"``, a mismatch...), or ``None``."""
+        npy, side = self._shard_paths(model, shard)
+        if not npy.exists() or not side.exists():
+            return "missing"
+        try:
+            record = self._record(model, shard)
+        except StoreError:
+            return f"{side.name}: unreadable sidecar"
         if record.dataset_fingerprint != self.dataset_fingerprint:
-            return False
+            return f"{side.name}: made from another dataset"
         if model_fingerprint is not None and record.model_fingerprint != model_fingerprint:
-            return False
+            return f"{side.name}: written by other model weights"
         if (record.row_start, record.row_stop) != self.row_range(shard):
-            return False
-        return hashlib.sha256(npy.read_bytes()).hexdigest() == record.sha256
+            return f"{side.name}: rows {record.row_start}:{record.row_stop}, the store's shard is {self.row_range(shard)}"
+        data = npy.read_bytes()
+        if hashlib.sha256(data).hexdigest() != record.sha256:
+            return f"{npy.name}: checksum does not match {side.name}"
+        try:
+            array = np.load(io.BytesIO(data), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as error:
+            return f"{npy.name}: unreadable array ({error})"
+        if array.ndim != 2 or array.shape[0] != record.n_rows:
+            return f"{npy.name}: shape {array.shape}, expected {record.n_rows} rows"
+        unlisted = _unlisted_nonfinite_rows(array, record.row_start, record.rejects)
+        if unlisted.size:
+            return f"{npy.name}: {unlisted.size} NaN/inf row(s) not listed as rejects (first: row {unlisted[0]})"
+        return None
 
     def missing_shards(self, model: str, model_fingerprint: str | None = None) -> list[int]:
         return [s for s in range(self.n_shards) if not self.shard_done(model, s, model_fingerprint)]
@@ -285,10 +374,20 @@ class EmbeddingStore:
                 raise StoreError(f"{side}: made from dataset {record.dataset_fingerprint}, store is {self.dataset_fingerprint}")
             if record.model_fingerprint != entry["model_fingerprint"]:
                 raise StoreError(f"{side}: written by model fingerprint {record.model_fingerprint}, card says {entry['model_fingerprint']}")
-            array = np.load(io.BytesIO(data), allow_pickle=False)
+            try:
+                array = np.load(io.BytesIO(data), allow_pickle=False)
+            except (ValueError, OSError, EOFError) as error:
+                raise StoreError(f"{npy}: unreadable array ({error})") from error
             start, stop = self.row_range(s)
             if array.shape != (stop - start, entry["dim"]):
                 raise StoreError(f"{npy}: shape {array.shape}, expected {(stop - start, entry['dim'])}")
+            unlisted = _unlisted_nonfinite_rows(array, start, record.rejects)
+            if unlisted.size:
+                raise StoreError(
+                    f"{npy}: model {model!r}, shard {s}: row {unlisted[0]} (and {unlisted.size - 1} more) "
+                    f"holds NaN/inf but is not listed as a reject in {side.name}. Remove both files and "
+                    "re-run extract, which checks every model output."
+                )
             yield start, array
 
     def load(self, model: str, verify: bool = True) -> np.ndarray:
@@ -303,18 +402,23 @@ class EmbeddingStore:
         return out
 
     def summary(self) -> pd.DataFrame:
-        """One row per model: shards done, rows, rejected structures."""
+        """One row per model: shards done, rows, rejected structures, and shards present but
+        invalid (checksum, shape, unlisted NaN/inf rows...) with the reason."""
         rows = []
         for model in self.models():
-            missing = self.missing_shards(model)
+            problems = [self.shard_problem(model, s) for s in range(self.n_shards)]
+            invalid = [f"shard {s}: {p}" for s, p in enumerate(problems) if p not in (None, "missing")]
             rows.append(
                 {
                     "model": model,
                     "dim": self.card(model)["dim"],
-                    "shards_done": self.n_shards - len(missing),
+                    "shards_done": problems.count(None),
                     "shards": self.n_shards,
-                    "complete": not missing,
-                    "rejected_structures": len(self.rejects(model)),
+                    "complete": problems.count(None) == self.n_shards,
+                    "rejected_structures": sum(
+                        len(self._record(model, s).rejects) for s, p in enumerate(problems) if p is None
+                    ),
+                    "invalid_shards": "; ".join(invalid),
                 }
             )
         return pd.DataFrame(rows)

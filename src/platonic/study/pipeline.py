@@ -248,11 +248,7 @@ def _load_dataset(config: StudyConfig):
     from platonic import datasets
 
     d = config["dataset"]
-    path = Path(d["name"])
-    if path.exists():
-        data = datasets.read([path])
-        return data[datasets.subsample_indices(len(data), d["n"], d["seed"])] if d["n"] is not None else data
-    return datasets.load(d["name"], split=d["split"], n=d["n"], seed=d["seed"])
+    return datasets.open(d["name"], split=d["split"], n=d["n"], seed=d["seed"])
 
 
 def _write_manifest(out: Path, config: StudyConfig, store, models: list[str], result: StudyResult, seconds: float) -> None:
