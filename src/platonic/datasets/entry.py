@@ -28,7 +28,7 @@ def check_sample_size(n: object, available: int, what: str) -> int:
     if n > available:
         raise DatasetError(
             f"n={n} is more than the {available:,} structures of {what}; "
-            f"use n <= {available} or leave n unset for all of them"
+            f"use n <= {available}, or no n (n = \"all\" in a study file) for all of them"
         )
     return int(n)
 

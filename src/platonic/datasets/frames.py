@@ -58,6 +58,18 @@ def cell_parameter_problem(cellpar) -> str | None:
     return None
 
 
+def _reason(error: Exception) -> str:
+    """A reject reason for a parser's exception; ASE reports an unknown element as a bare KeyError."""
+    from ase.data import atomic_numbers
+
+    if isinstance(error, _NotACell):
+        return str(error)
+    if isinstance(error, KeyError) and error.args and isinstance(error.args[0], str):
+        if error.args[0] not in atomic_numbers:
+            return f"unknown element symbol {error.args[0]!r}"
+    return f"{type(error).__name__}: {error}"
+
+
 def _count(line: str) -> int | None:
     try:
         value = int(line.strip())
@@ -100,7 +112,7 @@ def xyz_frames(path: Path, format: str = "extxyz") -> Frames:
             try:
                 atoms = ase.io.read(io.StringIO(header + "".join(body)), format=format)
             except Exception as error:  # any failure on untrusted text becomes a reject
-                yield number, None, f"unreadable frame: {type(error).__name__}: {error}"
+                yield number, None, f"unreadable frame: {_reason(error)}"
             else:
                 yield number, atoms, None
 
@@ -144,8 +156,7 @@ def cif_frames(path: Path) -> Frames:
         try:
             atoms = cif_block_atoms(block)
         except Exception as error:  # any failure on untrusted text becomes a reject
-            reason = str(error) if isinstance(error, _NotACell) else f"{type(error).__name__}: {error}"
-            yield number, None, reason
+            yield number, None, _reason(error)
         else:
             yield number, atoms, None
 

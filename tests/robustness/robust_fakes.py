@@ -1,0 +1,71 @@
+"""Tiny closed-form stand-ins for models and generated inputs, shared by the robustness tests.
+
+``TinyModel`` embeds atom i as ``[Z_i, number of atoms within 3 Å]``: cheap, deterministic and
+known exactly, so a test can check every stored row without loading real weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase.build import bulk
+
+from platonic.datasets import from_structures
+from platonic.models.base import EmbeddingModel, ModelCard
+
+
+def tiny_card(name: str) -> ModelCard:
+    return ModelCard(
+        name=name, family="test", variant="1", layer="closed form", dim=2, equivariant=False,
+        conservative=False, training_data="none", weights_source="none", licence="MIT", trained=False,
+    )
+
+
+def tiny_embedding(atoms) -> np.ndarray:
+    from ase.neighborlist import neighbor_list
+
+    first = neighbor_list("i", atoms, 3.0)
+    return np.stack([atoms.numbers, np.bincount(first, minlength=len(atoms))], axis=1).astype(np.float32)
+
+
+class TinyModel(EmbeddingModel):
+    """``[Z, neighbours within 3 Å]`` per atom; with ``nan_for`` set, NaN rows for that element."""
+
+    def __init__(self, name: str = "tiny", device: str = "cpu", nan_for: int | None = None, delay: float = 0.0):
+        super().__init__(device)
+        self.card = tiny_card(name)
+        self.nan_for = nan_for
+        self.delay = delay
+
+    def _embed_batch(self, structures):
+        import time
+
+        time.sleep(self.delay)
+        out = []
+        for atoms in structures:
+            emb = tiny_embedding(atoms)
+            if self.nan_for is not None:
+                emb[atoms.numbers == self.nan_for] = np.nan
+            out.append(emb)
+        return out
+
+
+def load_tiny(name: str, device: str = "cpu") -> TinyModel:
+    """A ``load_model`` stand-in: ``tiny-nan-<Z>`` gives NaN rows for element Z, ``tiny-slow`` sleeps."""
+    if name.startswith("tiny-nan-"):
+        return TinyModel(name, device, nan_for=int(name.rsplit("-", 1)[1]))
+    if name == "tiny-slow":
+        return TinyModel(name, device, delay=0.25)
+    if name.startswith("tiny"):
+        return TinyModel(name, device)
+    raise ValueError(f"unknown model {name!r} (only tiny* models in these tests)")
+
+
+def small_crystals(n: int = 6):
+    kinds = [("Cu", "fcc", 3.6), ("NaCl", "rocksalt", 5.6), ("Si", "diamond", 5.4), ("MgO", "rocksalt", 4.2)]
+    structures = []
+    for k in range(n):
+        formula, lattice, a0 = kinds[k % 4]
+        atoms = bulk(formula, lattice, a=a0).repeat((1, 1, 1 + k % 2))
+        atoms.rattle(0.02, seed=k)
+        structures.append(atoms)
+    return from_structures(structures, ids=[f"c{k}" for k in range(n)], name="crystals")
