@@ -30,16 +30,18 @@ def tiny_embedding(atoms) -> np.ndarray:
 class TinyModel(EmbeddingModel):
     """``[Z, neighbours within 3 Å]`` per atom; with ``nan_for`` set, NaN rows for that element."""
 
-    def __init__(self, name: str = "tiny", device: str = "cpu", nan_for: int | None = None, delay: float = 0.0):
+    def __init__(self, name: str = "tiny", device: str = "cpu", nan_for: int | None = None, hold: str | None = None):
         super().__init__(device)
         self.card = tiny_card(name)
         self.nan_for = nan_for
-        self.delay = delay
+        self.hold = hold
 
     def _embed_batch(self, structures):
+        import os
         import time
 
-        time.sleep(self.delay)
+        while self.hold is not None and os.path.exists(self.hold):  # the test decides when to go on
+            time.sleep(0.05)
         out = []
         for atoms in structures:
             emb = tiny_embedding(atoms)
@@ -50,11 +52,14 @@ class TinyModel(EmbeddingModel):
 
 
 def load_tiny(name: str, device: str = "cpu") -> TinyModel:
-    """A ``load_model`` stand-in: ``tiny-nan-<Z>`` gives NaN rows for element Z, ``tiny-slow`` sleeps."""
+    """A ``load_model`` stand-in: ``tiny-nan-<Z>`` gives NaN rows for element Z; ``tiny-held``
+    waits before each batch while the file named by ``$PLATONIC_TEST_HOLD`` exists."""
+    import os
+
     if name.startswith("tiny-nan-"):
         return TinyModel(name, device, nan_for=int(name.rsplit("-", 1)[1]))
-    if name == "tiny-slow":
-        return TinyModel(name, device, delay=0.25)
+    if name == "tiny-held":
+        return TinyModel(name, device, hold=os.environ["PLATONIC_TEST_HOLD"])
     if name.startswith("tiny"):
         return TinyModel(name, device)
     raise ValueError(f"unknown model {name!r} (only tiny* models in these tests)")
