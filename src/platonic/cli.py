@@ -166,12 +166,16 @@ def info_cmd(store: Path = typer.Argument(Path("store"), help="Store directory."
         f"{s.meta['n_structures']} structures, {s.n_atoms} atoms, {s.n_shards} shards"
     )
     summary = s.summary()
+    invalid = summary.pop("invalid_shards") if len(summary) else []
     table = Table()
     for col in summary.columns:
         table.add_column(col)
     for row in summary.itertuples(index=False):
         table.add_row(*[str(v) for v in row])
     Console(stderr=True).print(table)
+    for model, problems in zip(summary.get("model", []), invalid):
+        if problems:
+            console.print(f"[red]{escape(model)}: invalid shards (re-run extract to redo them)[/]: {escape(problems)}")
 
 
 def _open_store(store: Path):

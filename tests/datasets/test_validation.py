@@ -117,6 +117,22 @@ def test_large_molecule_without_cell_uses_the_tree():
     assert closest_pair(atoms, 0.5) == (5, 900, 0.0)
 
 
+def test_a_skewed_basis_of_a_good_lattice_is_reduced_not_enumerated():
+    """b = 100 a + (0, 3, 0): the raw basis would need ~10^4 images per pair; the lattice is
+    simple cubic with a = 3 Å, so the closest pair is the body diagonal / 2."""
+    skewed = Atoms("Cu2", positions=[[0, 0, 0], [1.5, 1.5, 1.5]], cell=[[3, 0, 0], [300, 3, 0], [0, 0, 3]], pbc=True)
+    cubic = Atoms("Cu2", positions=[[0, 0, 0], [1.5, 1.5, 1.5]], cell=[3, 3, 3], pbc=True)
+    assert closest_pair(skewed, 3.0) == pytest.approx(closest_pair(cubic, 3.0))
+    assert closest_pair(skewed, 3.0)[2] == pytest.approx(np.sqrt(3) * 1.5)
+
+
+def test_a_flat_cell_is_degenerate_even_above_the_absolute_volume():
+    from ase.geometry import cellpar_to_cell
+
+    flat = Atoms("NaCl", scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5]], cell=cellpar_to_cell([5.6] * 3 + [120] * 3), pbc=True)
+    assert structure_problem(flat).startswith("degenerate cell (periodic volume")
+
+
 def test_overlap_across_the_periodic_boundary_is_found():
     atoms = Atoms("H2", positions=[[0.05, 1, 1], [4.0 - 0.05, 1, 1]], cell=[4, 4, 4], pbc=True)
     reason = structure_problem(atoms)

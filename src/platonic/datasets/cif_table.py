@@ -7,6 +7,7 @@ parsed structure, which catches CIF text truncated at a line boundary.
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 from typing import Callable, Literal
 
@@ -26,7 +27,7 @@ def read_table(path: Path) -> pd.DataFrame:
     """Read a CIF table, checking it has the required columns; drop pandas index columns."""
     try:
         table = pd.read_csv(path, dtype={"material_id": str})
-    except (OSError, EOFError, ValueError, pd.errors.ParserError) as error:
+    except (OSError, EOFError, ValueError, zlib.error, pd.errors.ParserError) as error:
         raise DatasetError(f"{path}: unreadable CSV: {error}") from error
     missing = [column for column in REQUIRED_COLUMNS if column not in table.columns]
     if missing:

@@ -26,6 +26,7 @@ from ase import Atoms
 Frames = Iterator[tuple[int, "Atoms | None", "str | None"]]
 XYZ_FORMATS = ("xyz", "extxyz")
 _MIN_CELL_VOLUME = 1e-6
+_MIN_CELL_SINE = 1e-6  # V / (abc) below this is zero up to rounding
 
 
 class _NotACell(ValueError):
@@ -37,7 +38,8 @@ def cell_parameter_problem(cellpar) -> str | None:
 
     The lengths must be finite and positive, the angles in (0°, 180°), and together they must
     span a volume: ``V = abc sqrt(1 - cos²α - cos²β - cos²γ + 2 cosα cosβ cosγ)`` is real and
-    positive only for angles that can meet at a corner (e.g. not α = β = 90°, γ = 180°).
+    positive only for angles that can meet at a corner (not α = β = γ = 120°, say); the square
+    root must exceed 1e-6 (zero up to rounding) and ``V`` 1e-6 Å³.
     """
     try:
         values = np.asarray(cellpar, dtype=float)
@@ -52,8 +54,8 @@ def cell_parameter_problem(cellpar) -> str | None:
         return f"cell angles alpha, beta, gamma = {angles.tolist()}°: each must lie in (0, 180)"
     cosines = np.cos(np.radians(angles))
     radicand = 1 - (cosines**2).sum() + 2 * cosines.prod()
-    volume = float(lengths.prod() * np.sqrt(max(radicand, 0.0)))
-    if volume < _MIN_CELL_VOLUME:
+    sine = float(np.sqrt(max(radicand, 0.0)))  # V / (abc)
+    if sine < _MIN_CELL_SINE or lengths.prod() * sine < _MIN_CELL_VOLUME:
         return f"cell parameters {values.tolist()} span no volume (degenerate cell)"
     return None
 
@@ -82,7 +84,7 @@ def xyz_frames(path: Path, format: str = "extxyz") -> Frames:
     """Frames of an xyz/extxyz file; a malformed frame is one reject (see the module docstring)."""
     import ase.io
 
-    with path.open() as lines:
+    with path.open(errors="replace") as lines:  # binary junk becomes a bad count line, not a crash
         number = 0
         line_number = 0
         while True:

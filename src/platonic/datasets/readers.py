@@ -76,7 +76,7 @@ def _jsonl_frames(path: Path) -> Iterator[tuple[int, Atoms | None, str | None]]:
     """Yield ``(line number, atoms, error)`` for each non-blank line of a Structure JSON-lines file."""
     from pymatgen.core import Structure
 
-    with path.open() as lines:
+    with path.open(errors="replace") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue

@@ -6,7 +6,8 @@ A structure is rejected, with the first reason found, when it
 2. has a non-finite position;
 3. has a degenerate cell along its periodic directions: the volume spanned by the periodic
    cell vectors, ``sqrt(det(C_p C_pᵀ))`` (``|det C|`` when fully periodic), is below
-   ``min_cell_volume`` (1e-6 Å^d);
+   ``MIN_CELL_VOLUME`` (1e-6 Å^d) or below ``MIN_CELL_SINE`` (1e-6) times the product of
+   their lengths (vectors linearly dependent up to rounding);
 4. has two atoms closer than ``min_distance`` (0.5 Å by default), counting periodic images,
    including an atom and its own image (a cell too small along some direction).
 
@@ -29,6 +30,12 @@ MIN_CELL_VOLUME = 1e-6
 # Pair-image distances above which k-d trees are used: the all-pairs arrays then stay
 # under ~30 MB, and below it the all-pairs search is ~10x faster (no Python-level setup).
 ALL_PAIRS_LIMIT = 2**17
+# Lattice translations above which the cell is Minkowski-reduced first (~0.7 ms, so not for
+# every structure: MP-20 cells need 27 or 125).
+REDUCE_ABOVE_IMAGES = 125
+MAX_IMAGES = 100_000
+# |det C| / prod |c_i| below this: the periodic vectors are linearly dependent up to rounding.
+MIN_CELL_SINE = 1e-6
 
 
 def periodic_cell_volume(cell: np.ndarray, pbc: np.ndarray) -> float:
@@ -47,15 +54,28 @@ def closest_pair(atoms: Atoms, cutoff: float) -> tuple[int, int, float] | None:
     every interatomic distance, periodic images included, is at least ``cutoff``.
     The periodic cell must be non-degenerate (see :func:`periodic_cell_volume`).
 
-    Small structures (at most ``ALL_PAIRS_LIMIT`` pair-image distances, e.g. every MP-20
+    When a lattice vector is so much shorter than ``cutoff`` that more than ``MAX_IMAGES``
+    translations would be needed, every atom overlaps its own image, and atom 0 and its
+    image along the shortest vector are reported instead of the closest pair. Small structures (at most ``ALL_PAIRS_LIMIT`` pair-image distances, e.g. every MP-20
     structure) are checked all pairs at once (~0.5 ms); larger ones with k-d trees
     (``scipy.spatial.cKDTree``), whose memory is linear in the number of atoms.
     """
     if not cutoff > 0 or len(atoms) == 0:
         return None
     pbc = np.asarray(atoms.pbc, dtype=bool)
-    cell = np.asarray(atoms.cell, dtype=float)
-    cell = _complete_cell(cell, pbc) if pbc.any() else np.eye(3)
+    raw_cell = np.asarray(atoms.cell, dtype=float)
+    cell = _complete_cell(raw_cell, pbc) if pbc.any() else np.eye(3)
+    if np.prod(2 * _image_reach(cell, pbc, cutoff) + 1) > REDUCE_ABOVE_IMAGES:
+        # A skewed basis needs many images even for a well-spaced lattice: reduce it first
+        # (same lattice, so the same distances). A reduced basis needs many images only when
+        # a lattice vector is much shorter than the cutoff, i.e. every atom overlaps itself.
+        from ase.geometry import minkowski_reduce
+
+        reduced, _ = minkowski_reduce(raw_cell, pbc=pbc)
+        cell = _complete_cell(reduced, pbc)
+        if np.prod(2 * _image_reach(cell, pbc, cutoff) + 1) > MAX_IMAGES:
+            shortest = float(np.linalg.norm(reduced[pbc], axis=1).min())
+            return 0, 0, shortest
     shifts = _image_shifts(cell, pbc, cutoff)
     n_pairs = len(atoms) * (len(atoms) + 1) // 2
     if n_pairs * len(shifts) <= ALL_PAIRS_LIMIT:
@@ -69,11 +89,15 @@ def _image_shifts(cell: np.ndarray, pbc: np.ndarray, cutoff: float) -> np.ndarra
     With fractional offsets wrapped into [-1/2, 1/2) on periodic axes, a translation ``t``
     can only if ``|t_k| <= ceil(r_c |b_k| + 1/2)``, ``b_k`` the rows of ``C^-T``.
     """
-    if not pbc.any():
-        return np.zeros((1, 3))
-    reciprocal_norms = np.linalg.norm(np.linalg.inv(cell).T, axis=1)
-    reach = np.where(pbc, np.ceil(cutoff * reciprocal_norms + 0.5), 0).astype(int)
+    reach = _image_reach(cell, pbc, cutoff)
     return np.array(list(itertools.product(*(range(-r, r + 1) for r in reach))), dtype=float)
+
+
+def _image_reach(cell: np.ndarray, pbc: np.ndarray, cutoff: float) -> np.ndarray:
+    if not pbc.any():
+        return np.zeros(3, dtype=int)
+    reciprocal_norms = np.linalg.norm(np.linalg.inv(cell).T, axis=1)
+    return np.where(pbc, np.ceil(cutoff * reciprocal_norms + 0.5), 0).astype(int)
 
 
 def _closest_pair_all_images(
@@ -163,6 +187,12 @@ def structure_problem(
         volume = periodic_cell_volume(cell, atoms.pbc)
         if volume < MIN_CELL_VOLUME:
             return f"degenerate cell (periodic volume {volume:.3g} < {MIN_CELL_VOLUME:g})"
+        lengths = np.linalg.norm(cell[np.asarray(atoms.pbc, dtype=bool)], axis=1)
+        if volume < MIN_CELL_SINE * lengths.prod():
+            return (
+                f"degenerate cell (periodic volume {volume:.3g} for vectors of {lengths.round(3).tolist()} Å: "
+                "linearly dependent up to rounding)"
+            )
     pair = closest_pair(atoms, min_distance)
     if pair is not None:
         i, j, distance = pair

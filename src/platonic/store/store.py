@@ -333,8 +333,8 @@ class EmbeddingStore:
             array = np.load(io.BytesIO(data), allow_pickle=False)
         except (ValueError, OSError, EOFError) as error:
             return f"{npy.name}: unreadable array ({error})"
-        if array.ndim != 2 or array.shape[0] != record.n_rows:
-            return f"{npy.name}: shape {array.shape}, expected {record.n_rows} rows"
+        if array.shape != (record.n_rows, record.dim):
+            return f"{npy.name}: shape {array.shape}, expected {(record.n_rows, record.dim)}"
         unlisted = _unlisted_nonfinite_rows(array, record.row_start, record.rejects)
         if unlisted.size:
             return f"{npy.name}: {unlisted.size} NaN/inf row(s) not listed as rejects (first: row {unlisted[0]})"
