@@ -271,7 +271,7 @@ def assemble(
 
 
 def _reject_report(name: str, rejects: Sequence[Reject]) -> str:
-    lines = [f"{name}: {len(rejects)} invalid item(s) (pass on_error='skip' to drop them):"]
+    lines = [f"{name}: {len(rejects)} invalid item(s) (on_error='skip', or --skip-bad, keeps the others):"]
     lines += [f"  {reject}" for reject in rejects[:_LISTED_REJECTS]]
     if len(rejects) > _LISTED_REJECTS:
         lines.append(f"  ... and {len(rejects) - _LISTED_REJECTS} more")

@@ -23,13 +23,15 @@ from typing import Iterator
 import numpy as np
 from ase import Atoms
 
+from platonic.errors import PlatonicError
+
 Frames = Iterator[tuple[int, "Atoms | None", "str | None"]]
 XYZ_FORMATS = ("xyz", "extxyz")
 _MIN_CELL_VOLUME = 1e-6
 _MIN_CELL_SINE = 1e-6  # V / (abc) below this is zero up to rounding
 
 
-class _NotACell(ValueError):
+class CifCellError(PlatonicError, ValueError):
     """A CIF block whose cell parameters are missing or describe no cell."""
 
 
@@ -64,7 +66,7 @@ def _reason(error: Exception) -> str:
     """A reject reason for a parser's exception; ASE reports an unknown element as a bare KeyError."""
     from ase.data import atomic_numbers
 
-    if isinstance(error, _NotACell):
+    if isinstance(error, CifCellError):
         return str(error)
     if isinstance(error, KeyError) and error.args and isinstance(error.args[0], str):
         if error.args[0] not in atomic_numbers:
@@ -125,14 +127,14 @@ def cif_block_atoms(block) -> Atoms:
     cellpar = block.get_cellpar()
     if cellpar is None:
         if coordinates == "scaled":
-            raise _NotACell(
+            raise CifCellError(
                 "no cell parameters (_cell_length_a/b/c, _cell_angle_alpha/beta/gamma) for "
                 "fractional coordinates"
             )
     else:
         problem = cell_parameter_problem(cellpar)
         if problem is not None:
-            raise _NotACell(problem)
+            raise CifCellError(problem)
     return block.get_atoms()
 
 
