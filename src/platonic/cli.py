@@ -165,7 +165,10 @@ def info_cmd(store: Path = typer.Argument(Path("store"), help="Store directory."
         f"dataset [bold]{s.meta['dataset_name']}[/] fingerprint {s.dataset_fingerprint}: "
         f"{s.meta['n_structures']} structures, {s.n_atoms} atoms, {s.n_shards} shards"
     )
-    summary = s.summary()
+    try:
+        summary = s.summary()
+    except StoreError as exc:
+        _fail(str(exc))
     invalid = summary.pop("invalid_shards") if len(summary) else []
     table = Table()
     for col in summary.columns:

@@ -371,6 +371,11 @@ def _edit_meta(root: Path, edit: Callable[[dict], None]) -> None:
     (root / "dataset.json").write_text(json.dumps(meta))
 
 
+def _edit_card(root: Path, **changes) -> None:
+    path = root / "models" / "tiny" / "card.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
 def _legacy_inconsistent(meta: dict) -> None:
     del meta["meta_sha256"]
     meta["n_atoms"] += 1
@@ -435,6 +440,10 @@ STORE_CASES = [
               ("model 'tiny' is incomplete: shard 1 missing (1 of 3 missing)",)),
     StoreCase("sidecar_not_json", lambda r: _shard(r)[1].write_text("]["), "load",
               ("shard-00001.json: unreadable shard sidecar (JSONDecodeError",)),
+    StoreCase("card_not_json", lambda r: (r / "models" / "tiny" / "card.json").write_text("{"), "load",
+              ("models/tiny/card.json: unreadable model card (JSONDecodeError",), info_fails=True),
+    StoreCase("card_bad_dim", lambda r: _edit_card(r, dim=0), "load",
+              ("models/tiny/card.json: model card with name 'tiny', dim 0",), info_fails=True),
     StoreCase("atom_table_edited", lambda r: (r / "atoms.parquet").write_bytes(b"PAR1 edited"), "atom_table",
               ("atoms.parquet: checksum", "does not match dataset.json")),
 ]

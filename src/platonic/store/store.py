@@ -125,6 +125,18 @@ def _read_meta(path: Path) -> dict:
     return meta
 
 
+def _read_card(path: Path) -> dict:
+    """A model's ``card.json``, checked for the entries the store reads."""
+    try:
+        entry = json.loads(path.read_text())
+        name, dim, fingerprint = entry["card"]["name"], entry["dim"], entry["model_fingerprint"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+        raise StoreError(f"{path}: unreadable model card ({type(error).__name__}: {error})") from error
+    if not isinstance(name, str) or not isinstance(dim, int) or isinstance(dim, bool) or dim < 1 or not isinstance(fingerprint, str):
+        raise StoreError(f"{path}: model card with name {name!r}, dim {dim!r}, fingerprint {fingerprint!r}")
+    return entry
+
+
 def _unlisted_nonfinite_rows(array: np.ndarray, row_start: int, rejects: list[dict]) -> np.ndarray:
     """Store rows (absolute) of ``array`` holding NaN or inf that no reject record covers."""
     bad = ~np.isfinite(array).all(axis=1)
@@ -246,7 +258,7 @@ class EmbeddingStore:
         base = self.root / "models"
         if not base.exists():
             return []
-        return sorted(json.loads(p.read_text())["card"]["name"] for p in base.glob("*/card.json"))
+        return sorted(_read_card(path)["card"]["name"] for path in base.glob("*/card.json"))
 
     def register_model(self, card) -> None:
         """Write (or check) the model's card; a different model fingerprint under one name is refused."""
@@ -258,7 +270,7 @@ class EmbeddingStore:
             "dim": card.dim,
         }
         if path.exists():
-            old = json.loads(path.read_text())
+            old = _read_card(path)
             if old["model_fingerprint"] != card.fingerprint:
                 raise StoreError(
                     f"{path}: written by model fingerprint {old['model_fingerprint']}, now {card.fingerprint} "
@@ -271,7 +283,7 @@ class EmbeddingStore:
         path = self.model_dir(model) / "card.json"
         if not path.exists():
             raise StoreError(f"{self.root}: no model {model!r}; has {self.models()}")
-        return json.loads(path.read_text())
+        return _read_card(path)
 
     def write_shard(self, model: str, shard: int, array: np.ndarray, seconds: float, rejects: list[dict]) -> ShardRecord:
         """Write one shard atomically: the array first, then its sidecar."""
