@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from platonic.store import EmbeddingStore, StoreLockedError, writer_lock
+from platonic.extract import extract
+from platonic.store import EmbeddingStore, LockFileError, StoreLockedError, writer_lock
+from robust_fakes import load_tiny, small_crystals
 
 SCRIPT = textwrap.dedent(
     """
@@ -102,3 +104,18 @@ def test_job_array_workers_share_the_store_but_not_a_slot(tmp_path):
         with pytest.raises(StoreLockedError, match=f"PID {os.getpid()} on "):
             with writer_lock(tmp_path, shard_index=1, num_shards=4):
                 pass
+
+
+def test_a_lock_that_cannot_be_created_stops_writing_but_not_a_finished_rerun(tmp_path):
+    """``locks`` taken by a plain file stands in for a read-only disk (the tests run as root,
+    for whom permissions do not stop a write)."""
+    root = tmp_path / "store"
+    extract(small_crystals(4), ["tiny"], root, shard_size=2, load_model=load_tiny)
+    for path in (root / "locks").iterdir():
+        path.unlink()
+    (root / "locks").rmdir()
+    (root / "locks").write_text("not a directory")
+    again = extract(small_crystals(4), ["tiny"], root, shard_size=2, load_model=load_tiny)
+    assert again.shards_written == {"tiny": 0} and again.shards_skipped == {"tiny": 2}
+    with pytest.raises(LockFileError, match="cannot create .*locks for the writer lock"):
+        extract(small_crystals(4), ["tiny", "tiny-2"], root, shard_size=2, load_model=load_tiny)

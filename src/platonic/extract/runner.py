@@ -11,6 +11,7 @@ accelerator memory is split in half and retried, down to single structures.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,11 +173,18 @@ def extract(
         from platonic.models import load_model
     if atom_table is None:
         from platonic.datasets import atom_table
-    from platonic.store import EmbeddingStore, writer_lock
+    from platonic.store import EmbeddingStore, LockFileError, writer_lock
 
     progress = progress or NullProgress()
     store = EmbeddingStore.open_or_create(out, dataset, atom_table, shard_size=shard_size)
-    with writer_lock(store.root, shard_index, num_shards, wait=wait_for_lock):
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(writer_lock(store.root, shard_index, num_shards, wait=wait_for_lock))
+        except LockFileError:
+            # A finished store on a read-only disk: re-running writes nothing, so needs no lock.
+            mine = range(shard_index, store.n_shards, num_shards)
+            if not all(store.shard_done(name, s) for name in models for s in mine):
+                raise
         return _fill(store, dataset, models, shard_index, num_shards, batch_atoms, device, progress, load_model)
 
 

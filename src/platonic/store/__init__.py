@@ -21,6 +21,6 @@ counts as done only if every NaN/inf row in it belongs to a structure listed in 
 """
 
 from platonic.store.store import EmbeddingStore, ShardRecord, StoreError
-from platonic.store.lock import StoreLockedError, writer_lock
+from platonic.store.lock import LockFileError, StoreLockedError, writer_lock
 
-__all__ = ["EmbeddingStore", "ShardRecord", "StoreError", "StoreLockedError", "writer_lock"]
+__all__ = ["EmbeddingStore", "LockFileError", "ShardRecord", "StoreError", "StoreLockedError", "writer_lock"]

@@ -30,6 +30,10 @@ class StoreLockedError(StoreError):
     """Another process is writing into this store (the message names its PID)."""
 
 
+class LockFileError(StoreError):
+    """The lock file cannot be created or opened (a read-only store, say)."""
+
+
 def _holder(path: Path) -> str:
     try:
         text = path.read_text().strip()
@@ -66,7 +70,7 @@ def _acquire(path: Path, operation: int, wait: bool, root: Path) -> int:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as error:
-        raise StoreError(f"{root}: cannot create the writer lock {path} ({error.strerror})") from error
+        raise LockFileError(f"{root}: cannot create the writer lock {path} ({error.strerror})") from error
     try:
         fcntl.flock(fd, operation if wait else operation | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -93,7 +97,7 @@ def writer_lock(root: str | os.PathLike, shard_index: int = 0, num_shards: int =
     ------
     StoreLockedError
         If another process holds a conflicting lock and ``wait`` is false.
-    StoreError
+    LockFileError
         If the lock file cannot be created (e.g. a read-only store).
     """
     root = Path(root)
@@ -101,7 +105,7 @@ def writer_lock(root: str | os.PathLike, shard_index: int = 0, num_shards: int =
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise StoreError(f"{root}: cannot create {directory} for the writer lock ({error.strerror})") from error
+        raise LockFileError(f"{root}: cannot create {directory} for the writer lock ({error.strerror})") from error
     descriptors = []
     try:
         if num_shards == 1:
