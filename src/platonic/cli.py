@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -13,18 +14,109 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from typer.core import TyperGroup
+
+#: Exit codes: 0 done; 1 a run that started failed (a stage, a model, the disk); 2 bad usage or input
+#: (flags, config, files, stores; also verbs run in the wrong order).
+EXIT_FAILED, EXIT_BAD_INPUT = 1, 2
+_state = {"verbose": False}
+
+
+def _verbose() -> bool:
+    import os
+
+    return _state["verbose"] or os.environ.get("PLATONIC_DEBUG", "") not in ("", "0")
+
+
+def _error_message(exc: BaseException) -> tuple[int, str]:
+    """Exit code and one-paragraph message for an exception that reached the command line."""
+    import errno
+
+    from platonic.errors import PlatonicError
+
+    if isinstance(exc, (PlatonicError, FileNotFoundError)):
+        return EXIT_BAD_INPUT, str(exc)
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else ""
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.ENOSPC:
+            advice = "free some space or choose another output folder (--out)"
+        elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            advice = "the output folder is not writable; choose another (--out)"
+        else:
+            advice = "check the path and the disk"
+        code = errno.errorcode.get(exc.errno, "") if exc.errno else ""
+        return EXIT_FAILED, f"cannot write or read{where}: {reason}{f' [{code}]' if code else ''}; {advice}"
+    if getattr(exc, "exit_code", None) is not None:
+        return int(exc.exit_code), str(exc)
+    return EXIT_FAILED, (f"unexpected {type(exc).__name__}: {exc} (platonic --verbose VERB ..., or "
+                         "PLATONIC_DEBUG=1, shows the traceback)")
+
+
+class PlatonicGroup(TyperGroup):
+    """The one error boundary of the command line: every verb's exceptions end here as one message
+    and an exit code (see ``EXIT_*``); the traceback only with ``--verbose`` or ``PLATONIC_DEBUG=1``."""
+
+    def invoke(self, ctx):
+        import click
+
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:  # noqa: BLE001 - this is the boundary
+            code, message = _error_message(exc)
+            if _verbose():
+                import traceback
+
+                traceback.print_exc(file=sys.stderr)
+            console.print(f"[bold red]error:[/] {escape(message)}")
+            raise typer.Exit(code=code) from None
+
+
 app = typer.Typer(
     name="platonic",
     help="Put the latent spaces of foundation MLIPs side by side.",
     no_args_is_help=True,
     rich_markup_mode="rich",
+    cls=PlatonicGroup,
 )
-console = Console(stderr=True)
+# soft wrap: paths and messages are never broken at 80 columns when stderr is not a terminal
+console = Console(stderr=True, soft_wrap=True)
+
+
+@contextmanager
+def _console_to(stream):
+    """platonic's console writes to ``stream`` inside (while third-party output is captured)."""
+    console.file = stream
+    try:
+        yield
+    finally:
+        console.file = None  # back to whatever sys.stderr is
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from platonic import __version__
+
+        typer.echo(f"platonic {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+    verbose: bool = typer.Option(False, "--verbose", "-v",
+                                 help="Show third-party output (model banners, warnings) and tracebacks."),
+) -> None:
+    """Put the latent spaces of foundation MLIPs side by side."""
+    _state["verbose"] = verbose
 
 
 def _fail(message: str) -> None:
     console.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(code=2)
+    raise typer.Exit(code=EXIT_BAD_INPUT)
 
 
 def _split_models(models: str) -> list[str]:
@@ -354,45 +446,89 @@ def diagnose_cmd(
 @app.command("run", rich_help_panel="Study")
 def run_cmd(
     config: Optional[Path] = typer.Option(None, "--config", help="Study file (TOML); see `--print-config`."),
-    n: Optional[str] = typer.Option(None, help="Structures to sample (overrides [dataset].n); 'all' for every one."),
+    n: Optional[str] = typer.Option(None, help="Structures to sample (overrides \\[dataset].n); 'all' for every one."),
     out: Path = typer.Option(Path("runs/default"), help="Study directory (store, results, manifest)."),
     print_config: bool = typer.Option(False, "--print-config", help="Print the effective config as TOML and exit."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bars (auto on a TTY)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or stage lines; errors only."),
-    json_log: bool = typer.Option(False, "--json-log", help="One JSON object per stage event on stdout."),
+    json_log: bool = typer.Option(False, "--json-log", help="One JSON object per stage event on stdout (nothing else there)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show third-party output (model banners, warnings) "
+                                 "instead of logging it to <out>/third-party.log; tracebacks on errors."),
 ) -> None:
-    """The whole study: extract -> anchors -> K sweep -> project -> compare -> analyse -> diagnose -> report."""
+    """The whole study: extract -> anchors -> K sweep -> project -> compare -> analyse -> diagnose -> report.
+
+    Tables of the study file: \\[dataset], \\[models], \\[anchors], \\[compare], \\[analyse], \\[diagnose].
+    Stage lines go to stderr, the result (or --json-log events) to stdout. Exit code 0 done, 1 a stage
+    failed (report.html and manifest.json still say what ran), 2 bad input.
+    """
+    from platonic.console import captured_chatter
     from platonic.progress import make_progress
-    from platonic.study.config import ConfigError, load_config
+    from platonic.study.config import load_config
     from platonic.study.pipeline import run_study
 
+    _state["verbose"] = _state["verbose"] or verbose
     overrides = {}
     if n is not None:
         overrides["dataset"] = {"n": n if n == "all" else _int_option("--n", n)}
-    try:
-        study = load_config(config, overrides)
-    except ConfigError as exc:
-        _fail(str(exc))
+    study = load_config(config, overrides)
     if print_config:
         typer.echo(study.to_toml())
         return
-    def log(message: str, **event) -> None:
-        if json_log:
-            typer.echo(json.dumps({"time": time.time(), "message": message, **event}, default=str))
-        elif not quiet:
-            console.print(escape(message))
+    _check_device(study["models"]["device"], "[models].device")
+    _check_model_names(study["models"]["names"], "[models].names")
+    out.mkdir(parents=True, exist_ok=True)
+    log_file = out / "third-party.log"
+    with captured_chatter(log_file, enabled=not _verbose()) as streams, _console_to(streams.stderr):
 
-    bar = make_progress(False if quiet or json_log else progress)
-    try:
-        result = run_study(study, out, progress=bar, log=log)
-    except (ValueError, FileNotFoundError) as exc:
-        _fail(str(exc))
-    finally:
-        if hasattr(bar, "close"):
-            bar.close()
+        def log(message: str, **event) -> None:
+            if json_log:
+                print(json.dumps({"time": time.time(), "message": message, **event}, default=str),
+                      file=streams.stdout, flush=True)
+            elif not quiet:
+                style = {"skipped": "yellow", "warning": "yellow", "failed": "bold red"}.get(event.get("status"))
+                console.print(f"[{style}]{escape(message)}[/]" if style else escape(message))
+
+        bar = make_progress(False if quiet or json_log else progress, stream=streams.stderr)
+        try:
+            result = run_study(study, out, progress=bar, log=log)
+        finally:
+            if hasattr(bar, "close"):
+                bar.close()
     if not (quiet or json_log):
-        console.print(f"study in {out}: ran {', '.join(result.ran()) or 'nothing (all up to date)'}; "
-                      f"report {out / 'report.html'}, manifest {out / 'manifest.json'}")
+        skipped = result.skipped()
+        if skipped:
+            console.print(f"[yellow]{len(skipped)} analyses skipped as not applicable to this data[/] "
+                          f"(reasons above, in the report and the manifest)")
+        typer.echo(f"study in {out}: ran {', '.join(result.ran()) or 'nothing (all up to date)'}; "
+                   f"report {out / 'report.html'}, manifest {out / 'manifest.json'}")
+
+
+def _check_device(device: str, flag: str) -> None:
+    """``cuda`` only where torch sees a GPU (else the models fail deep inside with a CUDA error)."""
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            _fail(f"{flag} cuda: torch sees no CUDA GPU on this machine (torch {torch.__version__}, "
+                  f"built for CUDA {torch.version.cuda or 'none'}); use cpu")
+    elif device != "cpu":
+        _fail(f"{flag} {device!r}: choose cpu or cuda")
+
+
+def _check_model_names(names: list[str], flag: str) -> None:
+    """Every name is a registry model or ``mace:<existing file>``, before any work starts."""
+    from platonic.models import MODEL_NAMES
+
+    for name in names:
+        if name == "default" or name in MODEL_NAMES:
+            continue
+        if name.startswith("mace:"):
+            path = Path(name[len("mace:"):])
+            if not path.is_file():
+                _fail(f"{flag} {name!r}: no MACE model file {path}")
+            continue
+        _fail(f"{flag} {name!r}: unknown model; choose from {', '.join(MODEL_NAMES)} or mace:/path/to/file.model "
+              "(`platonic models` lists them)")
 
 
 export_app = typer.Typer(help="Export a study to other tools.", no_args_is_help=True)
