@@ -58,11 +58,11 @@ class PlatonicGroup(TyperGroup):
     and an exit code (see ``EXIT_*``); the traceback only with ``--verbose`` or ``PLATONIC_DEBUG=1``."""
 
     def invoke(self, ctx):
-        import click
+        from typer.exceptions import TyperException
 
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except (typer.Exit, typer.Abort, TyperException):  # click's own exits and usage errors
             raise
         except Exception as exc:  # noqa: BLE001 - this is the boundary
             code, message = _error_message(exc)
@@ -93,6 +93,19 @@ def _console_to(stream):
         yield
     finally:
         console.file = None  # back to whatever sys.stderr is
+
+
+def _capture_chatter(log_path: Path):
+    """Start capturing third-party output into ``log_path`` (unless --verbose); returns an ExitStack
+    whose ``streams`` reach the user and whose ``close()`` ends the capture."""
+    from contextlib import ExitStack
+
+    from platonic.console import captured_chatter
+
+    stack = ExitStack()
+    stack.streams = stack.enter_context(captured_chatter(log_path, enabled=not _verbose()))
+    stack.enter_context(_console_to(stack.streams.stderr))
+    return stack
 
 
 def _version_callback(value: bool) -> None:
@@ -190,6 +203,8 @@ def extract_cmd(
     from platonic.store import StoreError
 
     names = list(DEFAULT_MODELS) if models == "default" else _split_models(models)
+    _check_model_names(names, "--models")
+    _check_device(device, "--device")
     t0 = time.perf_counter()
     try:
         data = _load_dataset(dataset, split, n, seed, skip_bad)
@@ -203,7 +218,8 @@ def extract_cmd(
     if data.rejects:
         _write_rejects(out / "rejects_dataset.csv", [r.__dict__ for r in data.rejects])
         console.print(f"[yellow]{len(data.rejects)} input structures rejected[/]: see {out / 'rejects_dataset.csv'}")
-    bar = make_progress(progress)
+    chatter = _capture_chatter(out / "third-party.log")
+    bar = make_progress(progress, stream=chatter.streams.stderr)
     try:
         result = extract(
             data,
@@ -222,6 +238,7 @@ def extract_cmd(
     finally:
         if hasattr(bar, "close"):
             bar.close()
+        chatter.close()
     table = Table(title=f"store {out}")
     for col in ("model", "shards written", "shards already done", "atoms", "atoms/s", "rejected structures"):
         table.add_column(col)
@@ -393,13 +410,19 @@ def analyse_cmd(
 
     s = _open_store(store)
     names = s.models() if models == "all" else _split_models(models)
+    _check_device(device, "--device")
     t0 = time.perf_counter()
+    skipped: dict[str, str] = {}
+    chatter = _capture_chatter(store / "third-party.log")
     try:
-        written = analyse_stage(s, names, reference, chemistry, arithmetic, seed=seed, device=device)
+        written = analyse_stage(s, names, reference, chemistry, arithmetic, seed=seed, device=device, skipped=skipped)
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
+    finally:
+        chatter.close()
+    _show_skipped(skipped)
     out = results_dir(s) / "analyse"
-    if chemistry:
+    if chemistry and "chemistry" not in skipped:
         import pandas as pd
 
         coherence = pd.read_csv(out / "group_coherence.csv")
@@ -427,20 +450,31 @@ def diagnose_cmd(
 
     s = _open_store(store)
     names = s.models() if models == "all" else _split_models(models)
+    _check_device(device, "--device")
     t0 = time.perf_counter()
+    skipped: dict[str, str] = {}
+    chatter = _capture_chatter(store / "third-party.log")
     try:
         written = diagnose_stage(s, names, control=control, equivariance=equivariance, rotation=rotation,
                                  rotations=rotations, drift=drift, dimers=dimers, atypical=atypical, top=top,
-                                 seed=seed, device=device)
+                                 seed=seed, device=device, skipped=skipped)
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
+    finally:
+        chatter.close()
+    _show_skipped(skipped)
     out = results_dir(s) / "diagnose"
-    if control:
+    if control and "control" not in skipped:
         import pandas as pd
 
         for line in pd.read_csv(out / "control_verdict.csv").itertuples():
             console.print(f"control {line.control}: {escape(line.verdict)}")
     console.print(f"{len(written)} tables and figures in {out} ({time.perf_counter() - t0:.1f} s)")
+
+
+def _show_skipped(skipped: dict[str, str]) -> None:
+    for analysis, reason in skipped.items():
+        console.print(f"[yellow]{analysis} skipped[/], it does not apply to this data: {escape(reason)}")
 
 
 @app.command("run", rich_help_panel="Study")
@@ -516,11 +550,17 @@ def _check_device(device: str, flag: str) -> None:
 
 
 def _check_model_names(names: list[str], flag: str) -> None:
-    """Every name is a registry model or ``mace:<existing file>``, before any work starts."""
-    from platonic.models import MODEL_NAMES
+    """Every name is a registry model whose package and weights are found, or ``mace:<existing
+    file>``, before any work starts."""
+    from platonic.models import DEFAULT_MODELS, MODEL_NAMES, available_models
 
-    for name in names:
-        if name == "default" or name in MODEL_NAMES:
+    cards = None
+    for name in [m for n in names for m in (DEFAULT_MODELS if n == "default" else [n])]:
+        if name in MODEL_NAMES:
+            cards = cards or {row["name"]: row for row in available_models()}
+            if not cards[name]["weights_found"]:
+                _fail(f"{flag} {name!r}: {cards[name].get('reason', 'weights not found')} "
+                      "(`platonic models` lists what is found)")
             continue
         if name.startswith("mace:"):
             path = Path(name[len("mace:"):])
