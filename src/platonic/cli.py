@@ -19,13 +19,19 @@ from typer.core import TyperGroup
 #: Exit codes: 0 done; 1 a run that started failed (a stage, a model, the disk); 2 bad usage or input
 #: (flags, config, files, stores; also verbs run in the wrong order).
 EXIT_FAILED, EXIT_BAD_INPUT = 1, 2
-_state = {"verbose": False}
+_state: dict = {"verbose": False, "out": None}  # out: the folder a verb writes, for OS errors without a path
 
 
 def _verbose() -> bool:
     import os
 
     return _state["verbose"] or os.environ.get("PLATONIC_DEBUG", "") not in ("", "0")
+
+
+def _cli_advice(message: str) -> str:
+    """The library's advice in command-line terms (``on_error='skip'`` is ``--skip-bad`` here)."""
+    return message.replace("pass on_error='skip' to drop them",
+                           "`platonic extract --skip-bad` drops them and lists them in rejects_dataset.csv")
 
 
 def _error_message(exc: BaseException) -> tuple[int, str]:
@@ -35,9 +41,9 @@ def _error_message(exc: BaseException) -> tuple[int, str]:
     from platonic.errors import PlatonicError
 
     if isinstance(exc, (PlatonicError, FileNotFoundError)):
-        return EXIT_BAD_INPUT, str(exc)
+        return EXIT_BAD_INPUT, _cli_advice(str(exc))
     if isinstance(exc, OSError):
-        where = f" {exc.filename}" if exc.filename else ""
+        where = f" {exc.filename}" if exc.filename else (f" in {_state['out']}" if _state["out"] else "")
         reason = exc.strerror or str(exc)
         if exc.errno == errno.ENOSPC:
             advice = "free some space or choose another output folder (--out)"
@@ -47,7 +53,10 @@ def _error_message(exc: BaseException) -> tuple[int, str]:
             advice = "check the path and the disk"
         code = errno.errorcode.get(exc.errno, "") if exc.errno else ""
         return EXIT_FAILED, f"cannot write or read{where}: {reason}{f' [{code}]' if code else ''}; {advice}"
-    if getattr(exc, "exit_code", None) is not None:
+    if getattr(exc, "exit_code", None) is not None:  # a study whose stage failed
+        cause = exc.__cause__
+        if isinstance(cause, OSError) and not isinstance(cause, FileNotFoundError):
+            return int(exc.exit_code), f"{exc} ({_error_message(cause)[1]})"
         return int(exc.exit_code), str(exc)
     return EXIT_FAILED, (f"unexpected {type(exc).__name__}: {exc} (platonic --verbose VERB ..., or "
                          "PLATONIC_DEBUG=1, shows the traceback)")
@@ -125,10 +134,11 @@ def _main_options(
 ) -> None:
     """Put the latent spaces of foundation MLIPs side by side."""
     _state["verbose"] = verbose
+    _state["out"] = None
 
 
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {escape(message)}")
+    console.print(f"[bold red]error:[/] {escape(_cli_advice(message))}")
     raise typer.Exit(code=EXIT_BAD_INPUT)
 
 
@@ -203,6 +213,7 @@ def extract_cmd(
     from platonic.store import StoreError
 
     names = list(DEFAULT_MODELS) if models == "default" else _split_models(models)
+    _state["out"] = out
     _check_model_names(names, "--models")
     _check_device(device, "--device")
     t0 = time.perf_counter()
@@ -268,12 +279,7 @@ def _write_rejects(path: Path, rows: list[dict]) -> None:
 @app.command("info", rich_help_panel="Pipeline")
 def info_cmd(store: Path = typer.Argument(Path("store"), help="Store directory.")) -> None:
     """Show what a store holds: dataset, models, completeness, rejects."""
-    from platonic.store import EmbeddingStore, StoreError
-
-    try:
-        s = EmbeddingStore(store)
-    except StoreError as exc:
-        _fail(str(exc))
+    s = _open_store(store)
     console.print(
         f"dataset [bold]{s.meta['dataset_name']}[/] fingerprint {s.dataset_fingerprint}: "
         f"{s.meta['n_structures']} structures, {s.n_atoms} atoms, {s.n_shards} shards"
@@ -294,6 +300,8 @@ def _open_store(store: Path):
         return EmbeddingStore(store)
     except StoreError as exc:
         _fail(str(exc))
+    except (ValueError, KeyError, TypeError) as exc:  # a dataset.json that is not the store's
+        _fail(f"{store}: not a readable embedding store ({store / 'dataset.json'}: {type(exc).__name__}: {exc})")
 
 
 @app.command("anchors", rich_help_panel="Pipeline")
@@ -501,6 +509,7 @@ def run_cmd(
     from platonic.study.pipeline import run_study
 
     _state["verbose"] = _state["verbose"] or verbose
+    _state["out"] = out
     overrides = {}
     if n is not None:
         overrides["dataset"] = {"n": n if n == "all" else _int_option("--n", n)}
@@ -508,6 +517,8 @@ def run_cmd(
     if print_config:
         typer.echo(study.to_toml())
         return
+    if out.exists() and not out.is_dir():
+        _fail(f"--out {out}: exists and is not a folder")
     _check_device(study["models"]["device"], "[models].device")
     _check_model_names(study["models"]["names"], "[models].names")
     out.mkdir(parents=True, exist_ok=True)

@@ -51,9 +51,13 @@ class PlainProgress:
     def start(self, label: str, total: int, unit: str) -> None:
         self.label, self.total, self.unit = label, total, unit
         self.done = 0
+        self.printed = -1
         self.t0 = self.last = time.perf_counter()
 
     def _line(self) -> None:
+        if self.done == self.printed:  # the periodic line already said it
+            return
+        self.printed = self.done
         rate = rate_text(self.done, time.perf_counter() - self.t0, self.unit)
         print(f"{self.label}: {self.done}/{self.total} {self.unit}" + (f" ({rate})" if rate else ""),
               file=self.stream, flush=True)

@@ -118,10 +118,13 @@ SECTION_ANALYSIS = {"cumulants": "chemistry"}
 
 
 def _analysis_sections(results: Path, skipped: dict[str, str] | None = None,
-                       config: dict | None = None) -> list[Section]:
+                       config: dict | None = None, failure: dict | None = None) -> list[Section]:
     """One section per analysis; ``skipped`` (analysis -> reason, from the manifest) says why an
-    analysis that did not apply shows nothing, ``config`` (the manifest's) which were switched off."""
+    analysis that did not apply shows nothing, ``config`` (the manifest's) which were switched off,
+    ``failure`` (the manifest's) which stage stopped the study."""
     sections = []
+    order = ["extract", "anchors", "sweep", "project", "compare", "analyse", "diagnose"]
+    stopped = order.index(failure["stage"]) if failure and failure["stage"] in order else None
     for key, title, folder, guide, figures, tables in ANALYSIS_SECTIONS:
         section = Section(key, title, guide)
         base = results / folder
@@ -132,6 +135,9 @@ def _analysis_sections(results: Path, skipped: dict[str, str] | None = None,
             section.missing.append(reason)
         elif reason is not None:
             section.missing.append(f"skipped, does not apply to this data: {reason}")
+        elif stopped is not None and stopped <= order.index(folder):
+            reason = f"not computed: the study failed in stage {failure['stage']} ({failure['type']})"
+            section.missing.append(reason)
         for name, caption in figures:
             if (base / name).exists():
                 section.figures.append((caption, base / name))
@@ -269,7 +275,7 @@ def study_sections(study: Path, store, figures: Path) -> list[Section]:
         intrinsic.missing.append("TwoNN table ([compare].twonn_atoms = 0)")
     sections.append(intrinsic)
     skipped = {s["analysis"]: s["reason"] for s in manifest.get("skipped") or []}
-    return sections + _analysis_sections(results, skipped, manifest.get("config"))
+    return sections + _analysis_sections(results, skipped, manifest.get("config"), manifest.get("failure"))
 
 
 def build_study_report(study: str | Path, store) -> Path:

@@ -157,7 +157,7 @@ class _Stages:
         except Exception as exc:
             self.records.append(_failed(name, key, time.perf_counter() - t0, exc))
             self.log(f"{name}: failed: {type(exc).__name__}: {exc}", stage=name, status="failed",
-                     error=type(exc).__name__, message=str(exc))
+                     error=type(exc).__name__, error_message=str(exc))
             raise
         seconds = time.perf_counter() - t0
         record = StageRecord(name, key, True, seconds, summary, status=status, skipped=skipped)
@@ -240,7 +240,7 @@ def _extract_stage(config: StudyConfig, dataset, models: list[str], result: Stud
     except Exception as exc:
         result.records.append(_failed("extract", "", time.perf_counter() - t0, exc))
         log(f"extract: failed: {type(exc).__name__}: {exc}", stage="extract", status="failed",
-            error=type(exc).__name__, message=str(exc))
+            error=type(exc).__name__, error_message=str(exc))
         raise
     written = sum(extracted.shards_written.values())
     record_file = result.store / "results" / ".extract.record.json"
@@ -340,7 +340,7 @@ def _report_stage(out: Path, store, result: StudyResult, log: Callable[..., None
     except Exception as exc:
         result.records.append(_failed("report", "", time.perf_counter() - t0, exc))
         log(f"report: failed: {type(exc).__name__}: {exc}", stage="report", status="failed",
-            error=type(exc).__name__, message=str(exc))
+            error=type(exc).__name__, error_message=str(exc))
         raise
     result.records.append(StageRecord("report", "", True, time.perf_counter() - t0, str(report)))
     log(f"report: {report} ({result.records[-1].seconds:.1f} s)", stage="report", status="done",

@@ -131,7 +131,9 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
 
     models = list(models)
     if reference not in models:
-        raise ValueError(f"[analyse] reference {reference!r} is not among the study's models {models}")
+        raise ValueError(f"the reference model {reference!r} ([analyse] reference, --reference) is not among "
+                         f"the models {models}")
+    _check_projected(store, models)
     out = results_dir(store) / "analyse"
     out.mkdir(parents=True, exist_ok=True)  # also when every analysis is skipped: the stage's output
     controls = control_models(store, models)
@@ -153,6 +155,13 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
 
         written |= _applicable("arithmetic", skipped, arithmetic_work)
     return written
+
+
+def _check_projected(store, models: Sequence[str]) -> None:
+    absent = [m for m, p in unified_paths(store, models).items() if not p.exists()]
+    if absent:
+        raise StageOrderError(f"no unified matrix for {absent} in {results_dir(store) / 'unified'}: run "
+                              "`platonic anchors` and `platonic project` first")
 
 
 def _check_elements(atom_table: pd.DataFrame) -> None:
@@ -178,6 +187,7 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
     from platonic.diagnose.rotation import rotation_report
 
     models = list(models)
+    _check_projected(store, models)
     out = results_dir(store) / "diagnose"
     out.mkdir(parents=True, exist_ok=True)  # also when every diagnostic is skipped: the stage's output
     unified = unified_paths(store, models)
