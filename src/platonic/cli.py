@@ -521,6 +521,10 @@ def run_cmd(
         _fail(f"--out {out}: exists and is not a folder")
     _check_device(study["models"]["device"], "[models].device")
     _check_model_names(study["models"]["names"], "[models].names")
+    from platonic.study.pipeline import model_names
+
+    if len(model_names(study)) < 2:
+        _fail(f"[models].names = {study['models']['names']}: a study compares models; name two or more")
     out.mkdir(parents=True, exist_ok=True)
     log_file = out / "third-party.log"
     with captured_chatter(log_file, enabled=not _verbose()) as streams, _console_to(streams.stderr):

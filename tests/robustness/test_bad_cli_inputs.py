@@ -53,14 +53,14 @@ def write_cells(path: Path, element: str = "Cu", n: int = 4) -> Path:
 
 
 def cheap_study(tmp_path: Path, **tables) -> Path:
-    """A study file: generated Cu cells, the untrained MACE only (no weights file, seconds to embed)."""
+    """A study file: generated Cu cells, CHGNet and the untrained MACE (seconds to embed)."""
     data = write_cells(tmp_path / "cu.extxyz")
     config = {
         "dataset": {"name": str(data), "n": "all"},
-        "models": {"names": ["mace-dummy"]},
-        "anchors": {"reference": "mace-dummy", "k": 4, "sweep": False, "diversity": False},
+        "models": {"names": ["chgnet-0.3.0", "mace-dummy"]},
+        "anchors": {"reference": "chgnet-0.3.0", "k": 4, "sweep": False, "diversity": False},
         "compare": {"metrics": ["procrustes"], "spaces": ["unified"], "twonn_atoms": 0},
-        "analyse": {"reference": "mace-dummy", "arithmetic": False},
+        "analyse": {"reference": "chgnet-0.3.0", "arithmetic": False},
         "diagnose": {"rotation": False},
     }
     for table, values in tables.items():
@@ -186,6 +186,13 @@ def test_missing_weights(tmp_path, monkeypatch):
     check(runner.invoke(app, ["run", "--n", "2", "--out", str(tmp_path / "o")]), 2, "[models].names", "missing")
 
 
+def test_a_study_of_one_model(tmp_path):
+    path = tmp_path / "one.toml"
+    path.write_text("[models]\nnames = ['mace-dummy']\n")
+    check(runner.invoke(app, ["run", "--config", str(path), "--out", str(tmp_path / "o")]), 2,
+          "[models].names = ['mace-dummy']", "two or more")
+
+
 def test_out_is_a_file(tmp_path):
     target = tmp_path / "a-file"
     target.write_text("x")
@@ -308,7 +315,7 @@ def test_a_model_that_fails(tmp_path, monkeypatch):
           "RuntimeError", "kernel image not found", "report.html")
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["failure"] == {"stage": "extract", "type": "RuntimeError",
-                                   "message": "mace-dummy: CUDA kernel image not found"}
+                                   "message": "chgnet-0.3.0: CUDA kernel image not found"}
     assert "kernel image not found" in (out / "report.html").read_text()
 
 
