@@ -265,7 +265,7 @@ def extract_cmd(
         )
         if result.rejects[name]:
             _write_rejects(out / f"rejects_{name.replace(':', '_').replace('/', '_')}.csv", result.rejects[name])
-    Console(stderr=True).print(table)
+    Console().print(table)  # results: stdout
     if any(result.rejects.values()):
         console.print("[yellow]Some structures were not embedded by some models (NaN rows); see rejects_*.csv.[/]")
 
@@ -290,7 +290,7 @@ def info_cmd(store: Path = typer.Argument(Path("store"), help="Store directory."
         table.add_column(col)
     for row in summary.itertuples(index=False):
         table.add_row(*[str(v) for v in row])
-    Console(stderr=True).print(table)
+    Console().print(table)  # results: stdout
 
 
 def _open_store(store: Path):
@@ -332,7 +332,7 @@ def anchors_cmd(
     counts = anchors["element"].value_counts()
     console.print("anchor elements: " + ", ".join(f"{e} {c}" for e, c in counts.head(15).items()))
     if diversity:
-        Console(stderr=True).print(tables["anchor_diversity"].to_string(index=False))
+        typer.echo(tables["anchor_diversity"].to_string(index=False))
     if sweep:
         convergence = k_sweep_convergence(sweep_stage(s, reference, method, seed))
         console.print("K sweep, mean Procrustes vs previous K: "
@@ -393,14 +393,14 @@ def compare_cmd(
         _fail(str(exc))
     table = written["metrics"]
     if "intrinsic_dimension" in written:
-        Console(stderr=True).print(written["intrinsic_dimension"].round(3).to_string(index=False))
+        typer.echo(written["intrinsic_dimension"].round(3).to_string(index=False))
     out = results_dir(s)
     console.print(
         f"{len(table)} metric values on {table['rows_used'].iloc[0]} atoms in {time.perf_counter() - t0:.1f} s: "
         f"{out / 'metrics.csv'}, {len(written['heatmaps'])} heatmaps in {out / 'figures'}"
     )
     summary = table[table.model_a != table.model_b].groupby(["space", "metric"])["value"].agg(["mean", "min", "max"])
-    Console(stderr=True).print(summary.round(3).to_string())
+    typer.echo(summary.round(3).to_string())
 
 
 @app.command("analyse", rich_help_panel="Pipeline")
@@ -434,7 +434,7 @@ def analyse_cmd(
         import pandas as pd
 
         coherence = pd.read_csv(out / "group_coherence.csv")
-        Console(stderr=True).print(coherence[["model", "space", "silhouette", "z_score", "p_value"]].round(3).to_string(index=False))
+        typer.echo(coherence[["model", "space", "silhouette", "z_score", "p_value"]].round(3).to_string(index=False))
     console.print(f"{len(written)} tables and figures in {out} ({time.perf_counter() - t0:.1f} s)")
 
 
