@@ -13,7 +13,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-
 from typer.core import TyperGroup
 
 #: Exit codes: 0 done; 1 a run that started failed (a stage, a model, the disk); 2 bad usage or input

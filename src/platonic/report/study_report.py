@@ -177,10 +177,8 @@ def _stage_tables(manifest: dict) -> list[tuple[str, pd.DataFrame, None]]:
     """The stage table (seconds: when the stage was computed, also for a reused one), the analyses
     skipped as not applicable, and the failure, if any."""
     stages = pd.DataFrame(manifest["stages"])
-    for column, default in (("status", None), ("skipped", None), ("error", None)):
-        if column not in stages:
-            stages[column] = default
-    stages["status"] = stages["status"].fillna(stages["ran"].map({True: "done", False: "reused"}))
+    ran = stages["ran"].map({True: "done", False: "reused"})  # manifests written before stages had a status
+    stages["status"] = stages["status"].fillna(ran) if "status" in stages else ran
     tables = [("Stages (seconds: time the stage took when it was computed, also for reused ones)",
                stages[["name", "status", "seconds", "summary"]], None)]
     skipped = pd.DataFrame(manifest.get("skipped") or [], columns=["stage", "analysis", "reason"])

@@ -245,7 +245,9 @@ def _extract_stage(config: StudyConfig, dataset, models: list[str], result: Stud
     written = sum(extracted.shards_written.values())
     record_file = result.store / "results" / ".extract.record.json"
     per_model = json.loads(record_file.read_text()) if record_file.exists() else {}
-    per_model |= {m: s for m, s in extracted.seconds.items() if extracted.shards_written.get(m)}
+    for m, seconds in extracted.seconds.items():  # a resumed model adds this run's shards to the earlier ones
+        if extracted.shards_written.get(m):
+            per_model[m] = seconds + (per_model.get(m, 0.0) if extracted.shards_skipped.get(m) else 0.0)
     record_file.parent.mkdir(parents=True, exist_ok=True)
     record_file.write_text(json.dumps(per_model))
     seconds = time.perf_counter() - t0 if written else (
