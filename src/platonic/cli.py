@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -12,19 +13,132 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
+
+#: Exit codes: 0 done; 1 a run that started failed (a stage, a model, the disk); 2 bad usage or input
+#: (flags, config, files, stores; also verbs run in the wrong order).
+EXIT_FAILED, EXIT_BAD_INPUT = 1, 2
+_state: dict = {"verbose": False, "out": None}  # out: the folder a verb writes, for OS errors without a path
+
+
+def _verbose() -> bool:
+    import os
+
+    return _state["verbose"] or os.environ.get("PLATONIC_DEBUG", "") not in ("", "0")
+
+
+def _cli_advice(message: str) -> str:
+    """The library's advice in command-line terms (``on_error='skip'`` is ``--skip-bad`` here)."""
+    return message.replace("pass on_error='skip' to drop them",
+                           "`platonic extract --skip-bad` drops them and lists them in rejects_dataset.csv")
+
+
+def _error_message(exc: BaseException) -> tuple[int, str]:
+    """Exit code and one-paragraph message for an exception that reached the command line."""
+    import errno
+
+    from platonic.errors import PlatonicError
+
+    if isinstance(exc, (PlatonicError, FileNotFoundError)):
+        return EXIT_BAD_INPUT, _cli_advice(str(exc))
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else (f" in {_state['out']}" if _state["out"] else "")
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.ENOSPC:
+            advice = "free some space or choose another output folder (--out)"
+        elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            advice = "the output folder is not writable; choose another (--out)"
+        else:
+            advice = "check the path and the disk"
+        code = errno.errorcode.get(exc.errno, "") if exc.errno else ""
+        return EXIT_FAILED, f"cannot write or read{where}: {reason}{f' [{code}]' if code else ''}; {advice}"
+    if getattr(exc, "exit_code", None) is not None:  # a study whose stage failed
+        cause = exc.__cause__
+        if isinstance(cause, OSError) and not isinstance(cause, FileNotFoundError):
+            return int(exc.exit_code), f"{exc} ({_error_message(cause)[1]})"
+        return int(exc.exit_code), str(exc)
+    return EXIT_FAILED, (f"unexpected {type(exc).__name__}: {exc} (platonic --verbose VERB ..., or "
+                         "PLATONIC_DEBUG=1, shows the traceback)")
+
+
+class PlatonicGroup(TyperGroup):
+    """The one error boundary of the command line: every verb's exceptions end here as one message
+    and an exit code (see ``EXIT_*``); the traceback only with ``--verbose`` or ``PLATONIC_DEBUG=1``."""
+
+    def invoke(self, ctx):
+        from typer.exceptions import TyperException
+
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, TyperException):  # click's own exits and usage errors
+            raise
+        except Exception as exc:  # noqa: BLE001 - this is the boundary
+            code, message = _error_message(exc)
+            if _verbose():
+                import traceback
+
+                traceback.print_exc(file=sys.stderr)
+            console.print(f"[bold red]error:[/] {escape(message)}")
+            raise typer.Exit(code=code) from None
+
 
 app = typer.Typer(
     name="platonic",
     help="Put the latent spaces of foundation MLIPs side by side.",
     no_args_is_help=True,
     rich_markup_mode="rich",
+    cls=PlatonicGroup,
 )
-console = Console(stderr=True)
+# soft wrap: paths and messages are never broken at 80 columns when stderr is not a terminal
+console = Console(stderr=True, soft_wrap=True)
+
+
+@contextmanager
+def _console_to(stream):
+    """platonic's console writes to ``stream`` inside (while third-party output is captured)."""
+    console.file = stream
+    try:
+        yield
+    finally:
+        console.file = None  # back to whatever sys.stderr is
+
+
+def _capture_chatter(log_path: Path):
+    """Start capturing third-party output into ``log_path`` (unless --verbose); returns an ExitStack
+    whose ``streams`` reach the user and whose ``close()`` ends the capture."""
+    from contextlib import ExitStack
+
+    from platonic.console import captured_chatter
+
+    stack = ExitStack()
+    stack.streams = stack.enter_context(captured_chatter(log_path, enabled=not _verbose()))
+    stack.enter_context(_console_to(stack.streams.stderr))
+    return stack
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from platonic import __version__
+
+        typer.echo(f"platonic {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+    verbose: bool = typer.Option(False, "--verbose", "-v",
+                                 help="Show third-party output (model banners, warnings) and tracebacks."),
+) -> None:
+    """Put the latent spaces of foundation MLIPs side by side."""
+    _state["verbose"] = verbose
+    _state["out"] = None
 
 
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(code=2)
+    console.print(f"[bold red]error:[/] {escape(_cli_advice(message))}")
+    raise typer.Exit(code=EXIT_BAD_INPUT)
 
 
 def _split_models(models: str) -> list[str]:
@@ -93,6 +207,9 @@ def extract_cmd(
     from platonic.store import StoreError
 
     names = list(DEFAULT_MODELS) if models == "default" else _split_models(models)
+    _state["out"] = out
+    _check_model_names(names, "--models")
+    _check_device(device, "--device")
     t0 = time.perf_counter()
     try:
         data = _load_dataset(dataset, split, n, seed, skip_bad)
@@ -106,7 +223,8 @@ def extract_cmd(
     if data.rejects:
         _write_rejects(out / "rejects_dataset.csv", [r.__dict__ for r in data.rejects])
         console.print(f"[yellow]{len(data.rejects)} input structures rejected[/]: see {out / 'rejects_dataset.csv'}")
-    bar = make_progress(progress)
+    chatter = _capture_chatter(out / "third-party.log")
+    bar = make_progress(progress, stream=chatter.streams.stderr)
     try:
         result = extract(
             data,
@@ -126,6 +244,7 @@ def extract_cmd(
     finally:
         if hasattr(bar, "close"):
             bar.close()
+        chatter.close()
     table = Table(title=f"store {out}")
     for col in ("model", "shards written", "shards already done", "atoms", "atoms/s", "rejected structures"):
         table.add_column(col)
@@ -141,7 +260,7 @@ def extract_cmd(
         )
         if result.rejects[name]:
             _write_rejects(out / f"rejects_{name.replace(':', '_').replace('/', '_')}.csv", result.rejects[name])
-    Console(stderr=True).print(table)
+    Console().print(table)  # results: stdout
     if any(result.rejects.values()):
         console.print("[yellow]Some structures were not embedded by some models (NaN rows); see rejects_*.csv.[/]")
 
@@ -155,12 +274,7 @@ def _write_rejects(path: Path, rows: list[dict]) -> None:
 @app.command("info", rich_help_panel="Pipeline")
 def info_cmd(store: Path = typer.Argument(Path("store"), help="Store directory.")) -> None:
     """Show what a store holds: dataset, models, completeness, rejects."""
-    from platonic.store import EmbeddingStore, StoreError
-
-    try:
-        s = EmbeddingStore(store)
-    except StoreError as exc:
-        _fail(str(exc))
+    s = _open_store(store)
     console.print(
         f"dataset [bold]{s.meta['dataset_name']}[/] fingerprint {s.dataset_fingerprint}: "
         f"{s.meta['n_structures']} structures, {s.n_atoms} atoms, {s.n_shards} shards"
@@ -175,7 +289,7 @@ def info_cmd(store: Path = typer.Argument(Path("store"), help="Store directory."
         table.add_column(col)
     for row in summary.itertuples(index=False):
         table.add_row(*[str(v) for v in row])
-    Console(stderr=True).print(table)
+    Console().print(table)  # results: stdout
     for model, problems in zip(summary.get("model", []), invalid):
         if problems:
             console.print(f"[red]{escape(model)}: invalid shards (re-run extract to redo them)[/]: {escape(problems)}")
@@ -188,6 +302,8 @@ def _open_store(store: Path):
         return EmbeddingStore(store)
     except StoreError as exc:
         _fail(str(exc))
+    except (ValueError, KeyError, TypeError) as exc:  # a dataset.json that is not the store's
+        _fail(f"{store}: not a readable embedding store ({store / 'dataset.json'}: {type(exc).__name__}: {exc})")
 
 
 @app.command("anchors", rich_help_panel="Pipeline")
@@ -218,7 +334,7 @@ def anchors_cmd(
     counts = anchors["element"].value_counts()
     console.print("anchor elements: " + ", ".join(f"{e} {c}" for e, c in counts.head(15).items()))
     if diversity:
-        Console(stderr=True).print(tables["anchor_diversity"].to_string(index=False))
+        typer.echo(tables["anchor_diversity"].to_string(index=False))
     if sweep:
         convergence = k_sweep_convergence(sweep_stage(s, reference, method, seed))
         console.print("K sweep, mean Procrustes vs previous K: "
@@ -279,14 +395,14 @@ def compare_cmd(
         _fail(str(exc))
     table = written["metrics"]
     if "intrinsic_dimension" in written:
-        Console(stderr=True).print(written["intrinsic_dimension"].round(3).to_string(index=False))
+        typer.echo(written["intrinsic_dimension"].round(3).to_string(index=False))
     out = results_dir(s)
     console.print(
         f"{len(table)} metric values on {table['rows_used'].iloc[0]} atoms in {time.perf_counter() - t0:.1f} s: "
         f"{out / 'metrics.csv'}, {len(written['heatmaps'])} heatmaps in {out / 'figures'}"
     )
     summary = table[table.model_a != table.model_b].groupby(["space", "metric"])["value"].agg(["mean", "min", "max"])
-    Console(stderr=True).print(summary.round(3).to_string())
+    typer.echo(summary.round(3).to_string())
 
 
 @app.command("analyse", rich_help_panel="Pipeline")
@@ -304,17 +420,23 @@ def analyse_cmd(
 
     s = _open_store(store)
     names = s.models() if models == "all" else _split_models(models)
+    _check_device(device, "--device")
     t0 = time.perf_counter()
+    skipped: dict[str, str] = {}
+    chatter = _capture_chatter(store / "third-party.log")
     try:
-        written = analyse_stage(s, names, reference, chemistry, arithmetic, seed=seed, device=device)
+        written = analyse_stage(s, names, reference, chemistry, arithmetic, seed=seed, device=device, skipped=skipped)
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
+    finally:
+        chatter.close()
+    _show_skipped(skipped)
     out = results_dir(s) / "analyse"
-    if chemistry:
+    if chemistry and "chemistry" not in skipped:
         import pandas as pd
 
         coherence = pd.read_csv(out / "group_coherence.csv")
-        Console(stderr=True).print(coherence[["model", "space", "silhouette", "z_score", "p_value"]].round(3).to_string(index=False))
+        typer.echo(coherence[["model", "space", "silhouette", "z_score", "p_value"]].round(3).to_string(index=False))
     console.print(f"{len(written)} tables and figures in {out} ({time.perf_counter() - t0:.1f} s)")
 
 
@@ -338,15 +460,21 @@ def diagnose_cmd(
 
     s = _open_store(store)
     names = s.models() if models == "all" else _split_models(models)
+    _check_device(device, "--device")
     t0 = time.perf_counter()
+    skipped: dict[str, str] = {}
+    chatter = _capture_chatter(store / "third-party.log")
     try:
         written = diagnose_stage(s, names, control=control, equivariance=equivariance, rotation=rotation,
                                  rotations=rotations, drift=drift, dimers=dimers, atypical=atypical, top=top,
-                                 seed=seed, device=device)
+                                 seed=seed, device=device, skipped=skipped)
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
+    finally:
+        chatter.close()
+    _show_skipped(skipped)
     out = results_dir(s) / "diagnose"
-    if control:
+    if control and "control" not in skipped:
         import pandas as pd
 
         for line in pd.read_csv(out / "control_verdict.csv").itertuples():
@@ -354,48 +482,110 @@ def diagnose_cmd(
     console.print(f"{len(written)} tables and figures in {out} ({time.perf_counter() - t0:.1f} s)")
 
 
+def _show_skipped(skipped: dict[str, str]) -> None:
+    for analysis, reason in skipped.items():
+        console.print(f"[yellow]{analysis} skipped[/], it does not apply to this data: {escape(reason)}")
+
+
 @app.command("run", rich_help_panel="Study")
 def run_cmd(
     config: Optional[Path] = typer.Option(None, "--config", help="Study file (TOML); see `--print-config`."),
-    n: Optional[str] = typer.Option(None, help="Structures to sample (overrides [dataset].n); 'all' for every one."),
+    n: Optional[str] = typer.Option(None, help="Structures to sample (overrides \\[dataset].n); 'all' for every one."),
     out: Path = typer.Option(Path("runs/default"), help="Study directory (store, results, manifest)."),
     print_config: bool = typer.Option(False, "--print-config", help="Print the effective config as TOML and exit."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bars (auto on a TTY)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or stage lines; errors only."),
-    json_log: bool = typer.Option(False, "--json-log", help="One JSON object per stage event on stdout."),
+    json_log: bool = typer.Option(False, "--json-log", help="One JSON object per stage event on stdout (nothing else there)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show third-party output (model banners, warnings) "
+                                 "instead of logging it to <out>/third-party.log; tracebacks on errors."),
 ) -> None:
-    """The whole study: extract -> anchors -> K sweep -> project -> compare -> analyse -> diagnose -> report."""
+    """The whole study: extract -> anchors -> K sweep -> project -> compare -> analyse -> diagnose -> report.
+
+    Tables of the study file: \\[dataset], \\[models], \\[anchors], \\[compare], \\[analyse], \\[diagnose].
+    Stage lines go to stderr, the result (or --json-log events) to stdout. Exit code 0 done, 1 a stage
+    failed (report.html and manifest.json still say what ran), 2 bad input.
+    """
+    from platonic.console import captured_chatter
     from platonic.progress import make_progress
-    from platonic.study.config import ConfigError, load_config
+    from platonic.study.config import load_config
     from platonic.study.pipeline import run_study
 
+    _state["verbose"] = _state["verbose"] or verbose
+    _state["out"] = out
     overrides = {}
     if n is not None:
         overrides["dataset"] = {"n": n if n == "all" else _int_option("--n", n)}
-    try:
-        study = load_config(config, overrides)
-    except ConfigError as exc:
-        _fail(str(exc))
+    study = load_config(config, overrides)
     if print_config:
         typer.echo(study.to_toml())
         return
-    def log(message: str, **event) -> None:
-        if json_log:
-            typer.echo(json.dumps({"time": time.time(), "message": message, **event}, default=str))
-        elif not quiet:
-            console.print(escape(message))
+    if out.exists() and not out.is_dir():
+        _fail(f"--out {out}: exists and is not a folder")
+    _check_device(study["models"]["device"], "[models].device")
+    _check_model_names(study["models"]["names"], "[models].names")
+    from platonic.study.pipeline import model_names
 
-    bar = make_progress(False if quiet or json_log else progress)
-    try:
-        result = run_study(study, out, progress=bar, log=log)
-    except (ValueError, FileNotFoundError) as exc:
-        _fail(str(exc))
-    finally:
-        if hasattr(bar, "close"):
-            bar.close()
+    if len(model_names(study)) < 2:
+        _fail(f"[models].names = {study['models']['names']}: a study compares models; name two or more")
+    out.mkdir(parents=True, exist_ok=True)
+    log_file = out / "third-party.log"
+    with captured_chatter(log_file, enabled=not _verbose()) as streams, _console_to(streams.stderr):
+
+        def log(message: str, **event) -> None:
+            if json_log:
+                print(json.dumps({"time": time.time(), "message": message, **event}, default=str),
+                      file=streams.stdout, flush=True)
+            elif not quiet:
+                style = {"skipped": "yellow", "warning": "yellow", "failed": "bold red"}.get(event.get("status"))
+                console.print(f"[{style}]{escape(message)}[/]" if style else escape(message))
+
+        bar = make_progress(False if quiet or json_log else progress, stream=streams.stderr)
+        try:
+            result = run_study(study, out, progress=bar, log=log)
+        finally:
+            if hasattr(bar, "close"):
+                bar.close()
     if not (quiet or json_log):
-        console.print(f"study in {out}: ran {', '.join(result.ran()) or 'nothing (all up to date)'}; "
-                      f"report {out / 'report.html'}, manifest {out / 'manifest.json'}")
+        skipped = result.skipped()
+        if skipped:
+            console.print(f"[yellow]{len(skipped)} analyses skipped as not applicable to this data[/] "
+                          f"(reasons above, in the report and the manifest)")
+        typer.echo(f"study in {out}: ran {', '.join(result.ran()) or 'nothing (all up to date)'}; "
+                   f"report {out / 'report.html'}, manifest {out / 'manifest.json'}")
+
+
+def _check_device(device: str, flag: str) -> None:
+    """``cuda`` only where torch sees a GPU (else the models fail deep inside with a CUDA error)."""
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            _fail(f"{flag} cuda: torch sees no CUDA GPU on this machine (torch {torch.__version__}, "
+                  f"built for CUDA {torch.version.cuda or 'none'}); use cpu")
+    elif device != "cpu":
+        _fail(f"{flag} {device!r}: choose cpu or cuda")
+
+
+def _check_model_names(names: list[str], flag: str) -> None:
+    """Every name is a registry model whose package and weights are found, or ``mace:<existing
+    file>``, before any work starts."""
+    from platonic.models import DEFAULT_MODELS, MODEL_NAMES, available_models
+
+    cards = None
+    for name in [m for n in names for m in (DEFAULT_MODELS if n == "default" else [n])]:
+        if name in MODEL_NAMES:
+            cards = cards or {row["name"]: row for row in available_models()}
+            if not cards[name]["weights_found"]:
+                _fail(f"{flag} {name!r}: {cards[name].get('reason', 'weights not found')} "
+                      "(`platonic models` lists what is found)")
+            continue
+        if name.startswith("mace:"):
+            path = Path(name[len("mace:"):])
+            if not path.is_file():
+                _fail(f"{flag} {name!r}: no MACE model file {path}")
+            continue
+        _fail(f"{flag} {name!r}: unknown model; choose from {', '.join(MODEL_NAMES)} or mace:/path/to/file.model "
+              "(`platonic models` lists them)")
 
 
 export_app = typer.Typer(help="Export a study to other tools.", no_args_is_help=True)

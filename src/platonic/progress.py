@@ -18,6 +18,18 @@ class Progress(Protocol):
     def finish(self) -> None: ...
 
 
+def rate_text(done: int, seconds: float, unit: str) -> str:
+    """``"120 atoms/s"``, or for less than one per second ``"14.2 s/stage"`` (never ``"0 stages/s"``);
+    empty before the first unit is done."""
+    if done <= 0 or seconds <= 0:
+        return ""
+    rate = done / seconds
+    if rate >= 1:
+        return f"{rate:.0f} {unit}/s"
+    singular = unit[:-1] if unit.endswith("s") else unit
+    return f"{seconds / done:.1f} s/{singular}"
+
+
 class NullProgress:
     def start(self, label: str, total: int, unit: str) -> None:
         pass
@@ -32,22 +44,23 @@ class NullProgress:
 class PlainProgress:
     """Periodic plain lines: ``label: done/total unit (rate unit/s)``."""
 
-    def __init__(self, stream: TextIO = sys.stderr, every_seconds: float = 10.0):
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None, every_seconds: float = 10.0):
+        self.stream = stream if stream is not None else sys.stderr
         self.every = every_seconds
 
     def start(self, label: str, total: int, unit: str) -> None:
         self.label, self.total, self.unit = label, total, unit
         self.done = 0
+        self.printed = -1
         self.t0 = self.last = time.perf_counter()
 
     def _line(self) -> None:
-        elapsed = max(time.perf_counter() - self.t0, 1e-9)
-        print(
-            f"{self.label}: {self.done}/{self.total} {self.unit} ({self.done / elapsed:.0f} {self.unit}/s)",
-            file=self.stream,
-            flush=True,
-        )
+        if self.done == self.printed:  # the periodic line already said it
+            return
+        self.printed = self.done
+        rate = rate_text(self.done, time.perf_counter() - self.t0, self.unit)
+        print(f"{self.label}: {self.done}/{self.total} {self.unit}" + (f" ({rate})" if rate else ""),
+              file=self.stream, flush=True)
 
     def advance(self, n: int) -> None:
         self.done += n
@@ -63,7 +76,8 @@ class PlainProgress:
 class RichProgress:
     """A rich bar per task, with rate."""
 
-    def __init__(self):
+    def __init__(self, stream: TextIO | None = None):
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -81,6 +95,7 @@ class RichProgress:
             TextColumn("[cyan]{task.fields[rate]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
+            console=Console(file=stream if stream is not None else sys.stderr),
         )
         self._task = None
 
@@ -94,8 +109,7 @@ class RichProgress:
 
     def advance(self, n: int) -> None:
         self._done += n
-        rate = self._done / max(time.perf_counter() - self._t0, 1e-9)
-        self._bars.update(self._task, advance=n, rate=f"{rate:.0f} {self._unit}/s")
+        self._bars.update(self._task, advance=n, rate=rate_text(self._done, time.perf_counter() - self._t0, self._unit))
 
     def finish(self) -> None:
         self._bars.refresh()
@@ -105,10 +119,12 @@ class RichProgress:
             self._bars.stop()
 
 
-def make_progress(enabled: bool | None = None) -> Progress:
-    """Rich bars on a terminal, plain periodic lines otherwise; nothing when disabled."""
+def make_progress(enabled: bool | None = None, stream: TextIO | None = None) -> Progress:
+    """Rich bars on a terminal, plain periodic lines otherwise; nothing when disabled. ``stream``:
+    where they go (default ``sys.stderr``)."""
     if enabled is False:
         return NullProgress()
-    if sys.stderr.isatty():
-        return RichProgress()
-    return PlainProgress()
+    stream = stream if stream is not None else sys.stderr
+    if stream.isatty():
+        return RichProgress(stream)
+    return PlainProgress(stream)

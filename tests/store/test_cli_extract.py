@@ -72,6 +72,9 @@ def test_extract_rerun_noop_and_kill9_resume(tmp_path):
     np.testing.assert_array_equal(EmbeddingStore(fresh).load("chgnet-0.3.0"), store.load("chgnet-0.3.0"))
 
     mtimes = {p: p.stat().st_mtime_ns for p in shard_dir.iterdir()}
+    chatter = (out / "third-party.log").read_text()  # where the models' own output goes
+    assert "CHGNet v0.3.0 initialized" in chatter
     again = subprocess.run(_cli(*args), capture_output=True, text=True, check=True)
     assert {p: p.stat().st_mtime_ns for p in shard_dir.iterdir()} == mtimes, "a finished run rewrote files"
-    assert "CHGNet v0.3.0 initialized" not in again.stdout + again.stderr, "a finished run loaded the model"
+    assert (out / "third-party.log").read_text() == chatter, "a finished run loaded the model"
+    assert "CHGNet v0.3.0 initialized" not in again.stdout + again.stderr

@@ -6,6 +6,7 @@ import gzip
 import json
 
 import chemiscope
+import pytest
 import numpy as np
 from typer.testing import CliRunner
 
@@ -58,3 +59,35 @@ def test_shared_maps_and_spread_properties():
     holes = z.copy()
     holes[3] = np.nan
     assert np.isnan(shared_pca_maps({"a": holes, "b": z})["a"][3]).all()
+
+
+def test_numeric_structure_ids_keep_their_atypicality(tmp_path):
+    """Ids such as "7" are read back from atypical_scores.csv as integers unless kept as strings;
+    every structure must get its own score (the bug: NaN for all)."""
+    import pandas as pd
+    from ase.build import bulk
+
+    from platonic.datasets import atom_table, from_structures
+    from platonic.report.chemiscope import write_chemiscope
+    from platonic.study.export import read_atypicality
+
+    structures = [bulk("Cu", "fcc", a=3.6), bulk("NaCl", "rocksalt", a=5.6), bulk("Si", "diamond", a=5.43)]
+    ids = ["7", "12", "30"]
+    table = atom_table(from_structures(structures, ids=ids))
+    scores = tmp_path / "atypical_scores.csv"
+    pd.DataFrame({"structure_id": ["30", "7", "12"], "score": [3.0, 1.0, 2.0]}).to_csv(scores, index=False)
+    atypicality = read_atypicality(scores)
+    assert list(atypicality.index) == ["30", "7", "12"]
+    rng = np.random.default_rng(0)
+    unified = {m: rng.normal(size=(len(table), 4)) for m in ("a", "b")}
+    path = write_chemiscope(tmp_path / "ids.json.gz", structures, table, unified, ["a", "b"], atypicality)
+    with gzip.open(path, "rt") as handle:
+        values = json.load(handle)["properties"]["atypicality"]["values"]
+    assert values == [1.0, 2.0, 3.0]  # structures 7, 12, 30 in order
+    # an integer-indexed series (what a plain read_csv gives) is matched too
+    write_chemiscope(tmp_path / "int.json.gz", structures, table, unified, ["a", "b"],
+                     pd.read_csv(scores).set_index("structure_id")["score"])
+    # scores of other structures are an error, not NaN
+    with pytest.raises(ValueError, match="no score for 1 of 3 structures"):
+        write_chemiscope(tmp_path / "bad.json.gz", structures, table, unified, ["a", "b"],
+                         atypicality.drop("12"))

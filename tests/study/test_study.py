@@ -98,7 +98,11 @@ def test_json_log_and_quiet_on_an_up_to_date_study(tiny_study, tiny_study_config
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert {e["stage"] for e in events} >= {"dataset", "extract", "anchors", "project", "compare", "analyse", "diagnose"}
-    assert all(e["status"] == "reused" for e in events if e["stage"] not in ("dataset",)), events
+    assert all(e["status"] == "reused" for e in events if e["stage"] != "dataset" and "analysis" not in e), events
+    # analyses that do not apply are reported again on reuse, with their reason
+    skips = {e["analysis"]: e["reason"] for e in events if "analysis" in e}
+    assert set(skips) == {"control", "drift"} and all(e["status"] == "skipped" for e in events if "analysis" in e)
+    assert "random-weight" in skips["control"] and "chgnet-0.3.0 -> chgnet-r2scan" in skips["drift"]
     quiet = runner.invoke(app, ["run", "--config", str(config), "--out", str(study), "--quiet"])
     assert quiet.exit_code == 0 and quiet.output == ""
 

@@ -81,7 +81,13 @@ def write_chemiscope(path: str | Path, structures: Sequence, atom_table: pd.Data
     properties["formula"] = {"target": "structure", "values": per_structure["formula"].astype(str).tolist()}
     properties["space group"] = {"target": "structure", "values": per_structure["spacegroup_number"].to_numpy(dtype=float)}
     if atypicality is not None:
-        values = atypicality.reindex(per_structure["structure_id"].to_numpy()).to_numpy(dtype=float)
+        ids = per_structure["structure_id"].astype(str).to_numpy()
+        by_id = atypicality.set_axis(atypicality.index.astype(str))
+        unmatched = np.setdiff1d(ids, by_id.index.to_numpy())
+        if unmatched.size:
+            raise ValueError(f"atypicality has no score for {unmatched.size} of {ids.size} structures "
+                             f"(first: {unmatched[0]!r}); it does not belong to these structures")
+        values = by_id.reindex(ids).to_numpy(dtype=float)
         properties["atypicality"] = {"target": "structure", "values": values,
                                      "description": "disagreement with the cross-model consensus (results/atypical.csv)"}
     first = next(iter(maps))

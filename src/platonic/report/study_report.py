@@ -113,15 +113,35 @@ ANALYSIS_SECTIONS = [
 ]
 
 
-def _analysis_sections(results: Path) -> list[Section]:
+#: The analysis (as a study's manifest names it under ``skipped``) that each section shows.
+SECTION_ANALYSIS = {"cumulants": "chemistry"}
+
+
+def _analysis_sections(results: Path, skipped: dict[str, str] | None = None,
+                       config: dict | None = None, failure: dict | None = None) -> list[Section]:
+    """One section per analysis; ``skipped`` (analysis -> reason, from the manifest) says why an
+    analysis that did not apply shows nothing, ``config`` (the manifest's) which were switched off,
+    ``failure`` (the manifest's) which stage stopped the study."""
     sections = []
+    order = ["extract", "anchors", "sweep", "project", "compare", "analyse", "diagnose"]
+    stopped = order.index(failure["stage"]) if failure and failure["stage"] in order else None
     for key, title, folder, guide, figures, tables in ANALYSIS_SECTIONS:
         section = Section(key, title, guide)
         base = results / folder
+        analysis = SECTION_ANALYSIS.get(key, key)
+        reason = (skipped or {}).get(analysis)
+        if config is not None and config.get(folder, {}).get(analysis) is False:
+            reason = f"disabled in the study ([{folder}] {analysis} = false)"
+            section.missing.append(reason)
+        elif reason is not None:
+            section.missing.append(f"skipped, does not apply to this data: {reason}")
+        elif stopped is not None and stopped <= order.index(folder):
+            reason = f"not computed: the study failed in stage {failure['stage']} ({failure['type']})"
+            section.missing.append(reason)
         for name, caption in figures:
             if (base / name).exists():
                 section.figures.append((caption, base / name))
-            else:
+            elif reason is None:
                 section.missing.append(f"{caption} ({base / name} absent: disabled in the study, or not applicable)")
         for name, caption in tables:
             if (base / name).exists():
@@ -149,9 +169,42 @@ def _overview(manifest: dict, store) -> Section:
     models = pd.DataFrame([{"model": m, "family": c.get("family"), "layer": c.get("layer"), "d": c.get("dim"),
                             "trained": c.get("trained", True), "training data": c.get("training_data")}
                            for m, c in cards.items()])
-    stages = pd.DataFrame(manifest["stages"])[["name", "ran", "seconds", "summary"]]
-    section.tables += [("Models", models, None), ("Stages", stages, None)]
+    section.tables += [("Models", models, None)] + _stage_tables(manifest)
     return section
+
+
+def _stage_tables(manifest: dict) -> list[tuple[str, pd.DataFrame, None]]:
+    """The stage table (seconds: when the stage was computed, also for a reused one), the analyses
+    skipped as not applicable, and the failure, if any."""
+    stages = pd.DataFrame(manifest["stages"])
+    ran = stages["ran"].map({True: "done", False: "reused"})  # manifests written before stages had a status
+    stages["status"] = stages["status"].fillna(ran) if "status" in stages else ran
+    tables = [("Stages (seconds: time the stage took when it was computed, also for reused ones)",
+               stages[["name", "status", "seconds", "summary"]], None)]
+    skipped = pd.DataFrame(manifest.get("skipped") or [], columns=["stage", "analysis", "reason"])
+    if not skipped.empty:
+        tables.append(("Skipped: analyses that do not apply to this data", skipped, None))
+    failure = manifest.get("failure")
+    if failure:
+        tables.append(("FAILED stage (the results after it are missing)",
+                       pd.DataFrame([failure], columns=["stage", "type", "message"]), None))
+    return tables
+
+
+def write_status_report(study: str | Path, note: str | None = None) -> Path:
+    """``<study>/report.html`` from the manifest alone: the stage table, skips and the failure (for a
+    study that failed before the full report could be drawn)."""
+    study = Path(study)
+    manifest = json.loads((study / "manifest.json").read_text())
+    failure = manifest.get("failure")
+    section = Section("overview", "Study" + (" (FAILED)" if failure else ""), GUIDES["overview"])
+    section.tables += _stage_tables(manifest)
+    if note:
+        section.missing.append(note)
+    d = manifest["dataset"]
+    header = (f"<p>{html.escape(str(d['name']))}: {d['structures']:,} structures, {d['atoms']:,} atoms; "
+              f"{len(manifest['models'])} models; status: {html.escape(manifest.get('status', 'unknown'))}.</p>")
+    return write_report(study / "report.html", "platonic study report", [section], header)
 
 
 def _element_groups(store) -> np.ndarray:
@@ -219,7 +272,8 @@ def study_sections(study: Path, store, figures: Path) -> list[Section]:
     else:
         intrinsic.missing.append("TwoNN table ([compare].twonn_atoms = 0)")
     sections.append(intrinsic)
-    return sections + _analysis_sections(results)
+    skipped = {s["analysis"]: s["reason"] for s in manifest.get("skipped") or []}
+    return sections + _analysis_sections(results, skipped, manifest.get("config"), manifest.get("failure"))
 
 
 def build_study_report(study: str | Path, store) -> Path:
@@ -229,7 +283,10 @@ def build_study_report(study: str | Path, store) -> Path:
     figures = store.root / "results" / "figures"
     sections = study_sections(study, store, figures)
     d = manifest["dataset"]
+    failure = manifest.get("failure")
+    status = (f"<p class=\"missing\"><b>FAILED</b> in stage {html.escape(str(failure['stage']))}: "
+              f"{html.escape(str(failure['type']))}: {html.escape(str(failure['message']))}</p>" if failure else "")
     header = (f"<p>{html.escape(str(d['name']))}: {d['structures']:,} structures, {d['atoms']:,} atoms; "
               f"{len(manifest['models'])} models; platonic {html.escape(str(manifest['packages'].get('platonic')))}; "
-              f"finished {html.escape(manifest['finished'])}.</p>")
+              f"finished {html.escape(manifest['finished'])}.</p>{status}")
     return write_report(study / "report.html", "platonic study report", sections, header)

@@ -182,6 +182,10 @@ def load_config(path: str | Path | None, overrides: dict[str, dict[str, Any]] | 
             merged = tomllib.loads(path.read_text())
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such study file") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not a study file (not UTF-8 text)") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the study file: {exc.strerror or exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
         make_config(merged, where=f"{path}: ")

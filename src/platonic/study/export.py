@@ -33,7 +33,7 @@ def export_chemiscope(study: str | Path, out: str | Path | None = None, max_stru
     table = store.atom_table()
     rows = np.flatnonzero(np.isin(table["structure_index"].to_numpy(), indices))
     scores = stages.results_dir(store) / "diagnose" / "atypical_scores.csv"
-    atypicality = pd.read_csv(scores).set_index("structure_id")["score"] if scores.exists() else None
+    atypicality = read_atypicality(scores) if scores.exists() else None
     path = write_chemiscope(
         out or study / "chemiscope.json.gz", [dataset.structures[i] for i in indices], table.iloc[rows],
         {m: np.asarray(np.load(p, mmap_mode="r")[rows]) for m, p in paths.items()},
@@ -41,3 +41,9 @@ def export_chemiscope(study: str | Path, out: str | Path | None = None, max_stru
         title=f"platonic: {study}",
     )
     return path, len(indices), len(dataset), int(rows.size)
+
+
+def read_atypicality(path: str | Path) -> pd.Series:
+    """``atypical_scores.csv`` as score by structure id; ids stay strings (numeric ids such as
+    ``"1234"`` would otherwise be read as integers and match no structure)."""
+    return pd.read_csv(path, dtype={"structure_id": str}).set_index("structure_id")["score"]

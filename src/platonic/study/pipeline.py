@@ -13,10 +13,17 @@ Stages and what each result depends on (its *key*, a hash written beside the res
 * ``diagnose``: the analyse and compare keys (the control reads their tables) and [diagnose].
 * ``report``: ``<out>/report.html``, rebuilt whenever any stage ran (or it is missing).
 
-A stage whose key file matches and whose outputs exist is skipped; any other runs and writes its
+A stage whose key file matches and whose outputs exist is reused; any other runs and writes its
 key last, so an interrupted stage is redone. ``<out>/manifest.json`` records the effective config,
-package and model versions, weights hashes, dataset fingerprint, per-stage keys, timings and
-whether each stage ran or was reused.
+package and model versions, weights hashes, dataset fingerprint, per-stage keys, timings (of the
+run that computed each stage, also when it is reused) and each stage's status:
+
+* ``done`` / ``reused``: computed now, or up to date from an earlier run;
+* ``skipped``: the whole stage does not apply to the data (:class:`~platonic.errors.NotApplicableError`);
+  an analysis inside a stage that does not apply is listed under the stage's ``skipped`` with its
+  reason, and the stage goes on with the others;
+* ``failed``: the stage raised; the error (type, message) is recorded, ``report.html`` and
+  ``manifest.json`` are still written (describing what ran) and :class:`StudyFailed` is raised.
 """
 
 from __future__ import annotations
@@ -30,17 +37,37 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+from platonic.errors import NotApplicableError
 from platonic.study.config import StudyConfig
 from platonic.study import stages
 
 
 @dataclass
 class StageRecord:
+    """One stage of a study. ``seconds``: how long the stage took when it was computed (for a reused
+    stage, in the run that computed it; None if that run predates the record). ``skipped``: analyses
+    of the stage that did not apply to the data, name -> reason. ``error``: type and message of a
+    failure."""
+
     name: str
     key: str
     ran: bool
-    seconds: float
+    seconds: float | None
     summary: str = ""
+    status: str = "done"
+    skipped: dict[str, str] = field(default_factory=dict)
+    error: dict[str, str] | None = None
+
+
+class StudyFailed(RuntimeError):
+    """A stage of the study raised; the manifest and the report record what ran and the failure."""
+
+    exit_code = 1
+
+    def __init__(self, out: Path, record: StageRecord):
+        self.record = record
+        super().__init__(f"stage {record.name} failed: {record.error['type']}: {record.error['message']}. "
+                         f"{out / 'report.html'} and {out / 'manifest.json'} record what ran")
 
 
 @dataclass
@@ -51,6 +78,14 @@ class StudyResult:
 
     def ran(self) -> list[str]:
         return [r.name for r in self.records if r.ran]
+
+    def skipped(self) -> list[dict[str, str]]:
+        """Every analysis (or whole stage) that did not apply to the data, with the reason."""
+        return [{"stage": r.name, "analysis": name, "reason": reason} for r in self.records
+                for name, reason in r.skipped.items()]
+
+    def failure(self) -> dict[str, str] | None:
+        return next(({"stage": r.name} | r.error for r in self.records if r.error), None)
 
 
 def _hash(*parts) -> str:
@@ -74,8 +109,18 @@ def model_names(config: StudyConfig) -> list[str]:
     return names
 
 
+def _failed(name: str, key: str, seconds: float, exc: BaseException) -> StageRecord:
+    return StageRecord(name, key, True, seconds, "failed", status="failed",
+                       error={"type": type(exc).__name__, "message": str(exc)})
+
+
 class _Stages:
-    """Runs one stage at a time under its key; ``log`` gets one line per stage."""
+    """Runs one stage at a time under its key; ``log`` gets one line per stage (and per skip).
+
+    ``work(skipped)`` computes the stage and returns a one-line summary; it records in the dict
+    ``skipped`` the analyses that did not apply (name -> reason). Beside the key, a record
+    (``.<stage>.record.json``: seconds, summary, skips) keeps what a reuse reports.
+    """
 
     def __init__(self, results: Path, log: Callable[..., None], progress=None):
         self.results = results
@@ -83,22 +128,52 @@ class _Stages:
         self.progress = progress
         self.records: list[StageRecord] = []
 
-    def run(self, name: str, key: str, outputs: list[Path], work: Callable[[], str]) -> None:
-        key_file = self.results / f".{name}.key"
-        t0 = time.perf_counter()
-        if key_file.exists() and key_file.read_text() == key and all(p.exists() for p in outputs):
-            self.records.append(StageRecord(name, key, False, 0.0, "reused"))
-            self.log(f"{name}: up to date (reused)", stage=name, status="reused")
+    def _reusable(self, name: str, key: str, outputs: list[Path]) -> dict | None:
+        key_file, record_file = self.results / f".{name}.key", self.results / f".{name}.record.json"
+        if not (key_file.exists() and key_file.read_text() == key):
+            return None
+        record = json.loads(record_file.read_text()) if record_file.exists() else {}
+        if record.get("status") != "skipped" and not all(p.exists() for p in outputs):
+            return None
+        return record
+
+    def run(self, name: str, key: str, outputs: list[Path], work: Callable[[dict[str, str]], str]) -> None:
+        previous = self._reusable(name, key, outputs)
+        if previous is not None:
+            record = StageRecord(name, key, False, previous.get("seconds"), previous.get("summary", "reused"),
+                                 status="reused", skipped=previous.get("skipped", {}))
+            self.records.append(record)
+            self.log(f"{name}: up to date (reused)", stage=name, status="reused", seconds=record.seconds)
+            self._log_skips(record)
             self._advance()
             return
-        key_file.unlink(missing_ok=True)
-        summary = work()
-        self.results.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(key)
+        (self.results / f".{name}.key").unlink(missing_ok=True)
+        skipped: dict[str, str] = {}
+        t0 = time.perf_counter()
+        try:
+            summary, status = work(skipped), "done"
+        except NotApplicableError as exc:
+            summary, status, skipped = "not applicable", "skipped", skipped | {name: str(exc)}
+        except Exception as exc:
+            self.records.append(_failed(name, key, time.perf_counter() - t0, exc))
+            self.log(f"{name}: failed: {type(exc).__name__}: {exc}", stage=name, status="failed",
+                     error=type(exc).__name__, error_message=str(exc))
+            raise
         seconds = time.perf_counter() - t0
-        self.records.append(StageRecord(name, key, True, seconds, summary))
-        self.log(f"{name}: {summary} ({seconds:.1f} s)", stage=name, status="done", seconds=seconds, summary=summary)
+        record = StageRecord(name, key, True, seconds, summary, status=status, skipped=skipped)
+        self.results.mkdir(parents=True, exist_ok=True)
+        (self.results / f".{name}.record.json").write_text(
+            json.dumps({"seconds": seconds, "summary": summary, "status": status, "skipped": skipped}))
+        (self.results / f".{name}.key").write_text(key)
+        self.records.append(record)
+        self.log(f"{name}: {summary} ({seconds:.1f} s)", stage=name, status=status, seconds=seconds, summary=summary)
+        self._log_skips(record)
         self._advance()
+
+    def _log_skips(self, record: StageRecord) -> None:
+        for analysis, reason in record.skipped.items():
+            self.log(f"{record.name}: {analysis} skipped: {reason}", stage=record.name, status="skipped",
+                     analysis=analysis, reason=reason)
 
     def _advance(self) -> None:
         if self.progress is not None:
@@ -113,38 +188,88 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
     """Run (or bring up to date) the study ``config`` in ``out``; see the module docstring.
 
     ``log(message, **event)`` is called once per stage event; ``event`` has ``stage``, ``status``
-    (done, reused, warning) and, where known, ``seconds`` and ``summary``.
-    """
-    from platonic.datasets import atom_table
-    from platonic.extract import extract
-    from platonic.store import EmbeddingStore
+    (done, reused, skipped, warning, failed) and, where known, ``seconds``, ``summary``, and for a
+    skip ``analysis`` and ``reason``.
 
+    Bad input found before any stage (the dataset) is raised as it is. A stage that raises leaves
+    ``manifest.json`` and ``report.html`` describing what ran and the failure, then
+    :class:`StudyFailed` is raised (from the stage's exception).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     models = model_names(config)
-    store_dir = out / store_name(config)
-    result = StudyResult(out=out, store=store_dir)
+    result = StudyResult(out=out, store=out / store_name(config))
     t0 = time.perf_counter()
 
     dataset = _load_dataset(config)
     log(f"dataset {dataset.name}: {len(dataset)} structures, {dataset.n_atoms} atoms", stage="dataset",
         status="done", structures=len(dataset), atoms=dataset.n_atoms)
-    extracted = extract(dataset, models, store_dir, device=config["models"]["device"], progress=progress,
-                        atom_table=atom_table)
+    store = None
+    try:
+        store = _extract_stage(config, dataset, models, result, progress, log)
+        _analysis_stages(config, store, models, result, progress, log)
+        if progress is not None:
+            progress.finish()
+        _write_manifest(out, config, store, dataset, models, result, time.perf_counter() - t0)
+        if any(r.ran for r in result.records) or not (out / "report.html").exists():
+            _report_stage(out, store, result, log)
+            _write_manifest(out, config, store, dataset, models, result, time.perf_counter() - t0)
+    except Exception as exc:
+        if result.failure() is None:  # raised between stages: blame the study itself
+            result.records.append(_failed("study", "", time.perf_counter() - t0, exc))
+        _write_manifest(out, config, store, dataset, models, result, time.perf_counter() - t0)
+        _write_failure_report(out, store, result)
+        raise StudyFailed(out, next(r for r in result.records if r.error)) from exc
+    return result
+
+
+def _extract_stage(config: StudyConfig, dataset, models: list[str], result: StudyResult, progress, log):
+    """Embed the dataset with every model (resuming the store); returns the opened store.
+
+    The seconds recorded are the embedding time of this run, or, when every shard was already
+    there, the embedding time of the runs that wrote them (``results/.extract.record.json``).
+    """
+    from platonic.datasets import atom_table
+    from platonic.extract import extract
+    from platonic.store import EmbeddingStore
+
+    t0 = time.perf_counter()
+    try:
+        extracted = extract(dataset, models, result.store, device=config["models"]["device"], progress=progress,
+                            atom_table=atom_table)
+    except Exception as exc:
+        result.records.append(_failed("extract", "", time.perf_counter() - t0, exc))
+        log(f"extract: failed: {type(exc).__name__}: {exc}", stage="extract", status="failed",
+            error=type(exc).__name__, error_message=str(exc))
+        raise
     written = sum(extracted.shards_written.values())
-    result.records.append(StageRecord("extract", "", written > 0, time.perf_counter() - t0,
-                                      f"{written} shards written, {sum(extracted.shards_skipped.values())} reused"))
-    log(f"extract: {result.records[-1].summary} ({result.records[-1].seconds:.1f} s)", stage="extract",
-        status="done" if written else "reused", seconds=result.records[-1].seconds, summary=result.records[-1].summary)
+    record_file = result.store / "results" / ".extract.record.json"
+    per_model = json.loads(record_file.read_text()) if record_file.exists() else {}
+    for m, seconds in extracted.seconds.items():  # a resumed model adds this run's shards to the earlier ones
+        if extracted.shards_written.get(m):
+            per_model[m] = seconds + (per_model.get(m, 0.0) if extracted.shards_skipped.get(m) else 0.0)
+    record_file.parent.mkdir(parents=True, exist_ok=True)
+    record_file.write_text(json.dumps(per_model))
+    seconds = time.perf_counter() - t0 if written else (
+        sum(per_model[m] for m in models) if all(m in per_model for m in models) else None)
+    summary = f"{written} shards written, {sum(extracted.shards_skipped.values())} reused"
+    result.records.append(StageRecord("extract", "", written > 0, seconds, summary,
+                                      status="done" if written else "reused"))
+    log(f"extract: {summary}" + (f" ({time.perf_counter() - t0:.1f} s)" if written else ""), stage="extract",
+        status="done" if written else "reused", seconds=seconds, summary=summary)
     rejected = {m: len(r) for m, r in extracted.rejects.items() if r}
     if rejected:
         log(f"structures some models could not embed (NaN rows, excluded from comparisons): {rejected}",
             stage="extract", status="warning", rejected=rejected)
+    return EmbeddingStore(result.store)
 
-    store = EmbeddingStore(store_dir)
+
+def _analysis_stages(config: StudyConfig, store, models: list[str], result: StudyResult, progress, log) -> None:
+    """anchors -> sweep -> project -> compare -> analyse -> diagnose, each under its key."""
     results = stages.results_dir(store)
     fingerprints = {m: store.card(m)["model_fingerprint"] for m in models}
     runner = _Stages(results, log, progress)
+    runner.records = result.records  # one list: a failure leaves every earlier record in the result
     a, c, an, dg = config["anchors"], config["compare"], config["analyse"], config["diagnose"]
     run_analyse = an["chemistry"] or an["arithmetic"]
     run_diagnose = any(dg[k] for k in ("control", "equivariance", "rotation", "drift", "atypical"))
@@ -152,13 +277,13 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
         progress.start("study stages", total=3 + a["sweep"] + run_analyse + run_diagnose, unit="stages")
     anchors_key = _hash("anchors", store.dataset_fingerprint, fingerprints, a)
 
-    def anchors_work() -> str:
+    def anchors_work(skipped: dict[str, str]) -> str:
         tables = stages.anchor_stage(store, a["reference"], a["k"], a["method"], a["seed"], models, a["diversity"])
         return f"{a['k']} {a['method']} anchors on {a['reference']} among {tables['anchors'].attrs['candidates']} atoms"
 
     runner.run("anchors", anchors_key, [results / "anchors.csv"], anchors_work)
     if a["sweep"]:
-        def sweep_work() -> str:
+        def sweep_work(skipped: dict[str, str]) -> str:
             convergence = stages.k_sweep_convergence(stages.sweep_stage(store, a["reference"], a["method"], a["seed"], models))
             return "Procrustes vs previous K: " + ", ".join(f"{k}: {v:.3f}" for k, v in convergence.items())
 
@@ -166,10 +291,10 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
     project_key = _hash("project", anchors_key)
     unified = stages.unified_paths(store, models)
     runner.run("project", project_key, list(unified.values()),
-               lambda: f"{len(stages.project_stage(store, models))} models onto K={a['k']} anchors")
+               lambda skipped: f"{len(stages.project_stage(store, models))} models onto K={a['k']} anchors")
     compare_key = _hash("compare", project_key, c)
 
-    def compare_work() -> str:
+    def compare_work(skipped: dict[str, str]) -> str:
         written = stages.compare_stage(store, models, c["metrics"], c["spaces"], seed=c["seed"],
                                        twonn_atoms=c["twonn_atoms"], k=c["k"], ot_n_samples=c["ot_samples"],
                                        ot_repeats=c["ot_repeats"], lfre_n_test=c["lfre_atoms"])
@@ -180,9 +305,9 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
     device = config["models"]["device"]
     analyse_key = _hash("analyse", project_key, an)
     if run_analyse:
-        def analyse_work() -> str:
+        def analyse_work(skipped: dict[str, str]) -> str:
             written = stages.analyse_stage(store, models, an["reference"], an["chemistry"], an["arithmetic"],
-                                           seed=an["seed"], device=device)
+                                           seed=an["seed"], device=device, skipped=skipped)
             return f"{len(written)} tables and figures in {results / 'analyse'}"
 
         runner.run("analyse", analyse_key, [results / "analyse"], analyse_work)
@@ -190,39 +315,53 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
         # the control reads the chemistry and compare tables, so it depends on both
         diagnose_key = _hash("diagnose", project_key, analyse_key, compare_key, dg)
 
-        def diagnose_work() -> str:
-            from platonic.diagnose.drift import DEFAULT_DRIFT_PAIRS
-
+        def diagnose_work(skipped: dict[str, str]) -> str:
             options = {k: dg[k] for k in ("control", "equivariance", "rotation", "rotations", "drift", "dimers",
                                           "atypical", "top", "seed")}
-            if dg["control"] and not stages.control_models(store, models):
+            analysed = next((r for r in result.records if r.name == "analyse"), None)
+            no_chemistry = ("[analyse] chemistry = false" if not an["chemistry"] else
+                            "chemistry was skipped" if analysed is not None and "chemistry" in analysed.skipped
+                            else None)
+            if dg["control"] and no_chemistry:
                 options["control"] = False
-                log("diagnose: no random-weight control among the models; control diagnostic skipped",
-                    stage="diagnose", status="warning")
-            if dg["control"] and not an["chemistry"]:
-                raise ValueError("[diagnose] control = true needs [analyse] chemistry = true (it reads group coherence)")
-            if dg["drift"] and not any(set(pair) <= set(models) for pair in DEFAULT_DRIFT_PAIRS):
-                log(f"diagnose: no fine-tuning pair {DEFAULT_DRIFT_PAIRS} among the models; drift skipped",
-                    stage="diagnose", status="warning")
-            written = stages.diagnose_stage(store, models, device=device, **options)
+                skipped["control"] = (f"the control compares group coherence of the random-weight model with the "
+                                      f"trained ones, which this study did not compute ({no_chemistry})")
+            written = stages.diagnose_stage(store, models, device=device, skipped=skipped, **options)
             return f"{len(written)} tables and figures in {results / 'diagnose'}"
 
         runner.run("diagnose", diagnose_key, [results / "diagnose"], diagnose_work)
-    result.records += runner.records
-    if progress is not None:
-        progress.finish()
-    _write_manifest(out, config, store, models, result, time.perf_counter() - t0)
-    report = out / "report.html"
-    if any(r.ran for r in result.records) or not report.exists():
-        from platonic.report import build_study_report
 
-        t_report = time.perf_counter()
+
+def _report_stage(out: Path, store, result: StudyResult, log: Callable[..., None]) -> None:
+    from platonic.report import build_study_report
+
+    t0 = time.perf_counter()
+    report = out / "report.html"
+    try:
         build_study_report(out, store)
-        result.records.append(StageRecord("report", "", True, time.perf_counter() - t_report, str(report)))
-        log(f"report: {report} ({result.records[-1].seconds:.1f} s)", stage="report", status="done",
-            seconds=result.records[-1].seconds, summary=str(report))
-        _write_manifest(out, config, store, models, result, time.perf_counter() - t0)
-    return result
+    except Exception as exc:
+        result.records.append(_failed("report", "", time.perf_counter() - t0, exc))
+        log(f"report: failed: {type(exc).__name__}: {exc}", stage="report", status="failed",
+            error=type(exc).__name__, error_message=str(exc))
+        raise
+    result.records.append(StageRecord("report", "", True, time.perf_counter() - t0, str(report)))
+    log(f"report: {report} ({result.records[-1].seconds:.1f} s)", stage="report", status="done",
+        seconds=result.records[-1].seconds, summary=str(report))
+
+
+def _write_failure_report(out: Path, store, result: StudyResult) -> None:
+    """After a failure: the full report of what exists if it can be drawn, else the stage table and
+    the failure alone (both show the failure, read from the manifest)."""
+    from platonic.report.study_report import build_study_report, write_status_report
+
+    if store is not None and result.failure()["stage"] != "report":
+        try:
+            build_study_report(out, store)
+            return
+        except Exception as exc:  # noqa: BLE001 - the study already failed; say so in the report
+            write_status_report(out, note=f"the full report could not be drawn: {type(exc).__name__}: {exc}")
+            return
+    write_status_report(out)
 
 
 def open_study(out: str | Path):
@@ -251,20 +390,34 @@ def _load_dataset(config: StudyConfig):
     return datasets.open(d["name"], split=d["split"], n=d["n"], seed=d["seed"])
 
 
-def _write_manifest(out: Path, config: StudyConfig, store, models: list[str], result: StudyResult, seconds: float) -> None:
+def _write_manifest(out: Path, config: StudyConfig, store, dataset, models: list[str], result: StudyResult,
+                    seconds: float) -> None:
+    """``manifest.json``; ``store`` is None when extraction failed (the dataset is then described
+    from ``dataset`` and models only by name)."""
     packages = {}
     for dist in ("platonic", "torch", "numpy", "scikit-learn", "pot", "chgnet", "sevenn", "diep", "mace-torch"):
         try:
             packages[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             packages[dist] = None
+    if store is not None:
+        described = {"name": store.meta["dataset_name"], "fingerprint": store.dataset_fingerprint,
+                     "structures": store.meta["n_structures"], "atoms": store.n_atoms}
+        cards = {m: {k: store.card(m)["card"].get(k) for k in ("weights_sha256", "package_versions", "layer", "dim")}
+                 | {"fingerprint": store.card(m)["model_fingerprint"]} for m in models if m in store.models()}
+    else:
+        described = {"name": dataset.name, "fingerprint": dataset.fingerprint(), "structures": len(dataset),
+                     "atoms": dataset.n_atoms}
+        cards = {}
+    failure = result.failure()
     manifest = {
+        "status": "failed" if failure else "complete",
+        "failure": failure,
+        "skipped": result.skipped(),
         "config": config.sections,
-        "store": str(Path(store.root).resolve()),
-        "dataset": {"name": store.meta["dataset_name"], "fingerprint": store.dataset_fingerprint,
-                    "structures": store.meta["n_structures"], "atoms": store.n_atoms},
-        "models": {m: {k: store.card(m)["card"].get(k) for k in ("weights_sha256", "package_versions", "layer", "dim")}
-                   | {"fingerprint": store.card(m)["model_fingerprint"]} for m in models},
+        "store": str(Path(result.store).resolve()),
+        "dataset": described,
+        "models": {m: cards.get(m, {}) for m in models},
         "packages": packages,
         "python": platform.python_version(),
         "stages": [r.__dict__ for r in result.records],

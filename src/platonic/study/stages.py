@@ -6,14 +6,38 @@ One function per stage; the CLI verbs (`platonic anchors`, `project`, `compare`)
 ``results/anchors.csv`` (+ ``.json``), ``anchor_diversity.csv``, ``k_sweep.csv``,
 ``unified/<model>.npy``, ``metrics.csv``/``.parquet``, ``intrinsic_dimension.csv``,
 ``figures/heatmap_<metric>_<space>.png``.
+
+An analysis of :func:`analyse_stage` or :func:`diagnose_stage` that does not apply to the data
+raises :class:`~platonic.errors.NotApplicableError`; given a ``skipped`` dict, the stage records
+it there (name -> reason) and goes on with the other analyses.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import pandas as pd
+
+from platonic.errors import NotApplicableError, PlatonicError
+
+#: Atoms an element needs to get an element mean in the chemistry analyses.
+CHEMISTRY_MIN_ATOMS = 5
+
+
+class StageOrderError(PlatonicError, FileNotFoundError):
+    """A stage's inputs are not there yet: the message names the verb to run first."""
+
+
+def _applicable(name: str, skipped: dict[str, str] | None, work: Callable[[], dict]) -> dict:
+    """``work()``; a :class:`NotApplicableError` is recorded in ``skipped`` (when given) as ``name``."""
+    try:
+        return work()
+    except NotApplicableError as exc:
+        if skipped is None:
+            raise
+        skipped[name] = str(exc)
+        return {}
 
 
 def results_dir(store) -> Path:
@@ -72,9 +96,10 @@ def compare_stage(store, models: Sequence[str], metrics: Sequence[str], spaces: 
     out = results_dir(store)
     unified = unified_paths(store, models)
     if "unified" in spaces and not all(p.exists() for p in unified.values()):
-        raise FileNotFoundError(f"no unified matrices in {out / 'unified'} for every model: "
-                                "run `platonic anchors` and `platonic project`")
+        raise StageOrderError(f"no unified matrices in {out / 'unified'} for every model: "
+                              "run `platonic anchors` and `platonic project` first")
     table = compare_store(store, unified, models, metrics, spaces, seed=seed, **options)
+    out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "metrics.csv", index=False)
     table.to_parquet(out / "metrics.parquet", index=False)
     written: dict[str, object] = {"metrics": table, "heatmaps": save_heatmaps(table, out / "figures")}
@@ -97,33 +122,64 @@ def control_models(store, models: Sequence[str]) -> list[str]:
 
 
 def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool = True, arithmetic: bool = True,
-                  seed: int = 0, device: str = "cpu") -> dict[str, Path]:
+                  seed: int = 0, device: str = "cpu", skipped: dict[str, str] | None = None) -> dict[str, Path]:
     """Chemistry (element maps, coherence, trajectories, cumulants) and embedding arithmetic, into
-    ``results/analyse/``."""
+    ``results/analyse/``. ``skipped``: see the module docstring."""
     from platonic.analyse.arithmetic import UnifiedSpace, arithmetic_table
     from platonic.analyse.chemistry import analyse_chemistry
     from platonic.anchors.from_store import load_anchors
 
     models = list(models)
     if reference not in models:
-        raise ValueError(f"[analyse] reference {reference!r} is not among the study's models {models}")
+        raise ValueError(f"the reference model {reference!r} ([analyse] reference, --reference) is not among "
+                         f"the models {models}")
+    _check_projected(store, models)
     out = results_dir(store) / "analyse"
+    out.mkdir(parents=True, exist_ok=True)  # also when every analysis is skipped: the stage's output
     controls = control_models(store, models)
     written: dict[str, Path] = {}
     if chemistry:
-        written |= analyse_chemistry(unified_paths(store, models), store.atom_table(), out,
+        def chemistry_work() -> dict:
+            _check_elements(store.atom_table())
+            return analyse_chemistry(unified_paths(store, models), store.atom_table(), out,
                                      raw={m: store.load(m) for m in models}, models=models, reference=reference,
-                                     control=controls[0] if controls else None, seed=seed)
+                                     control=controls[0] if controls else None, seed=seed,
+                                     min_atoms=CHEMISTRY_MIN_ATOMS)
+
+        written |= _applicable("chemistry", skipped, chemistry_work)
     if arithmetic:
-        space = UnifiedSpace.from_store(store, load_anchors(results_dir(store) / "anchors.csv"), models, device=device)
-        written |= {f"arithmetic_{k}": v for k, v in arithmetic_table(space, reference, out, models).items()}
+        def arithmetic_work() -> dict:
+            space = UnifiedSpace.from_store(store, load_anchors(results_dir(store) / "anchors.csv"), models,
+                                            device=device)
+            return {f"arithmetic_{k}": v for k, v in arithmetic_table(space, reference, out, models).items()}
+
+        written |= _applicable("arithmetic", skipped, arithmetic_work)
     return written
+
+
+def _check_projected(store, models: Sequence[str]) -> None:
+    absent = [m for m, p in unified_paths(store, models).items() if not p.exists()]
+    if absent:
+        raise StageOrderError(f"no unified matrix for {absent} in {results_dir(store) / 'unified'}: run "
+                              "`platonic anchors` and `platonic project` first")
+
+
+def _check_elements(atom_table: pd.DataFrame) -> None:
+    counts = atom_table["element"].value_counts()
+    kept = counts[counts >= CHEMISTRY_MIN_ATOMS]
+    if len(kept) < 2:
+        found = ", ".join(f"{e} ({n} atoms)" for e, n in counts.items())
+        raise NotApplicableError(
+            f"element maps and group coherence compare elements; the sample has {len(kept)} element(s) with at "
+            f"least {CHEMISTRY_MIN_ATOMS} atoms (found: {found}); a sample with two or more elements is needed")
 
 
 def diagnose_stage(store, models: Sequence[str], control: bool = True, equivariance: bool = True,
                    rotation: bool = True, rotations: int = 10, drift: bool = True, dimers: bool = True,
-                   atypical: bool = True, top: int = 20, seed: int = 0, device: str = "cpu") -> dict[str, Path]:
-    """The diagnostics, into ``results/diagnose/``; ``control`` reads the chemistry and compare tables."""
+                   atypical: bool = True, top: int = 20, seed: int = 0, device: str = "cpu",
+                   skipped: dict[str, str] | None = None) -> dict[str, Path]:
+    """The diagnostics, into ``results/diagnose/``; ``control`` reads the chemistry and compare tables.
+    ``skipped``: see the module docstring."""
     from platonic.anchors.from_store import load_anchors
     from platonic.diagnose.atypical import atypical_report
     from platonic.diagnose.drift import DEFAULT_DRIFT_PAIRS, drift_report
@@ -131,24 +187,59 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
     from platonic.diagnose.rotation import rotation_report
 
     models = list(models)
+    _check_projected(store, models)
     out = results_dir(store) / "diagnose"
+    out.mkdir(parents=True, exist_ok=True)  # also when every diagnostic is skipped: the stage's output
     unified = unified_paths(store, models)
     written: dict[str, Path] = {}
     if control:
-        written |= control_stage(store, models, out)
+        written |= _applicable("control", skipped, lambda: control_stage(store, models, out))
     if equivariance:
-        written |= {f"equivariance_{k}": v for k, v in equivariance_report(store, unified, models, out).items()}
+        def equivariance_work() -> dict:
+            _check_spacegroups(store.atom_table())
+            return {f"equivariance_{k}": v for k, v in equivariance_report(store, unified, models, out).items()}
+
+        written |= _applicable("equivariance", skipped, equivariance_work)
     if rotation:
-        report = rotation_report(models, out, n_rotations=rotations, seed=seed, store=store,
-                                 anchors=load_anchors(results_dir(store) / "anchors.csv"), device=device)
-        written |= {f"rotation_{k}": v for k, v in report.items()}
+        def rotation_work() -> dict:
+            report = rotation_report(models, out, n_rotations=rotations, seed=seed, store=store,
+                                     anchors=load_anchors(results_dir(store) / "anchors.csv"), device=device)
+            return {f"rotation_{k}": v for k, v in report.items()}
+
+        written |= _applicable("rotation", skipped, rotation_work)
     if drift:
-        pairs = [pair for pair in DEFAULT_DRIFT_PAIRS if set(pair) <= set(models)]
-        if pairs:
-            written |= drift_report(store, unified, out, pairs=pairs, dimers=dimers, seed=seed, device=device)
+        def drift_work() -> dict:
+            pairs = [pair for pair in DEFAULT_DRIFT_PAIRS if set(pair) <= set(models)]
+            if not pairs:
+                raise NotApplicableError("fine-tuning drift compares a model with its fine-tune; none of the pairs "
+                                         + ", ".join(f"{a} -> {b}" for a, b in DEFAULT_DRIFT_PAIRS)
+                                         + " is among the models")
+            return drift_report(store, unified, out, pairs=pairs, dimers=dimers, seed=seed, device=device)
+
+        written |= _applicable("drift", skipped, drift_work)
     if atypical:
-        written |= atypical_report(store, unified, models, out, top=top)
+        def atypical_work() -> dict:
+            trained = [m for m in models if m not in control_models(store, models)]
+            if len(trained) < 2:
+                raise NotApplicableError(f"atypicality is the distance to the consensus of the trained models; "
+                                         f"it needs two or more, the study has {trained or 'none'}")
+            return atypical_report(store, unified, models, out, top=top)
+
+        written |= _applicable("atypical", skipped, atypical_work)
     return written
+
+
+def _check_spacegroups(atom_table: pd.DataFrame) -> None:
+    # Guards the fixed study space groups of equivariance_report; a version of the diagnostic that
+    # scores the space groups present raises NotApplicableError itself and makes this check moot.
+    from platonic.diagnose.equivariance import STUDY_SPACEGROUPS, spacegroup_symbol
+
+    present = set(atom_table["spacegroup_number"].unique())
+    if not present & set(STUDY_SPACEGROUPS):
+        groups = ", ".join(f"{spacegroup_symbol(g)} ({g})" for g in STUDY_SPACEGROUPS)
+        found = ", ".join(str(int(g)) for g in sorted(present))
+        raise NotApplicableError(f"the two-NN equivariance test scores structures in {groups}; no structure of "
+                                 f"the sample is in one (its space groups: {found})")
 
 
 def control_stage(store, models: Sequence[str], out: Path) -> dict[str, Path]:
@@ -157,12 +248,14 @@ def control_stage(store, models: Sequence[str], out: Path) -> dict[str, Path]:
 
     controls = control_models(store, models)
     if not controls:
-        raise ValueError(f"[diagnose] control = true but no model among {list(models)} is a random-weight control")
+        raise NotApplicableError(f"the control compares a random-weight model with the trained ones; no model "
+                                 f"among {list(models)} is a random-weight control (add mace-dummy)")
     sources = {"coherence": results_dir(store) / "analyse" / "group_coherence.csv",
                "metrics": results_dir(store) / "metrics.csv"}
     absent = [str(p) for p in sources.values() if not p.exists()]
     if absent:
-        raise FileNotFoundError(f"the control diagnostic needs {absent}: run `platonic analyse` and `platonic compare`")
+        raise StageOrderError(f"the control diagnostic needs {absent}: run `platonic compare` and `platonic analyse` "
+                              "(with chemistry) first")
     coherence = coherence_summary(pd.read_csv(sources["coherence"]), controls)
     agreement = agreement_summary(pd.read_csv(sources["metrics"]), controls)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,80 @@
+"""The console: third-party output captured, platonic's own output kept, honest progress rates."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import sys
+import warnings
+
+from typer.testing import CliRunner
+
+from platonic.cli import app
+from platonic.console import captured_chatter
+from platonic.progress import PlainProgress, rate_text
+
+CHATTER = ["py-stdout", "py-stderr", "fd-stdout", "fd-stderr", "a-warning", "a-log-record"]
+
+
+def _chatter() -> None:
+    print("py-stdout")
+    print("py-stderr", file=sys.stderr)
+    sys.stdout.flush()
+    os.write(1, b"fd-stdout\n")  # what C++ code writes: below Python's sys.stdout
+    os.write(2, b"fd-stderr\n")
+    warnings.warn("a-warning", UserWarning)
+    logging.getLogger("some.package").warning("a-log-record")
+
+
+def test_captured_chatter_goes_to_the_log_and_ours_to_the_console(tmp_path, capfd):
+    log = tmp_path / "third-party.log"
+    with captured_chatter(log) as streams:
+        _chatter()
+        print("our result", file=streams.stdout)
+        print("our stage line", file=streams.stderr)
+    out, err = capfd.readouterr()
+    assert "our result" in out and "our stage line" in err
+    for line in CHATTER:
+        assert line not in out + err, line
+        assert line in log.read_text(), line
+    assert streams.chatter_lines() == len(log.read_text().splitlines()) >= len(CHATTER)
+    print("after")  # the streams are restored
+    assert capfd.readouterr().out == "after\n"
+
+
+def test_disabled_capture_changes_nothing(tmp_path, capfd):
+    with captured_chatter(tmp_path / "log", enabled=False) as streams:
+        assert streams.stdout is sys.stdout and streams.stderr is sys.stderr
+        print("visible")
+    assert capfd.readouterr().out == "visible\n" and not (tmp_path / "log").exists()
+
+
+def test_rates_below_one_per_second_are_seconds_per_unit():
+    assert rate_text(0, 5.0, "stages") == ""
+    assert rate_text(1, 14.2, "stages") == "14.2 s/stage"
+    assert rate_text(300, 2.0, "atoms") == "150 atoms/s"
+
+
+def test_plain_progress_does_not_repeat_a_line():
+    stream = io.StringIO()
+    bar = PlainProgress(stream, every_seconds=0.0)
+    bar.start("study stages", total=2, unit="stages")
+    bar.advance(1)
+    bar.advance(1)
+    bar.finish()  # the periodic line already said 2/2
+    lines = stream.getvalue().splitlines()
+    assert [line.split(" (")[0] for line in lines] == ["study stages: 1/2 stages", "study stages: 2/2 stages"]
+    assert not any("(0 stages/s)" in line for line in lines)
+
+
+def test_version_and_help_show_tables_literally():
+    from platonic import __version__
+
+    runner = CliRunner()
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and version.stdout.strip() == f"platonic {__version__}"
+    help_text = runner.invoke(app, ["run", "--help"], terminal_width=200).stdout
+    for table in ("[dataset]", "[models]", "[anchors]", "[compare]", "[analyse]", "[diagnose]"):
+        assert table in help_text, table
+    assert "[dataset].n" in help_text
