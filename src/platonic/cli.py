@@ -29,8 +29,11 @@ def _verbose() -> bool:
 
 def _cli_advice(message: str) -> str:
     """The library's advice in command-line terms (``on_error='skip'`` is ``--skip-bad`` here)."""
-    return message.replace("pass on_error='skip' to drop them",
-                           "`platonic extract --skip-bad` drops them and lists them in rejects_dataset.csv")
+    return (message
+            .replace("pass on_error='skip' to drop them",
+                     "`platonic extract --skip-bad` drops them and lists them in rejects_dataset.csv")
+            .replace("(on_error='skip', or --skip-bad, keeps the others)",
+                     "(`--skip-bad` keeps the others and lists these in rejects_dataset.csv)"))
 
 
 def _error_message(exc: BaseException) -> tuple[int, str]:

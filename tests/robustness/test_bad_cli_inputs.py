@@ -234,7 +234,7 @@ def test_corrupt_shard_in_compare(store):
 
 def test_unreadable_dataset_json(store):
     (store / "dataset.json").write_text("{not json")
-    check(runner.invoke(app, ["info", str(store)]), 2, "dataset.json", "not a readable embedding store")
+    check(runner.invoke(app, ["info", str(store)]), 2, "dataset.json", "unreadable")
     check(runner.invoke(app, ["compare", "--store", str(store)]), 2, "dataset.json")
 
 
