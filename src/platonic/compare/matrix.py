@@ -344,7 +344,9 @@ def heatmap(df: pd.DataFrame, metric: str, ax: Any = None, annotate: bool = True
     """Draw one metric of a :func:`metric_matrix` table as a model x model heatmap.
 
     Rows are model_a (the source for asymmetric metrics), columns model_b. Returns the
-    matplotlib Axes. A table holding several spaces must be filtered to one first.
+    matplotlib Axes. A table holding several spaces must be filtered to one first. If the table
+    has a ``meaningful`` column (:func:`platonic.compare.baselines.significance`), cells that
+    clear both their null and the control baseline get a ``*``.
     """
     import matplotlib.pyplot as plt
 
@@ -364,12 +366,20 @@ def heatmap(df: pd.DataFrame, metric: str, ax: Any = None, annotate: bool = True
     ax.figure.colorbar(image, ax=ax, shrink=0.8)
     ax.set_xticks(range(len(order)), order, rotation=45, ha="right")
     ax.set_yticks(range(len(order)), order)
+    marked = None
+    if "meaningful" in subset:
+        marked = (subset.assign(meaningful=subset["meaningful"].astype("boolean").fillna(False).astype(bool))
+                  .pivot(index="model_a", columns="model_b", values="meaningful")
+                  .reindex(index=order, columns=order).fillna(False).to_numpy(dtype=bool))
     if annotate:
         for i, row in enumerate(table.to_numpy(dtype=float)):
             for j, value in enumerate(row):
                 if np.isfinite(value):
-                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8, color="w")
+                    star = "*" if marked is not None and marked[i, j] else ""
+                    ax.text(j, i, f"{value:.2f}{star}", ha="center", va="center", fontsize=8, color="w")
     label = subset["detail"].iloc[0] if "detail" in subset and subset["detail"].iloc[0] else ""
+    if marked is not None:
+        label = (label + "\n" if label else "") + "* clears its null and the control baseline"
     space = f" ({subset['space'].iloc[0]})" if "space" in subset else ""
     ax.set_title(f"{metric}{space}" + (f"\n{label}" if label else ""), fontsize=10)
     return ax
