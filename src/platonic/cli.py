@@ -378,7 +378,9 @@ def compare_cmd(
     ot_samples: int = typer.Option(2000, help="Atoms in each OT subsample (stratified by element)."),
     ot_repeats: int = typer.Option(3, help="OT subsamples (seeds seed, seed+1, ...): mean and std reported."),
     lfre_atoms: int = typer.Option(1000, help="LFRE test atoms (seeded draw from the test half)."),
-    permutations: int = typer.Option(0, help="Permutation-null draws for Procrustes and CKA."),
+    permutations: int = typer.Option(5, help="Permutation-null draws for Procrustes, CKA, mKNN, SuperScore (0: none)."),
+    centred: bool = typer.Option(True, help="Also compare the unified clouds centred on their own means."),
+    exclude_same_structure: bool = typer.Option(True, help="mKNN ignores neighbours from the query's own structure."),
     seed: int = typer.Option(0, help="Seed of every subsample."),
     twonn_atoms: int = typer.Option(20000, help="Atoms (seeded subsample) for the TwoNN intrinsic dimension; 0 skips."),
 ) -> None:
@@ -393,12 +395,16 @@ def compare_cmd(
             s, names, [m.strip() for m in metrics.split(",")], [x.strip() for x in spaces.split(",") if x.strip()],
             seed=seed, twonn_atoms=twonn_atoms, n_atoms=n_atoms, k=k, mknn_score=mknn_score, n_queries=n_queries,
             ot_n_samples=ot_samples, ot_repeats=ot_repeats, lfre_n_test=lfre_atoms, n_permutations=permutations,
+            centred=centred, exclude_same_structure=exclude_same_structure,
         )
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     table = written["metrics"]
+    for warning in written.get("degenerate", []):
+        Console(stderr=True).print(f"[yellow]warning:[/yellow] {warning}")
     if "intrinsic_dimension" in written:
-        typer.echo(written["intrinsic_dimension"].round(3).to_string(index=False))
+        typer.echo(written["intrinsic_dimension"][["model", "space", "dimension", "verdict"]]
+                   .round(3).to_string(index=False))
     out = results_dir(s)
     console.print(
         f"{len(table)} metric values on {table['rows_used'].iloc[0]} atoms in {time.perf_counter() - t0:.1f} s: "

@@ -34,7 +34,9 @@ def test_anchors_project_compare_on_real_models(real_store, tmp_path):
                                  "--ot-samples", "200", "--ot-repeats", "2", "--twonn-atoms", "0"])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(store / "results" / "metrics.csv")
-    assert set(table["space"]) == {"raw", "unified"}
+    assert set(table["space"]) == {"raw", "unified", "unified-centred", "raw->unified", "raw->unified-centred"}
+    assert table[table.metric.isin(["procrustes", "cka", "mknn"])]["null_mean"].notna().all()
+    assert "meaningful" in table.columns and (store / "results" / "unified_geometry.csv").exists()
     assert {"procrustes", "cka", "mknn", "gfre", "gfrd", "lfre"} <= set(table[table.space == "raw"]["metric"])
     assert {"ot", "superscore"} <= set(table[table.space == "unified"]["metric"])
     value = table.set_index(["space", "model_a", "model_b", "metric"])["value"]

@@ -5,6 +5,16 @@ excluded for all, so every pair rests on the same atoms). ``n_atoms`` optionally
 subsample of those rows for every metric; the row count and seed are in every output row.
 OT and SuperScore need a shared space, so in raw space (widths differ) they are skipped and the
 table says so in its ``detail`` column rather than holding numbers that do not exist.
+
+With ``centred=True`` the unified space is also compared with each model's cloud centred on its own
+mean (space ``unified-centred``): the headline OT and SuperScore, since the un-centred ones mostly
+measure the distance between the clouds' offsets. With ``exclude_same_structure=True`` mKNN skips
+neighbours from the query atom's own structure. With raw and unified spaces both present, each
+model's **self-mKNN** (its raw neighbourhoods vs its own unified ones, metric ``mknn_self``, space
+``raw->unified``) is the ceiling a raw -> unified drop of a pair is read against: the transform
+alone keeps only that share. Finally :func:`platonic.compare.baselines.significance` adds the
+null and control-baseline verdict, the controls being the models whose card says ``trained =
+false``.
 """
 
 from __future__ import annotations
@@ -15,8 +25,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .intrinsic import two_nn_dimension
+from .baselines import significance
+from .geometry import geometry_table
+from .intrinsic import twonn_stability
+from .knn import choose_query_rows, knn_indices, l2_normalise_rows, neighbourhood_agreement
 from .matrix import ASYMMETRIC_METRICS, SYMMETRIC_METRICS, heatmap, metric_matrix
+
+CENTRED_SPACE = "unified-centred"
 
 RAW_ONLY_SHARED_WIDTH = ("ot", "superscore")
 
@@ -37,6 +52,8 @@ def compare_store(
     n_atoms: int | None = None,
     seed: int = 0,
     ot_stratify: str | None = "element",
+    centred: bool = False,
+    exclude_same_structure: bool = False,
     **options,
 ) -> pd.DataFrame:
     """Run :func:`metric_matrix` over the store's models in each space; returns one tidy table.
@@ -44,17 +61,21 @@ def compare_store(
     ``unified``: model -> ``.npy`` written by :func:`platonic.project.from_store.project_store`.
     ``ot_stratify``: atom-table column whose labels stratify the OT subsamples (default: element,
     so every element keeps its share of the sample); None for uniform draws.
-    ``options`` go to :func:`metric_matrix` (k, mknn_score, n_queries, ot_n_samples, ot_repeats, ...).
+    ``centred``, ``exclude_same_structure``: see the module docstring.
+    ``options`` go to :func:`metric_matrix` (k, mknn_score, n_queries, ot_n_samples, ot_repeats,
+    n_permutations, ...).
     """
     models = list(models or store.models())
     raw = {m: store.load(m) for m in models}
     valid = np.logical_and.reduce([np.isfinite(a).all(axis=1) for a in raw.values()])
     rows = _select_rows(valid, n_atoms, seed)
+    atoms = store.atom_table()
     if ot_stratify is not None:
-        table = store.atom_table()
-        if ot_stratify not in table.columns:
-            raise ValueError(f"ot_stratify: the atom table has no column {ot_stratify!r}; it has {list(table.columns)}")
-        options["ot_strata"] = table[ot_stratify].to_numpy()[rows]
+        if ot_stratify not in atoms.columns:
+            raise ValueError(f"ot_stratify: the atom table has no column {ot_stratify!r}; it has {list(atoms.columns)}")
+        options["ot_strata"] = atoms[ot_stratify].to_numpy()[rows]
+    if exclude_same_structure:
+        options["mknn_groups"] = atoms["structure_index"].to_numpy()[rows]
     tables = []
     for space in spaces:
         if space == "raw":
@@ -67,36 +88,88 @@ def compare_store(
             chosen = list(metrics)
         else:
             raise ValueError(f"unknown space {space!r}; choose raw or unified")
-        table = metric_matrix(arrays, chosen, space=space, seed=seed, **options)
+        centred_space = CENTRED_SPACE if centred and space == "unified" else None
+        table = metric_matrix(arrays, chosen, space=space, seed=seed, centred_space=centred_space, **options)
         table["rows_available"] = int(valid.sum())
         table["rows_used"] = int(rows.size)
         tables.append(table)
-    return pd.concat(tables, ignore_index=True)
+    if "mknn" in metrics and {"raw", "unified"} <= set(spaces):
+        table = self_mknn(raw, unified, models, rows, centred=centred, seed=seed,
+                          **{key: options[key] for key in ("k", "mknn_score", "n_queries", "mknn_groups") if key in options})
+        table["rows_available"] = int(valid.sum())
+        table["rows_used"] = int(rows.size)
+        tables.append(table)
+    combined = pd.concat(tables, ignore_index=True)
+    controls = [m for m in models if not store.card(m)["card"].get("trained", True)]
+    return significance(combined, controls)
+
+
+def self_mknn(raw: dict[str, np.ndarray], unified: dict[str, Path], models: Sequence[str], rows: np.ndarray,
+              k: int = 10, mknn_score: str = "jaccard", n_queries: int | None = None,
+              mknn_groups: np.ndarray | None = None, centred: bool = False, seed: int = 0) -> pd.DataFrame:
+    """Each model's mKNN between its raw space and its own unified space (the transform's ceiling).
+
+    Same neighbours, score, query atoms and exclusion rule as the matrix. With ``centred`` also
+    against the centred unified cloud (space ``raw->unified-centred``).
+    """
+    queries = choose_query_rows(rows.size, n_queries, seed)
+    detail = f"{mknn_score}, k={k}" + (", same-structure neighbours excluded" if mknn_groups is not None else "")
+    records = []
+    for m in models:
+        # the same dtypes as in metric_matrix, so that the lists (and their tie-breaks) are the matrix's
+        own = knn_indices(l2_normalise_rows(raw[m][rows]), k, queries, mknn_groups)
+        Z = np.load(unified[m], mmap_mode="r")[rows]
+        targets = [("raw->unified", Z)] + ([("raw->" + CENTRED_SPACE, Z - Z.mean(axis=0, dtype=np.float64))]
+                                           if centred else [])
+        for space, cloud in targets:
+            value = neighbourhood_agreement(own, knn_indices(l2_normalise_rows(cloud), k, queries, mknn_groups),
+                                            mknn_score)
+            records.append({"model_a": m, "model_b": m, "metric": "mknn_self", "value": value, "std": np.nan,
+                            "n": int(queries.size), "seed": seed if queries.size < rows.size else None, "space": space,
+                            "detail": detail + "; a model's raw neighbourhoods vs its own unified ones",
+                            "null_mean": np.nan, "null_std": np.nan})
+    return pd.DataFrame.from_records(records).astype({"n": "int64", "seed": "Int64"})
+
+
+def unified_geometry_table(store, unified: dict[str, Path], models: Sequence[str]) -> pd.DataFrame:
+    """Offset and degeneracy of every model's unified cloud (:mod:`platonic.compare.geometry`),
+    on the atoms every model embedded; ``trained`` from the model cards."""
+    raw_valid = np.logical_and.reduce([np.isfinite(store.load(m)).all(axis=1) for m in models])
+    table = geometry_table({m: np.load(unified[m], mmap_mode="r")[raw_valid] for m in models})
+    table.insert(1, "trained", [bool(store.card(m)["card"].get("trained", True)) for m in models])
+    return table
 
 
 def intrinsic_dimensions(store, unified: dict[str, Path] | None, models: Sequence[str], spaces: Sequence[str],
-                         n_atoms: int = 20000, seed: int = 0, relative_tol: float = 1e-4) -> pd.DataFrame:
-    """TwoNN intrinsic dimension per model and space on one seeded subsample of the common rows.
+                         n_atoms: int = 20000, seed: int = 0, relative_tol: float = 1e-4,
+                         symmetry_dedup: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """TwoNN per model and space with its stability check (:func:`twonn_stability`).
 
-    Symmetry-equivalent atoms embed identically up to float noise (d1 ~ 0 breaks TwoNN): rows
-    closer than ``relative_tol`` x the RMS row norm of that matrix are merged first, and the count
-    is reported. On MP-20 the estimate depends on this tolerance (many environments are
-    near-duplicates), so the tolerance is a column of the output.
+    On one seeded subsample of the common rows; with ``symmetry_dedup`` one atom per spglib
+    equivalence class (structure, ``equivalent_class``) is kept first, so symmetry-equivalent atoms
+    cannot supply zero neighbour distances. Returns (summary, curve): one row per model and space
+    (``dimension`` NaN and ``verdict`` "no stable estimate: ..." unless the estimate plateaus over
+    the merge tolerances and subsample sizes), and the curves behind it.
     """
     raw = {m: store.load(m) for m in models}
     valid = np.logical_and.reduce([np.isfinite(a).all(axis=1) for a in raw.values()])
     rows = _select_rows(valid, n_atoms, seed)
-    records = []
+    classes = None
+    if symmetry_dedup:
+        atoms = store.atom_table()
+        structure = atoms["structure_index"].to_numpy()[rows].astype(np.int64)
+        equivalent = atoms["equivalent_class"].to_numpy()[rows].astype(np.int64)
+        classes = structure * (int(equivalent.max()) + 1) + equivalent
+    records, curves = [], []
     for space in spaces:
         for m in models:
             X = raw[m][rows] if space == "raw" else np.load(unified[m], mmap_mode="r")[rows]
-            X = np.asarray(X, dtype=np.float64)
-            tol = relative_tol * float(np.sqrt((X**2).sum(axis=1).mean()))
-            result = two_nn_dimension(X, dedup_tol=tol)
-            records.append({"model": m, "space": space, "dimension": result.dimension, "n_atoms": int(rows.size),
-                            "n_duplicates": result.n_duplicates, "n_fitted": result.n_fitted, "seed": seed,
-                            "relative_tol": relative_tol, "dedup_tol": tol})
-    return pd.DataFrame(records)
+            summary, curve = twonn_stability(np.asarray(X, dtype=np.float64), classes=classes,
+                                             reference_tolerance=relative_tol, seed=seed)
+            records.append({"model": m, "space": space, **summary, "n_atoms": int(rows.size), "seed": seed,
+                            "dedup": "one atom per spglib class" if symmetry_dedup else "none"})
+            curves += [{"model": m, "space": space, **row} for row in curve]
+    return pd.DataFrame(records), pd.DataFrame(curves)
 
 
 def save_heatmaps(table: pd.DataFrame, out: str | Path) -> list[Path]:
@@ -110,6 +183,8 @@ def save_heatmaps(table: pd.DataFrame, out: str | Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for (space, metric), part in table.groupby(["space", "metric"]):
+        if metric == "mknn_self":  # one value per model, no matrix: a table in the report
+            continue
         fig, ax = plt.subplots(figsize=(6.5, 5.5))
         heatmap(part, metric, ax=ax)
         ax.set_title(f"{metric} ({space} space, n={int(part['n'].iloc[0])})")

@@ -93,3 +93,100 @@ def two_nn_dimension(X: np.ndarray, dedup_tol: float = 1e-8, discard_fraction: f
     log_survival = -np.log(1.0 - np.arange(1, n_fitted + 1) / n)
     dimension = float(log_ratio @ log_survival / (log_ratio @ log_ratio))
     return TwoNNResult(dimension=dimension, n_duplicates=int(n_duplicates), n_fitted=n_fitted)
+
+
+#: relative merge tolerances of the sweep (x the RMS row norm): float noise up to 1e-3
+DEFAULT_TOLERANCES = (1e-6, 1e-5, 1e-4, 1e-3)
+#: subsample fractions of the stability curve
+DEFAULT_FRACTIONS = (0.25, 0.5, 1.0)
+
+
+def one_per_class(classes: np.ndarray) -> np.ndarray:
+    """Sorted indices of the first row of every distinct label (e.g. one atom per spglib-equivalent set)."""
+    _, first = np.unique(np.asarray(classes), return_index=True)
+    return np.sort(first)
+
+
+def twonn_stability(
+    X: np.ndarray,
+    classes: np.ndarray | None = None,
+    tolerances: tuple[float, ...] = DEFAULT_TOLERANCES,
+    fractions: tuple[float, ...] = DEFAULT_FRACTIONS,
+    repeats: int = 3,
+    reference_tolerance: float = 1e-4,
+    max_relative_spread: float = 0.1,
+    seed: int = 0,
+) -> tuple[dict[str, object], list[dict[str, float]]]:
+    """TwoNN with its stability checked; a number only where it plateaus.
+
+    1. **Deduplicate by symmetry**: with ``classes`` (one label per row, e.g. structure id +
+       spglib's Wyckoff-equivalence class) only one row per class is kept, so
+       symmetry-equivalent atoms cannot supply the zero first-neighbour distances.
+    2. **Tolerance sweep**: :func:`two_nn_dimension` with ``dedup_tol`` = each relative tolerance
+       x the RMS row norm of the kept rows.
+    3. **Subsample curve**: at ``reference_tolerance``, ``repeats`` seeded random subsets of each
+       fraction of the kept rows (one draw at fraction 1).
+
+    The estimate is **stable** when every tolerance of the sweep gives a value within
+    ``max_relative_spread`` (default 10%) of their median and the mean over draws at every fraction
+    is within the same relative distance of the full-sample value. Then ``dimension`` is the
+    full-sample value at ``reference_tolerance``; otherwise it is NaN and ``verdict`` says
+    "no stable estimate" with the reason.
+
+    Returns
+    -------
+    (summary, curve) : summary dict (``dimension``, ``stable``, ``verdict``, ``n_rows``,
+        ``n_kept``, ``tolerance_min``/``max`` estimates, ``subsample_min``/``max``), and the
+        curve as a list of rows (``kind`` tolerance or subsample, ``relative_tol``, ``fraction``,
+        ``draw``, ``dimension``, ``n_points``)
+    """
+    X = np.asarray(check_matrix(X, "X", min_rows=3, dtypes=(np.float64, np.float32)), dtype=np.float64)
+    kept = np.arange(X.shape[0]) if classes is None else one_per_class(classes)
+    if classes is not None and len(classes) != X.shape[0]:
+        raise MetricInputError(f"classes must have one label per row ({X.shape[0]}), got {len(classes)}")
+    points = X[kept]
+    scale = float(np.sqrt((points**2).sum(axis=1).mean()))
+    curve: list[dict[str, float]] = []
+    for tol in tolerances:
+        result = two_nn_dimension(points, dedup_tol=tol * scale)
+        curve.append({"kind": "tolerance", "relative_tol": tol, "fraction": 1.0, "draw": 0,
+                      "dimension": result.dimension, "n_points": points.shape[0] - result.n_duplicates})
+    rng = np.random.default_rng(seed)
+    full = two_nn_dimension(points, dedup_tol=reference_tolerance * scale).dimension
+    subsample_means = {}
+    for fraction in fractions:
+        draws = 1 if fraction >= 1.0 else repeats
+        values = []
+        for draw in range(draws):
+            size = max(3, int(round(fraction * points.shape[0])))
+            rows = np.arange(points.shape[0]) if fraction >= 1.0 else rng.choice(points.shape[0], size, replace=False)
+            result = two_nn_dimension(points[rows], dedup_tol=reference_tolerance * scale)
+            values.append(result.dimension)
+            curve.append({"kind": "subsample", "relative_tol": reference_tolerance, "fraction": fraction, "draw": draw,
+                          "dimension": result.dimension, "n_points": rows.size - result.n_duplicates})
+        subsample_means[fraction] = float(np.mean(values))
+    swept = np.array([row["dimension"] for row in curve if row["kind"] == "tolerance"])
+    reasons = []
+    if swept.size and np.abs(swept - np.median(swept)).max() > max_relative_spread * abs(np.median(swept)):
+        reasons.append(f"varies {swept.min():.3g}-{swept.max():.3g} over merge tolerances "
+                       f"{min(tolerances):g}-{max(tolerances):g}")
+    drift = {f: m for f, m in subsample_means.items() if abs(m - full) > max_relative_spread * abs(full)}
+    if drift:
+        reasons.append("subsamples give " + ", ".join(f"{m:.3g} at {f:.0%}" for f, m in drift.items())
+                       + f" vs {full:.3g} on all rows")
+    stable = not reasons
+    summary = {
+        "dimension": full if stable else float("nan"),
+        "estimate_at_reference_tol": full,
+        "stable": stable,
+        "verdict": f"stable: {full:.3g}" if stable else "no stable estimate: " + "; ".join(reasons),
+        "n_rows": int(X.shape[0]),
+        "n_kept": int(kept.size),
+        "tolerance_min": float(swept.min()) if swept.size else float("nan"),
+        "tolerance_max": float(swept.max()) if swept.size else float("nan"),
+        "subsample_min": float(min(subsample_means.values())),
+        "subsample_max": float(max(subsample_means.values())),
+        "reference_tol": reference_tolerance,
+        "max_relative_spread": max_relative_spread,
+    }
+    return summary, curve

@@ -23,6 +23,14 @@ error is about std/sqrt(|Q|)).
 
 Ties at the k-th distance (e.g. more than k symmetry-equivalent atoms with identical
 embeddings) are broken in the order the search returns them, not by a fixed rule.
+
+**Same-structure exclusion** (``groups``, e.g. the structure id of every atom). The
+symmetry-equivalent copies of an atom in its own structure have (near-)identical embeddings in
+every invariant model, so they fill each other's neighbour lists in every model alike and
+inflate the agreement with something no model learned. With ``groups`` given, the neighbours
+of atom i are its k nearest atoms *of other groups* (its own group, itself included, is
+skipped). The search then asks for ``k + g`` rows, g the largest group, which is exact: at most
+g of them can belong to the query's group.
 """
 
 from __future__ import annotations
@@ -64,7 +72,8 @@ def nearest_rows(reference: np.ndarray, queries: np.ndarray, k: int) -> np.ndarr
     return search.kneighbors(queries, return_distance=False)
 
 
-def knn_indices(X: np.ndarray, k: int, query_indices: np.ndarray | None = None) -> np.ndarray:
+def knn_indices(X: np.ndarray, k: int, query_indices: np.ndarray | None = None,
+                groups: np.ndarray | None = None) -> np.ndarray:
     """Exact Euclidean k nearest neighbours of rows of X among all rows, self excluded.
 
     Parameters
@@ -72,6 +81,8 @@ def knn_indices(X: np.ndarray, k: int, query_indices: np.ndarray | None = None) 
     X : array of shape (n_rows, d); float32 input is searched in float32
     k : number of neighbours, 1 <= k < n_rows
     query_indices : rows whose neighbours are wanted (default: all rows)
+    groups : optional label per row (e.g. structure id); neighbours sharing the query's label
+        are excluded (see the module docstring)
 
     Returns
     -------
@@ -88,12 +99,33 @@ def knn_indices(X: np.ndarray, k: int, query_indices: np.ndarray | None = None) 
     if queries.size and (queries.min() < 0 or queries.max() >= n_rows):
         raise MetricInputError(f"query_indices must lie in [0, {n_rows}), got values outside")
 
+    if groups is not None:
+        return _knn_other_groups(X, k, queries, groups)
     neighbours = nearest_rows(X, X[queries], k + 1)
     # The query itself is normally among its own k + 1 nearest rows; if more than k
     # exact duplicates hide it, every returned row is at distance 0 and the last is dropped.
     is_self = neighbours == queries[:, None]
     is_self[~is_self.any(axis=1), -1] = True
     return neighbours[~is_self].reshape(len(queries), k)
+
+
+def _knn_other_groups(X: np.ndarray, k: int, queries: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    labels = np.asarray(groups)
+    if labels.shape != (X.shape[0],):
+        raise MetricInputError(f"groups must have one label per row ({X.shape[0]}), got shape {labels.shape}")
+    _, codes, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    available = X.shape[0] - sizes[codes[queries]]
+    if queries.size and available.min() < k:
+        worst = int(queries[np.argmin(available)])
+        raise MetricInputError(
+            f"row {worst} has only {int(available.min())} rows outside its group {labels[worst]!r}: k = {k} is too large"
+        )
+    n_search = min(X.shape[0], k + int(sizes.max()))
+    neighbours = nearest_rows(X, X[queries], n_search)
+    other = codes[neighbours] != codes[queries][:, None]
+    # stable argsort keeps the distance order among the rows of other groups
+    first = np.argsort(~other, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(neighbours, first, axis=1)
 
 
 def l2_normalise_rows(X: np.ndarray) -> np.ndarray:
@@ -139,6 +171,7 @@ def mutual_knn(
     score: KnnScore = "jaccard",
     n_queries: int | None = None,
     seed: int = 0,
+    groups: np.ndarray | None = None,
 ) -> float:
     """Mutual k-NN agreement of two row-matched embeddings (see module docstring).
 
@@ -150,6 +183,8 @@ def mutual_knn(
     score : ``"jaccard"`` (paper) or ``"overlap"`` (Huh et al.)
     n_queries : average over this many random query atoms instead of all (None: all, exact)
     seed : seed of the query draw (used only when ``n_queries`` < n_atoms)
+    groups : optional label per atom (e.g. structure id): neighbours with the query's label are
+        excluded in both embeddings
 
     Returns
     -------
@@ -159,6 +194,6 @@ def mutual_knn(
     if score not in ("jaccard", "overlap"):
         raise MetricInputError(f"score must be 'jaccard' or 'overlap', got {score!r}")
     queries = choose_query_rows(A.shape[0], n_queries, seed)
-    neighbours_a = knn_indices(l2_normalise_rows(A), k, queries)
-    neighbours_b = knn_indices(l2_normalise_rows(B), k, queries)
+    neighbours_a = knn_indices(l2_normalise_rows(A), k, queries, groups)
+    neighbours_b = knn_indices(l2_normalise_rows(B), k, queries, groups)
     return neighbourhood_agreement(neighbours_a, neighbours_b, score)

@@ -32,9 +32,14 @@ GUIDES = {
                "are added (Procrustes similarity to the previous K; 1 = converged) and how much models agree at "
                "each K.",
     "metrics": "Model x model similarity in the unified space (cosines to the anchors), where every model has the "
-               "same axes. Procrustes, CKA and mutual-kNN: 1 = same geometry; ScoreOT: 0 = same distribution "
-               "(lower is closer); SuperScore = (Procrustes + mKNN)/2 x exp(-ScoreOT) combines them. Read rows "
-               "against the random control: a trained pair should score far above any pair with the control.",
+               "same axes. Procrustes, CKA and mutual-kNN (Jaccard index of the k-neighbour sets): 1 = same "
+               "geometry; ScoreOT: 0 = same distribution (lower is closer); SuperScore = (Procrustes + mKNN)/2 x "
+               "exp(-ScoreOT) combines them. Centred: each model's cloud minus its own mean, the headline for OT "
+               "and SuperScore, since un-centred OT mostly measures the distance between the clouds' offsets "
+               "(see the offset table). Cells marked * clear both their permutation null and the control baseline.",
+    "metrics_uncentred": "The paper's un-centred unified space: OT and SuperScore here grow with the distance "
+                         "between the models' mean unified vectors, whatever their shapes. Procrustes and CKA are "
+                         "translation invariant and equal the centred values.",
     "raw_metrics": "The same metrics on the raw embeddings (widths differ, so OT and SuperScore are not defined). "
                    "Raw and unified agreeing says the unified space kept each model's geometry.",
     "reconstruction": "Global feature reconstruction error GFRE(X -> Y): how badly a linear map from model X "
@@ -42,9 +47,6 @@ GUIDES = {
                       "= nothing predictable. Asymmetric: a richer X reconstructs a poorer Y, not the reverse. "
                       "GFRD: the distortion of the best orthogonal map; LFRE: the same with local maps around "
                       "each atom.",
-    "intrinsic": "TwoNN intrinsic dimension of each model's atom cloud: the number of directions the data "
-                 "really varies along. Near-duplicate atoms (symmetry-equivalent sites) are merged first at the "
-                 "stated tolerance, on which the estimate depends.",
 }
 
 
@@ -249,8 +251,10 @@ def study_sections(study: Path, store, figures: Path) -> list[Section]:
     sections.append(anchors)
 
     metrics = _read_csv(results / "metrics.csv")
-    groups = [("metrics", "Model similarity in the unified space (paper Fig 4a-d)", "unified",
+    groups = [("metrics", "Model similarity in the unified space, centred (paper Fig 4a-d)", "unified-centred",
                ("procrustes", "cka", "mknn", "ot", "superscore")),
+              ("metrics_uncentred", "Unified space, un-centred (the paper's definition)", "unified",
+               ("mknn", "ot", "superscore")),
               ("raw_metrics", "Model similarity in raw space", "raw", ("procrustes", "cka", "mknn")),
               ("reconstruction", "Reconstruction errors (Malosso et al.)", "raw", ("gfre", "gfrd", "lfre"))]
     for key, title, space, names in groups:
@@ -265,13 +269,11 @@ def study_sections(study: Path, store, figures: Path) -> list[Section]:
             section.figures.append((f"{metric}, {space} space (n = {int(part['n'].iloc[0])}" + (f"; {detail})" if detail else ")"), path))
         sections.append(section)
 
-    intrinsic = Section("intrinsic", "Intrinsic dimension", GUIDES["intrinsic"])
-    dims = _read_csv(results / "intrinsic_dimension.csv")
-    if dims is not None:
-        intrinsic.tables.append(("TwoNN intrinsic dimension", dims, results / "intrinsic_dimension.csv"))
-    else:
-        intrinsic.missing.append("TwoNN table ([compare].twonn_atoms = 0)")
-    sections.append(intrinsic)
+    from platonic.report.metric_sections import (geometry_section, intrinsic_section, mknn_ceiling_section,
+                                                 significance_section)
+
+    sections += [geometry_section(results), significance_section(metrics, results),
+                 mknn_ceiling_section(metrics, results), intrinsic_section(results)]
     skipped = {s["analysis"]: s["reason"] for s in manifest.get("skipped") or []}
     return sections + _analysis_sections(results, skipped, manifest.get("config"), manifest.get("failure"))
 

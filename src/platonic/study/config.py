@@ -29,6 +29,9 @@ default below, so ``platonic run`` with no file is the default study::
     ot_repeats = 3
     twonn_atoms = 20000  # 0 skips the intrinsic dimension
     lfre_atoms = 250     # LFRE test atoms (the paper: 1,000; ~1.5 ms per atom and ordered model pair)
+    permutations = 5     # permutation-null draws (Procrustes, CKA, mKNN, SuperScore); 0: none
+    centred = true       # also the unified space centred per model (headline OT and SuperScore)
+    exclude_same_structure = true   # mKNN ignores neighbours from the query atom's own structure
     seed = 0
 
     [analyse]
@@ -70,7 +73,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "anchors": {"reference": "chgnet-0.3.0", "method": "direct", "k": 100, "seed": 0, "sweep": True,
                 "diversity": True},
     "compare": {"metrics": SYMMETRIC + ASYMMETRIC, "spaces": ["raw", "unified"], "k": 10, "ot_samples": 2000,
-                "ot_repeats": 3, "twonn_atoms": 20000, "lfre_atoms": 250, "seed": 0},
+                "ot_repeats": 3, "twonn_atoms": 20000, "lfre_atoms": 250, "permutations": 5, "centred": True,
+                "exclude_same_structure": True, "seed": 0},
     "analyse": {"chemistry": True, "arithmetic": True, "reference": "chgnet-0.3.0", "seed": 0},
     "diagnose": {"control": True, "equivariance": True, "rotation": True, "rotations": 10, "drift": True,
                  "dimers": True, "atypical": True, "top": 20, "seed": 0},
@@ -87,7 +91,7 @@ LIST_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
 }
 MINIMUM: dict[tuple[str, str], int] = {
     ("dataset", "n"): 1, ("anchors", "k"): 2, ("compare", "k"): 1, ("compare", "ot_samples"): 2,
-    ("compare", "ot_repeats"): 1, ("compare", "twonn_atoms"): 0, ("compare", "lfre_atoms"): 10, ("diagnose", "rotations"): 1, ("diagnose", "top"): 1,
+    ("compare", "ot_repeats"): 1, ("compare", "twonn_atoms"): 0, ("compare", "lfre_atoms"): 10, ("compare", "permutations"): 0, ("diagnose", "rotations"): 1, ("diagnose", "top"): 1,
 }
 
 

@@ -297,7 +297,11 @@ def _analysis_stages(config: StudyConfig, store, models: list[str], result: Stud
     def compare_work(skipped: dict[str, str]) -> str:
         written = stages.compare_stage(store, models, c["metrics"], c["spaces"], seed=c["seed"],
                                        twonn_atoms=c["twonn_atoms"], k=c["k"], ot_n_samples=c["ot_samples"],
-                                       ot_repeats=c["ot_repeats"], lfre_n_test=c["lfre_atoms"])
+                                       ot_repeats=c["ot_repeats"], lfre_n_test=c["lfre_atoms"],
+                                       n_permutations=c["permutations"], centred=c["centred"],
+                                       exclude_same_structure=c["exclude_same_structure"])
+        for warning in written.get("degenerate", []):
+            log(f"compare: {warning}", stage="compare", status="warning")
         table = written["metrics"]
         return f"{len(table)} metric values on {table['rows_used'].iloc[0]} atoms"
 

@@ -4,7 +4,8 @@ One function per stage; the CLI verbs (`platonic anchors`, `project`, `compare`)
 `platonic run` both call these, so a study and a hand-run sequence of verbs leave the same files:
 
 ``results/anchors.csv`` (+ ``.json``), ``anchor_diversity.csv``, ``k_sweep.csv``,
-``unified/<model>.npy``, ``metrics.csv``/``.parquet``, ``intrinsic_dimension.csv``,
+``unified/<model>.npy``, ``metrics.csv``/``.parquet``, ``unified_geometry.csv``,
+``intrinsic_dimension.csv`` (+ ``_curve.csv``),
 ``figures/heatmap_<metric>_<space>.png``.
 
 An analysis of :func:`analyse_stage` or :func:`diagnose_stage` that does not apply to the data
@@ -90,8 +91,10 @@ def project_stage(store, models: Sequence[str] | None = None) -> dict[str, Path]
 
 def compare_stage(store, models: Sequence[str], metrics: Sequence[str], spaces: Sequence[str], seed: int = 0,
                   twonn_atoms: int = 20000, **options) -> dict[str, object]:
-    """Metric matrices (+ heatmaps) and the TwoNN table; ``options`` go to ``compare_store``."""
-    from platonic.compare.from_store import compare_store, intrinsic_dimensions, save_heatmaps
+    """Metric matrices (+ heatmaps), the unified-space geometry (offset, degeneracy) and the TwoNN
+    tables; ``options`` go to ``compare_store``. ``written["degenerate"]`` lists one warning line
+    per model whose unified space is degenerate."""
+    from platonic.compare.from_store import compare_store, intrinsic_dimensions, save_heatmaps, unified_geometry_table
 
     out = results_dir(store)
     unified = unified_paths(store, models)
@@ -103,9 +106,17 @@ def compare_stage(store, models: Sequence[str], metrics: Sequence[str], spaces: 
     table.to_csv(out / "metrics.csv", index=False)
     table.to_parquet(out / "metrics.parquet", index=False)
     written: dict[str, object] = {"metrics": table, "heatmaps": save_heatmaps(table, out / "figures")}
+    if "unified" in spaces:
+        geometry = unified_geometry_table(store, unified, models)
+        geometry.to_csv(out / "unified_geometry.csv", index=False)
+        written["unified_geometry"] = geometry
+        written["degenerate"] = [f"{row.model}: degenerate unified space ({row.reason}); mKNN, OT, arithmetic and "
+                                 "intrinsic dimension of this model measure noise"
+                                 for row in geometry.itertuples() if row.degenerate]
     if twonn_atoms:
-        dims = intrinsic_dimensions(store, unified, models, spaces, n_atoms=twonn_atoms, seed=seed)
+        dims, curve = intrinsic_dimensions(store, unified, models, spaces, n_atoms=twonn_atoms, seed=seed)
         dims.to_csv(out / "intrinsic_dimension.csv", index=False)
+        curve.to_csv(out / "intrinsic_dimension_curve.csv", index=False)
         written["intrinsic_dimension"] = dims
     return written
 
