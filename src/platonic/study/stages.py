@@ -113,11 +113,28 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
     if chemistry:
         written |= analyse_chemistry(unified_paths(store, models), store.atom_table(), out,
                                      raw={m: store.load(m) for m in models}, models=models, reference=reference,
-                                     control=controls[0] if controls else None, seed=seed)
+                                     control=controls[0] if controls else None, controls=controls, seed=seed)
     if arithmetic:
         space = UnifiedSpace.from_store(store, load_anchors(results_dir(store) / "anchors.csv"), models, device=device)
         written |= {f"arithmetic_{k}": v for k, v in arithmetic_table(space, reference, out, models).items()}
+        written |= arithmetic_null_stage(store, space, models, reference, out, seed)
     return written
+
+
+def arithmetic_null_stage(store, space, models: Sequence[str], reference: str, out: Path, seed: int) -> dict[str, Path]:
+    """The nulls of every Table 1 c-sim (``arithmetic_null.csv``) and the random-product null of the
+    stitched reaction (``arithmetic_stitch_null.csv``)."""
+    import numpy as np
+
+    from platonic.analyse.arithmetic_null import arithmetic_null, reaction_stitch_null
+
+    unified = {m: np.load(path, mmap_mode="r") for m, path in unified_paths(store, models).items()}
+    table = store.atom_table()
+    paths = {"arithmetic_null": out / "arithmetic_null.csv", "arithmetic_stitch_null": out / "arithmetic_stitch_null.csv"}
+    arithmetic_null(unified, table, reference, models, random_state=seed).to_csv(paths["arithmetic_null"], index=False)
+    reaction_stitch_null(space, unified, table, reference, models, random_state=seed).to_csv(
+        paths["arithmetic_stitch_null"], index=False)
+    return paths
 
 
 def diagnose_stage(store, models: Sequence[str], control: bool = True, equivariance: bool = True,
