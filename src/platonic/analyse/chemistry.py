@@ -122,7 +122,8 @@ def analyse_chemistry(
     offsets = offsets_from_structure_index(structures)
     used = {"rows_used": int(rows.size), "rows_total": n_rows}
 
-    fit_models = [m for m in models if m != control] or models
+    controls = [control] if controls is None and control is not None else list(controls or [])
+    fit_models = [m for m in models if m != control and m not in controls] or models
     elements_table = element_table({m: matrices[m][rows] for m in models}, elements, min_atoms=min_atoms,
                                    structure_index=structures, reference=reference)
     elements_table = add_shared_pca(elements_table, fit_models=fit_models)
@@ -142,7 +143,6 @@ def analyse_chemistry(
     per_group = pd.concat(per_group_parts, ignore_index=True)
     trajectories = element_trajectories(elements_table, reference=reference)
 
-    controls = [control] if controls is None and control is not None else list(controls or [])
     gain = cumulant_gain_table({m: matrices[m][rows] for m in models}, offsets, max_order, space="unified",
                                controls=controls)
     if raw_matrices:

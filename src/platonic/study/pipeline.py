@@ -194,17 +194,16 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
             from platonic.diagnose.drift import DEFAULT_DRIFT_PAIRS
 
             options = {k: dg[k] for k in ("control", "equivariance", "rotation", "rotations", "drift", "dimers",
-                                          "atypical", "top", "seed")}
+                                          "atypical", "top", "seed", "equivariance_groups",
+                                          "equivariance_min_structures")}
             if dg["control"] and not stages.control_models(store, models):
                 options["control"] = False
                 log("diagnose: no random-weight control among the models; control diagnostic skipped",
                     stage="diagnose", status="warning")
-            if dg["control"] and not an["chemistry"]:
-                raise ValueError("[diagnose] control = true needs [analyse] chemistry = true (it reads group coherence)")
             if dg["drift"] and not any(set(pair) <= set(models) for pair in DEFAULT_DRIFT_PAIRS):
                 log(f"diagnose: no fine-tuning pair {DEFAULT_DRIFT_PAIRS} among the models; drift skipped",
                     stage="diagnose", status="warning")
-            written = stages.diagnose_stage(store, models, device=device, **options)
+            written = stages.diagnose_stage(store, models, device=device, dataset=dataset, **options)
             return f"{len(written)} tables and figures in {results / 'diagnose'}"
 
         runner.run("diagnose", diagnose_key, [results / "diagnose"], diagnose_work)

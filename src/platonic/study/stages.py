@@ -139,8 +139,13 @@ def arithmetic_null_stage(store, space, models: Sequence[str], reference: str, o
 
 def diagnose_stage(store, models: Sequence[str], control: bool = True, equivariance: bool = True,
                    rotation: bool = True, rotations: int = 10, drift: bool = True, dimers: bool = True,
-                   atypical: bool = True, top: int = 20, seed: int = 0, device: str = "cpu") -> dict[str, Path]:
-    """The diagnostics, into ``results/diagnose/``; ``control`` reads the chemistry and compare tables."""
+                   atypical: bool = True, top: int = 20, seed: int = 0, device: str = "cpu", dataset=None,
+                   equivariance_groups: int = 6, equivariance_min_structures: int = 3) -> dict[str, Path]:
+    """The diagnostics, into ``results/diagnose/``; ``control`` reads the chemistry and compare tables.
+
+    ``dataset`` (the store's structures) gives equivariance its symprec-sweep ground truth; without
+    it the atom table's labels are used. ``equivariance_groups`` (0: all) and
+    ``equivariance_min_structures`` choose the space groups scored among those present."""
     from platonic.anchors.from_store import load_anchors
     from platonic.diagnose.atypical import atypical_report
     from platonic.diagnose.drift import DEFAULT_DRIFT_PAIRS, drift_report
@@ -154,7 +159,10 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
     if control:
         written |= control_stage(store, models, out)
     if equivariance:
-        written |= {f"equivariance_{k}": v for k, v in equivariance_report(store, unified, models, out).items()}
+        report = equivariance_report(store, unified, models, out,
+                                     structures=None if dataset is None else dataset.structures,
+                                     top=equivariance_groups or None, min_structures=equivariance_min_structures)
+        written |= {f"equivariance_{k}": v for k, v in report.items()}
     if rotation:
         report = rotation_report(models, out, n_rotations=rotations, seed=seed, store=store,
                                  anchors=load_anchors(results_dir(store) / "anchors.csv"), device=device)
@@ -169,24 +177,52 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
 
 
 def control_stage(store, models: Sequence[str], out: Path) -> dict[str, Path]:
-    """The random-weight control against the trained models (needs the chemistry and compare tables)."""
-    from platonic.diagnose.control import agreement_summary, coherence_summary, control_verdict, plot_control
+    """The random-weight controls (model cards with ``trained = false``) against the trained models.
+
+    Reads the compare table and, when the chemistry analysis wrote it, the group coherence; a part
+    that cannot be computed is skipped with its reason in the verdict. Raises
+    :class:`~platonic.errors.NotApplicableError` when there is no control or neither part applies.
+    """
+    from platonic.diagnose.control import (
+        ControlInputError,
+        agreement_summary,
+        coherence_summary,
+        control_verdict,
+        plot_control,
+    )
+    from platonic.errors import NotApplicableError
 
     controls = control_models(store, models)
     if not controls:
-        raise ValueError(f"[diagnose] control = true but no model among {list(models)} is a random-weight control")
+        raise NotApplicableError(f"no model among {list(models)} has a card with trained = false (a random-weight "
+                                 "control)")
     sources = {"coherence": results_dir(store) / "analyse" / "group_coherence.csv",
                "metrics": results_dir(store) / "metrics.csv"}
-    absent = [str(p) for p in sources.values() if not p.exists()]
-    if absent:
-        raise FileNotFoundError(f"the control diagnostic needs {absent}: run `platonic analyse` and `platonic compare`")
-    coherence = coherence_summary(pd.read_csv(sources["coherence"]), controls)
-    agreement = agreement_summary(pd.read_csv(sources["metrics"]), controls)
+    tables: dict[str, pd.DataFrame | None] = {"coherence": None, "agreement": None}
+    skipped: dict[str, str] = {}
+    if not sources["coherence"].exists():
+        skipped["coherence"] = f"no {sources['coherence'].name} (the chemistry analysis did not run)"
+    else:
+        try:
+            tables["coherence"] = coherence_summary(pd.read_csv(sources["coherence"]), controls)
+        except ControlInputError as error:
+            skipped["coherence"] = str(error)
+    if not sources["metrics"].exists():
+        skipped["agreement"] = f"no {sources['metrics'].name} (the compare stage did not run)"
+    else:
+        try:
+            tables["agreement"] = agreement_summary(pd.read_csv(sources["metrics"]), controls)
+        except ControlInputError as error:
+            skipped["agreement"] = str(error)
+    if len(skipped) == 2:
+        raise NotApplicableError("control: " + "; ".join(f"{part}: {why}" for part, why in skipped.items()))
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"control_coherence": out / "control_coherence.csv", "control_agreement": out / "control_agreement.csv",
-             "control_verdict": out / "control_verdict.csv", "control_figure": out / "control.png"}
-    coherence.to_csv(paths["control_coherence"], index=False)
-    agreement.to_csv(paths["control_agreement"], index=False)
-    control_verdict(coherence, agreement).to_csv(paths["control_verdict"], index=False)
-    plot_control(coherence, agreement).savefig(paths["control_figure"], dpi=110)
+    paths = {"control_verdict": out / "control_verdict.csv", "control_figure": out / "control.png"}
+    for part, table in tables.items():
+        if table is not None:
+            paths[f"control_{part}"] = out / f"control_{part}.csv"
+            table.to_csv(paths[f"control_{part}"], index=False)
+    control_verdict(tables["coherence"], tables["agreement"], controls=controls, skipped=skipped).to_csv(
+        paths["control_verdict"], index=False)
+    plot_control(tables["coherence"], tables["agreement"]).savefig(paths["control_figure"], dpi=110)
     return paths
