@@ -113,8 +113,12 @@ def test_rejected_structures_are_dropped_and_small_stores_refused():
     with_nan[:2] = np.nan  # structure 0 (at least 2 atoms)
     null = arithmetic_null({"ref": z, "m": with_nan}, table, "ref", n_candidates=5)
     assert (null["n_structures"] == 29).all()
-    with pytest.raises(EmbeddingArithmeticError, match="at least 40 structures"):
-        arithmetic_null({"ref": z}, table, "ref", n_candidates=40)
+    assert (arithmetic_null({"ref": z}, table, "ref", n_candidates=40)["n_candidates"] == 30).all()
+    from platonic.errors import NotApplicableError
+
+    small = table[table["structure_index"] < 3]
+    with pytest.raises(NotApplicableError, match="at least 4 structures"):
+        arithmetic_null({"ref": z[: len(small)]}, small, "ref")
     with pytest.raises(EmbeddingArithmeticError, match="no unified matrix"):
         arithmetic_null({"ref": z}, table, "ref", models=["x"])
 

@@ -45,6 +45,7 @@ import pandas as pd
 from pymatgen.core import Composition
 
 from platonic.analyse.arithmetic import BASES, CENTRINGS, EmbeddingArithmeticError
+from platonic.errors import NotApplicableError
 
 CASES = ("material", "reaction", "stitched")
 NULL_COLUMNS = ["case", "basis", "centring", "model", "reference", "matched", "mismatched", "margin", "mean_rank",
@@ -143,7 +144,9 @@ def arithmetic_null(
     models : default every key of ``unified``; the reference is added.
     n_queries : structures (material) or random triples (reaction, stitched) scored; at most
         the number of structures for the material case.
-    n_candidates : N, the true partner and N - 1 mismatched ones per query.
+    n_candidates : N, the true partner and N - 1 mismatched ones per query (at most the number of
+        structures; the table's ``n_candidates`` says what was used). Fewer than 4 structures:
+        :class:`~platonic.errors.NotApplicableError`.
     bases, centrings : which definitions to score (default all).
     random_state : seed of the draws (the same draws for every model).
 
@@ -165,11 +168,12 @@ def arithmetic_null(
     starts = np.flatnonzero(np.r_[True, used_structures[1:] != used_structures[:-1]])
     offsets = np.r_[starts, rows.size]
     n_structures = starts.size
-    if n_structures < max(n_candidates, 4):
-        raise EmbeddingArithmeticError(f"the null needs at least {max(n_candidates, 4)} structures every model "
-                                       f"embedded, have {n_structures}")
     if n_candidates < 2:
         raise EmbeddingArithmeticError(f"n_candidates must be >= 2, got {n_candidates}")
+    if n_structures < 4:
+        raise NotApplicableError(f"the arithmetic null needs at least 4 structures every model embedded, "
+                                 f"have {n_structures}")
+    n_candidates = min(n_candidates, n_structures)  # a small store offers fewer wrong partners
     units = formula_units_per_structure(table)
     rng = np.random.default_rng(random_state)
     n_material = min(n_queries, n_structures)

@@ -35,7 +35,7 @@ from platonic.errors import NotApplicableError
 
 DEFAULT_SYMPRECS: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 DEFAULT_TOP = 6
-DEFAULT_MIN_STRUCTURES = 3
+DEFAULT_MIN_STRUCTURES = 2
 
 
 def _analyse(atoms: Atoms, symprec: float) -> tuple[int, np.ndarray]:

@@ -41,7 +41,7 @@ default below, so ``platonic run`` with no file is the default study::
     control = true       # the random-weight control against the trained models
     equivariance = true  # two-NN vs spglib's equivalent atoms (tightest stable symprec per structure)
     equivariance_groups = 6            # the most frequent space groups scored (0: every one that qualifies)
-    equivariance_min_structures = 3    # structures with equivalent atoms a space group needs to be scored
+    equivariance_min_structures = 2    # structures with equivalent atoms a space group needs to be scored
     rotation = true      # random rotations of BaCeO3
     rotations = 10
     drift = true         # CHGNet 0.3.0 -> r2SCAN, SevenNet-0 -> MF-0
@@ -74,7 +74,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "compare": {"metrics": SYMMETRIC + ASYMMETRIC, "spaces": ["raw", "unified"], "k": 10, "ot_samples": 2000,
                 "ot_repeats": 3, "twonn_atoms": 20000, "lfre_atoms": 250, "seed": 0},
     "analyse": {"chemistry": True, "arithmetic": True, "reference": "chgnet-0.3.0", "seed": 0},
-    "diagnose": {"control": True, "equivariance": True, "equivariance_groups": 6, "equivariance_min_structures": 3,
+    "diagnose": {"control": True, "equivariance": True, "equivariance_groups": 6, "equivariance_min_structures": 2,
                  "rotation": True, "rotations": 10, "drift": True, "dimers": True, "atypical": True, "top": 20,
                  "seed": 0},
 }

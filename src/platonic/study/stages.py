@@ -140,7 +140,7 @@ def arithmetic_null_stage(store, space, models: Sequence[str], reference: str, o
 def diagnose_stage(store, models: Sequence[str], control: bool = True, equivariance: bool = True,
                    rotation: bool = True, rotations: int = 10, drift: bool = True, dimers: bool = True,
                    atypical: bool = True, top: int = 20, seed: int = 0, device: str = "cpu", dataset=None,
-                   equivariance_groups: int = 6, equivariance_min_structures: int = 3) -> dict[str, Path]:
+                   equivariance_groups: int = 6, equivariance_min_structures: int = 2) -> dict[str, Path]:
     """The diagnostics, into ``results/diagnose/``; ``control`` reads the chemistry and compare tables.
 
     ``dataset`` (the store's structures) gives equivariance its symprec-sweep ground truth; without
