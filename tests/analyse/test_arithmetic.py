@@ -262,13 +262,16 @@ def test_arithmetic_table_writes_table_1(space, tmp_path):
     models = [REFERENCE, "mace-dummy", "sevennet-0"]
     per_model = {"material": ["l", "c_sim"], "polymorph": ["l1", "l2", "l", "i_sim", "c_sim"],
                  "reaction": ["l", "c_sim"], "reaction_stitched": ["l", "c_sim", "c_sim_own"]}
-    # Both centrings, since a space from a store has centroids.
-    assert len(table) == 2 * len(models) * sum(map(len, per_model.values()))
+    # Both centrings, since a space from a store has centroids; both reaction definitions.
+    per_centring = sum(len(q) * (2 if case.startswith("reaction") else 1) for case, q in per_model.items())
+    assert len(table) == 2 * len(models) * per_centring
+    assert set(table.loc[table["case"].str.startswith("reaction"), "basis"]) == {"formula_unit", "material"}
     assert list(table["centring"].unique()) == ["none", "dataset"]
     for case, quantities in per_model.items():
         rows = table[(table["case"] == case) & (table["centring"] == "none")]
         assert list(rows["model"].unique()) == models
-        assert list(rows[rows["model"] == REFERENCE]["quantity"]) == quantities
+        basis = rows["basis"].fillna("")  # material and polymorph rows have no reaction basis
+        assert list(rows[(rows["model"] == REFERENCE) & (basis == basis.iloc[0])]["quantity"]) == quantities
     assert (table["reference"] == REFERENCE).all() and (table["n_anchors"] == 20).all()
     similarity = table[table["quantity"].isin(["c_sim", "i_sim", "c_sim_own"])]
     assert similarity["value"].between(-1, 1).all()
@@ -288,7 +291,26 @@ def test_arithmetic_table_writes_table_1(space, tmp_path):
     assert structures.loc["reaction BaTiO3", "formula"] == "BaTiO3"
     wide = pd.read_csv(paths["wide"])
     assert list(wide["model"]) == models
-    assert {"polymorph:i_sim", "polymorph:i_sim [dataset-centred]"} <= set(wide.columns)
+    assert {"polymorph:i_sim", "polymorph:i_sim [dataset-centred]", "reaction:c_sim (mean material vectors)",
+            "reaction_stitched:c_sim (per formula unit) [dataset-centred]"} <= set(wide.columns)
+
+
+def test_stitch_null_on_the_real_store(space, real_store):
+    """The Table 1 stitched c-sim equals the table's value; random products from the store form its null."""
+    from platonic.analyse.arithmetic_null import STITCH_NULL_COLUMNS, reaction_stitch_null
+
+    unified = {model: real_store.z(model) for model in MODELS}
+    null = reaction_stitch_null(space, unified, real_store.store.atom_table(), REFERENCE, MODELS, n_random=30)
+    assert list(null.columns) == STITCH_NULL_COLUMNS and len(null) == 2 * 2 * len(MODELS)
+    table, _ = arithmetic_frame(space, REFERENCE, MODELS)
+    stitched = table[(table["case"] == "reaction_stitched") & (table["quantity"] == "c_sim")]
+    merged = null.merge(stitched, on=["model", "basis", "centring"])
+    np.testing.assert_allclose(merged["c_sim"], merged["value"], atol=1e-6)
+    assert (null["n_random"] == 30).all() and null["rank"].between(1, 31).all()
+    # the reference stitched with itself is its own reaction: cosine 1, ranked first
+    own = null[null["model"] == REFERENCE]
+    np.testing.assert_allclose(own["c_sim"], 1.0, atol=1e-9)
+    assert (own["rank"] == 1).all()
 
 
 def test_custom_cases_and_wide_layout(space):

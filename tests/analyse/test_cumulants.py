@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from numpy.polynomial import polynomial as P
 from scipy import stats
@@ -181,3 +182,55 @@ def test_gain_table_runs_for_every_model(real_store):
     assert set(gain["space"]) == {"unified"}
     assert (gain["n_structures"] == len(real_store.dataset)).all()
     assert np.isfinite(gain[["gfre", "gfre_to_order"]].to_numpy()).all()
+
+
+def test_auto_components_keep_every_fit_within_the_training_structures():
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(100 * 5, 50))
+    gain = cumulant_order_gain(X, np.arange(0, 5 * 101, 5))  # order 8 by default
+    assert list(gain["order"]) == list(range(2, 9))
+    assert (gain["n_train"] == 50).all() and (gain["n_components"] == 50 // 8).all()
+    assert (gain["n_features_to"] <= gain["n_train"]).all()
+    assert gain["n_features_to"].iloc[-1] == 8 * 6
+    # pinned components and None (every feature) are honoured
+    assert (cumulant_order_gain(X, np.arange(0, 5 * 101, 5), max_order=3, n_components=4)["n_components"] == 4).all()
+    assert (cumulant_order_gain(X, np.arange(0, 5 * 101, 5), max_order=3, n_components=None)["n_components"] == 50).all()
+    with pytest.raises(CumulantInputError, match="cannot fit order 8"):
+        cumulant_order_gain(X[:5 * 12], np.arange(0, 5 * 13, 5))  # 6 training structures < 8
+    with pytest.raises(CumulantInputError, match="n_components"):
+        cumulant_order_gain(X, np.arange(0, 5 * 101, 5), n_components=0)
+
+
+def test_reduction_uses_the_training_structures_only():
+    """The principal axes come from the training atoms: changing a test structure leaves them unchanged."""
+    from platonic.analyse.cumulants import _structure_split, reduce_atom_features
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(40 * 3, 6)) * np.arange(1, 7)
+    offsets = np.arange(0, 3 * 41, 3)
+    train, test = _structure_split(40, 0)
+    reduced = reduce_atom_features(X, offsets, train, 2)
+    moved = X.copy()
+    moved[offsets[test[0]]:offsets[test[0] + 1]] += 100.0
+    again = reduce_atom_features(moved, offsets, train, 2)
+    train_rows = np.concatenate([np.arange(offsets[s], offsets[s + 1]) for s in train])
+    np.testing.assert_allclose(again[train_rows], reduced[train_rows], atol=1e-10)
+    # the axes are those of an SVD of the centred training atoms (up to sign)
+    centred = X[train_rows] - X[train_rows].mean(axis=0)
+    axes = np.linalg.svd(centred, full_matrices=False)[2][:2]
+    expected = (X - X[train_rows].mean(axis=0)) @ axes.T
+    np.testing.assert_allclose(np.abs(reduced), np.abs(expected), atol=1e-8)
+
+
+def test_gain_against_control_reads_each_order():
+    from platonic.analyse.cumulants import cumulant_gain_against_control
+
+    gain = pd.DataFrame({
+        "model": ["a", "b", "ctl"] * 2, "space": "unified", "order": [2, 2, 2, 3, 3, 3],
+        "control": [False, False, True] * 2, "gfre": [0.6, 0.4, 0.2, 0.3, 0.3, 0.31],
+    })
+    read = cumulant_gain_against_control(gain).set_index("order")
+    assert read.loc[2, "trained_mean"] == pytest.approx(0.5) and read.loc[2, "difference"] == pytest.approx(0.3)
+    assert read.loc[2, "reading"].startswith("trained models gain more")
+    assert read.loc[3, "reading"].startswith("the control gains as much")
+    assert cumulant_gain_against_control(gain[~gain["control"]]).empty

@@ -299,18 +299,37 @@ def test_a_rejected_structure_is_kept_unscored(real_store, real_tables):
 
 def test_report_writes_tables_and_figure(real_store, tmp_path):
     models = ["chgnet-0.3.0", "mace-dummy"]
-    with pytest.warns(EmptySpacegroupWarning):
-        paths = equivariance_report(real_store.store, real_store.unified, models, tmp_path, tolerances=[1e-6, 1e-4])
+    paths = equivariance_report(real_store.store, real_store.unified, models, tmp_path, tolerances=[1e-6, 1e-4],
+                                structures=real_store.dataset.structures, min_structures=2)
     assert all(path.is_file() for path in paths.values())
     summary = pd.read_csv(paths["summary"])
     assert set(summary["model"]) == set(models) and set(summary["space"]) == {"raw", "unified"}
     assert set(summary["tol"]) == {1e-6, 1e-4}
+    # the groups scored are those present, with at least two structures holding an equivalent pair
     counts = pd.read_csv(paths["spacegroups"])
-    assert 139 in counts.loc[counts["n_structures"] == 0, "spacegroup_number"].tolist()
+    assert (counts["n_structures_with_equivalent_atoms"] >= 2).all() and len(counts) >= 1
+    truth = pd.read_csv(paths["ground_truth"])
+    assert len(truth) == len(real_store.dataset) and truth["symprec"].between(1e-5, 0.1).all()
+    assert truth["ground_truth"].str.startswith("spglib, tightest stable").all()
     structures = pd.read_csv(paths["structures"])
     assert len(structures) == summary["n_structures"].sum()
     with pytest.raises(EquivarianceInputError, match="not in the store"):
         equivariance_report(real_store.store, None, ["no-such-model"], tmp_path)
+
+
+def test_report_never_aborts_on_absent_groups(real_store, tmp_path):
+    from platonic.errors import NotApplicableError
+
+    table = real_store.store.atom_table()
+    present = int(table["spacegroup_number"].mode().iloc[0])
+    absent = next(n for n in range(230, 0, -1) if not (table["spacegroup_number"] == n).any())
+    paths = equivariance_report(real_store.store, None, ["diep"], tmp_path, spacegroups=[absent, present],
+                                tolerances=[1e-4])
+    assert pd.read_csv(paths["spacegroups"])["spacegroup_number"].tolist() == [present]
+    with pytest.raises(NotApplicableError, match=str(absent)):
+        equivariance_report(real_store.store, None, ["diep"], tmp_path, spacegroups=[absent])
+    with pytest.raises(NotApplicableError, match="no space group has 1000"):
+        equivariance_report(real_store.store, None, ["diep"], tmp_path, min_structures=1000)
 
 
 def test_plot_has_a_panel_per_metric_and_group(real_tables):

@@ -35,7 +35,8 @@ Definitions (the paper's, with the choices it leaves open made explicit):
     unit). A balanced reaction conserves atoms, so a purely compositional embedding (each
     element one fixed vector) gives :math:`\mathbf z_\mathrm{React} = 0`: what remains is the
     change of chemical environment.
-  - ``"material"``: :math:`\mathbf v_s = \mathbf z_\mathrm{Mater}(s)`, the mean over atoms.
+  - ``"material"`` (the paper's definition, from mean material vectors):
+    :math:`\mathbf v_s = \mathbf z_\mathrm{Mater}(s)`, the mean over atoms.
     For BaO + TiO2 → BaTiO3 (all ν = 1) this is :math:`\bar{\mathbf z}_\mathrm{BaTiO_3} -
     \bar{\mathbf z}_\mathrm{BaO} - \bar{\mathbf z}_\mathrm{TiO_2}`, whose norm is about that of
     one material vector, as in the paper's Table 1 (:math:`l_\mathrm{React} \approx
@@ -69,7 +70,9 @@ reaction is near 1 for any product vector of similar size: the random-weight con
 1.00 too (K = 100, 500 MP-20 structures). Without centring, in the ``"formula_unit"``
 basis, the stitched vector is dominated by the difference of the two models' common
 components (its norm is tens of times the un-stitched one). Compare every stitched value
-with the control's.
+with the control's, and with the same stitching with a random product
+(:func:`platonic.analyse.arithmetic_null.reaction_stitch_null`); every c-sim has its
+matched-vs-mismatched null in :mod:`platonic.analyse.arithmetic_null`.
 
 A cosine involving a zero vector (e.g. the difference of a material with itself) is
 undefined and reported as NaN.
@@ -98,6 +101,8 @@ from platonic.models import EmbeddingModel, load_model
 from platonic.project.transform import PlatonicTransform, ProjectionError
 
 BASES = ("formula_unit", "material")
+#: How a table column names the reaction definition: ours (per formula unit) or the paper's.
+BASIS_LABELS = {"formula_unit": " (per formula unit)", "material": " (mean material vectors)"}
 CENTRINGS = ("none", "dataset")
 #: The paper's Table 1 cases, by Materials Project id (shipped as case-study CIFs).
 TABLE1_MATERIAL = "mp-1221227"  # Na3MnCoNiO6, Cm
@@ -217,6 +222,7 @@ class UnifiedSpace:
         models: Sequence[str] | None = None,
         catalogue: Dataset | None = None,
         device: str = "cpu",
+        centroids: bool = True,
     ) -> "UnifiedSpace":
         """Fit each model's transform on its stored embeddings of the anchor rows.
 
@@ -231,6 +237,8 @@ class UnifiedSpace:
             :func:`platonic.anchors.from_store.choose_anchors`) or a 1-D array of atom rows.
         models : default every model of the store.
         catalogue, device : see the class.
+        centroids : compute each model's centroid (a pass over its whole matrix); False leaves
+            ``centring="dataset"`` unavailable.
 
         Memory: one model's full embedding matrix at a time.
         """
@@ -240,17 +248,18 @@ class UnifiedSpace:
         models = list(models) if models is not None else store.models()
         if not models:
             raise EmbeddingArithmeticError(f"{store.root}: the store has no models")
-        transforms, fingerprints, centroids = {}, {}, {}
+        transforms, fingerprints, centres = {}, {}, {}
         for model in models:
             raw = store.load(model)
             try:
                 transforms[model] = PlatonicTransform().fit(raw[rows])
             except ProjectionError as error:
                 raise EmbeddingArithmeticError(f"{model}: cannot fit the transform on the anchor rows: {error}") from error
-            embedded = raw[np.isfinite(raw).all(axis=1)]
-            centroids[model] = transforms[model].transform(embedded).mean(axis=0, dtype=np.float64)
+            if centroids:
+                embedded = raw[np.isfinite(raw).all(axis=1)]
+                centres[model] = transforms[model].transform(embedded).mean(axis=0, dtype=np.float64)
             fingerprints[model] = store.card(model)["model_fingerprint"]
-        return cls(transforms, fingerprints=fingerprints, centroids=centroids, catalogue=catalogue, device=device)
+        return cls(transforms, fingerprints=fingerprints, centroids=centres, catalogue=catalogue, device=device)
 
     @property
     def models(self) -> list[str]:
@@ -265,14 +274,26 @@ class UnifiedSpace:
         self._check_model(name)
         if name not in self._models:
             loaded = load_model(name, device=self.device)
-            expected = self.fingerprints.get(name)
-            if expected is not None and loaded.card.fingerprint != expected:
-                raise EmbeddingArithmeticError(
-                    f"{name}: the loaded model has fingerprint {loaded.card.fingerprint}, the anchors were "
-                    f"embedded with {expected} (other weights or package versions); re-extract the store"
-                )
+            self._check_fingerprint(name, loaded.card.fingerprint)
             self._models[name] = loaded
         return self._models[name]
+
+    def use_model(self, model: EmbeddingModel) -> EmbeddingModel:
+        """Adopt an already loaded model (``model.card.name`` must be in the space), after the
+        same fingerprint check as :meth:`model`; returns it."""
+        name = model.card.name
+        self._check_model(name)
+        self._check_fingerprint(name, model.card.fingerprint)
+        self._models[name] = model
+        return model
+
+    def _check_fingerprint(self, name: str, fingerprint: str) -> None:
+        expected = self.fingerprints.get(name)
+        if expected is not None and fingerprint != expected:
+            raise EmbeddingArithmeticError(
+                f"{name}: the loaded model has fingerprint {fingerprint}, the anchors were "
+                f"embedded with {expected} (other weights or package versions); re-extract the store"
+            )
 
     def _check_model(self, name: str) -> None:
         if name not in self.transforms:
@@ -583,7 +604,7 @@ def arithmetic_frame(
     polymorphs: tuple = TABLE1_POLYMORPHS,
     equation: str = TABLE1_REACTION,
     reaction_structures: Mapping[str, "Atoms | str | Material"] | None = None,
-    basis: str = "formula_unit",
+    basis: str | Sequence[str] = BASES,
     centrings: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The Table 1 analogue as a long table, and the structures it used.
@@ -596,7 +617,8 @@ def arithmetic_frame(
         mp-1439, then rutile mp-2657).
     equation, reaction_structures : the reaction case (default BaO + TiO2 -> BaTiO3 with
         mp-1342, mp-2657, mp-2998).
-    basis : reaction basis (see the module docstring).
+    basis : reaction basis, or several (default both: ``"formula_unit"``, ours, and
+        ``"material"``, the paper's mean material vectors; see the module docstring).
     centrings : which centrings to report (see the module docstring); default ``"none"``
         (the paper's numbers) and, when the space has centroids for every model, also
         ``"dataset"``.
@@ -613,6 +635,9 @@ def arithmetic_frame(
     reaction_structures = dict(TABLE1_REACTION_STRUCTURES if reaction_structures is None else reaction_structures)
     if len(polymorphs) != 2:
         raise EmbeddingArithmeticError(f"polymorphs must be a pair, got {polymorphs!r}")
+    bases = [basis] if isinstance(basis, str) else list(dict.fromkeys(basis))
+    for one in bases:
+        _check_choice(one, BASES, "basis")
     models, reference = _models_with_reference(space, models, reference)
     if centrings is None:
         centrings = CENTRINGS if all(model in space.centroids for model in models) else ("none",)
@@ -627,15 +652,19 @@ def arithmetic_frame(
     for centring in dict.fromkeys(centrings):
         one = material(space, used["material"], models, reference, centring)
         morph = difference(space, used["polymorph P1"], used["polymorph P2"], models, reference, centring)
-        react = reaction(space, equation, species, models, reference, basis=basis, centring=centring)
-        react_label = f"{react['reaction'].iloc[0]}: {react['structures'].iloc[0]}"
         cases = [
             (one, "material", ["l", "c_sim"], f"{used['material'].formula}: {used['material'].id}", ""),
             (morph, "polymorph", ["l1", "l2", "l", "i_sim", "c_sim"],
              f"{used['polymorph P1'].id} - {used['polymorph P2'].id}", ""),
-            (react[react["kind"] == "standard"], "reaction", ["l", "c_sim"], react_label, basis),
-            (react[react["kind"] == "stitched"], "reaction_stitched", ["l", "c_sim", "c_sim_own"], react_label, basis),
         ]
+        for one_basis in bases:
+            react = reaction(space, equation, species, models, reference, basis=one_basis, centring=centring)
+            react_label = f"{react['reaction'].iloc[0]}: {react['structures'].iloc[0]}"
+            cases += [
+                (react[react["kind"] == "standard"], "reaction", ["l", "c_sim"], react_label, one_basis),
+                (react[react["kind"] == "stitched"], "reaction_stitched", ["l", "c_sim", "c_sim_own"], react_label,
+                 one_basis),
+            ]
         for frame, case, quantities, label, case_basis in cases:
             parts.append(_long(frame, case, quantities, centring, label, case_basis))
     table = pd.concat(parts, ignore_index=True)
@@ -662,9 +691,11 @@ def _long(frame: pd.DataFrame, case: str, quantities: list[str], centring: str, 
 
 
 def _column_names(table: pd.DataFrame) -> pd.Series:
-    """``case:quantity``, with ``[centring-centred]`` appended for centred rows."""
+    """``case:quantity``, with the reaction definition (``(per formula unit)`` ours, ``(mean material
+    vectors)`` the paper's) and ``[centring-centred]`` for centred rows appended."""
+    definition = table["basis"].fillna("").map(BASIS_LABELS).fillna("")
     suffix = table["centring"].map(lambda centring: "" if centring == "none" else f" [{centring}-centred]")
-    return table["case"] + ":" + table["quantity"] + suffix
+    return table["case"] + ":" + table["quantity"] + definition + suffix
 
 
 def wide_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -735,7 +766,7 @@ def arithmetic_table(
     reference: str,
     out_dir: str | Path,
     models: Sequence[str] | None = None,
-    basis: str = "formula_unit",
+    basis: str | Sequence[str] = BASES,
     material_structure: "Atoms | str | Material" = TABLE1_MATERIAL,
     polymorphs: tuple = TABLE1_POLYMORPHS,
     equation: str = TABLE1_REACTION,
@@ -751,7 +782,7 @@ def arithmetic_table(
         stitched reaction.
     out_dir : output directory (created).
     models : default every model of the space.
-    basis : reaction basis, ``"formula_unit"`` or ``"material"`` (see the module docstring).
+    basis : reaction basis, ``"formula_unit"`` or ``"material"``, or both (the default).
     material_structure, polymorphs, equation, reaction_structures, centrings : see
         :func:`arithmetic_frame` (default the paper's cases).
 

@@ -13,7 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from platonic.analyse.cumulants import cumulant_gain_table, offsets_from_structure_index
+from platonic.analyse.cumulants import (
+    DEFAULT_MAX_ORDER,
+    cumulant_gain_against_control,
+    cumulant_gain_table,
+    offsets_from_structure_index,
+)
 from platonic.analyse.elements import (
     COHERENCE_METRICS,
     ChemistryInputError,
@@ -47,8 +52,9 @@ def analyse_chemistry(
     min_atoms: int = 5,
     metric: str = "euclidean",
     n_permutations: int = 200,
-    max_order: int = 4,
+    max_order: int = DEFAULT_MAX_ORDER,
     seed: int = 0,
+    controls: Sequence[str] | None = None,
 ) -> dict[str, Path]:
     """Element embeddings, group coherence, trajectories and cumulant gains; write tables and figures.
 
@@ -68,7 +74,9 @@ def analyse_chemistry(
         left out of the shared-PCA fit
     min_atoms, metric, n_permutations, seed : see :func:`platonic.analyse.elements.element_means`
         and :func:`platonic.analyse.elements.group_coherence`
-    max_order : highest cumulant order of the structure features
+    max_order : highest cumulant order of the structure features (8, as in Malosso et al.)
+    controls : every untrained model (default ``[control]``): marked in the cumulant gain table and
+        read against the trained models in ``cumulant_gain_control``
 
     Only the structures every analysed model embedded (finite in every unified and raw matrix)
     are used, for every model alike; ``rows_used``/``rows_total`` columns say how many atoms.
@@ -114,7 +122,8 @@ def analyse_chemistry(
     offsets = offsets_from_structure_index(structures)
     used = {"rows_used": int(rows.size), "rows_total": n_rows}
 
-    fit_models = [m for m in models if m != control] or models
+    controls = [control] if controls is None and control is not None else list(controls or [])
+    fit_models = [m for m in models if m != control and m not in controls] or models
     elements_table = element_table({m: matrices[m][rows] for m in models}, elements, min_atoms=min_atoms,
                                    structure_index=structures, reference=reference)
     elements_table = add_shared_pca(elements_table, fit_models=fit_models)
@@ -134,17 +143,21 @@ def analyse_chemistry(
     per_group = pd.concat(per_group_parts, ignore_index=True)
     trajectories = element_trajectories(elements_table, reference=reference)
 
-    gain = cumulant_gain_table({m: matrices[m][rows] for m in models}, offsets, max_order, space="unified")
+    gain = cumulant_gain_table({m: matrices[m][rows] for m in models}, offsets, max_order, space="unified",
+                               controls=controls)
     if raw_matrices:
-        raw_gain = cumulant_gain_table({m: raw_matrices[m][rows] for m in models}, offsets, max_order, space="raw")
+        raw_gain = cumulant_gain_table({m: raw_matrices[m][rows] for m in models}, offsets, max_order, space="raw",
+                                       controls=controls)
         gain = pd.concat([gain, raw_gain], ignore_index=True)
     gain = gain.assign(**used)
+    gain_control = cumulant_gain_against_control(gain)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
     for name, table in (("elements", elements_table), ("group_coherence", coherence), ("group_silhouettes", per_group),
-                        ("trajectories", trajectories), ("cumulant_gain", gain)):
+                        ("trajectories", trajectories), ("cumulant_gain", gain),
+                        ("cumulant_gain_control", gain_control)):
         paths[name] = out / f"{name}.csv"
         table.to_csv(paths[name], index=False)
     figures = {

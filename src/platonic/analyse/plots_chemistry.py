@@ -191,7 +191,9 @@ def plot_cumulant_gain(gain: pd.DataFrame) -> Figure:
     fig, axes = _panel_grid(len(spaces), width=5.0, height=3.8)
     for ax, space in zip(axes, spaces):
         for model, part in gain.loc[gain["space"] == space].groupby("model", sort=False):
-            ax.plot(part["order"], part["gfre"], "-o", markersize=4, label=model)
+            is_control = bool(part["control"].iloc[0]) if "control" in part else False
+            ax.plot(part["order"], part["gfre"], "--s" if is_control else "-o", markersize=4,
+                    color="0.5" if is_control else None, label=f"{model} (control)" if is_control else model)
         ax.set_xticks(sorted(gain["order"].unique()))
         ax.set_xlabel("cumulant order k")
         ax.set_ylabel("GFRE(≤ k−1 → ≤ k)")

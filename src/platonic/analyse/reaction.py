@@ -1,48 +1,50 @@
 r"""Chemical reaction strings: parse, check the stoichiometry, match species to structures.
 
 A reaction is written ``"BaO + TiO2 -> BaTiO3"`` (the arrow may also be ``"→"``). Each side
-is a ``+``-separated list of terms ``[coefficient] formula``:
+is a ``+``-separated list of terms ``[coefficient] formula``: the coefficient is a positive
+integer or decimal (``2``, ``0.5``; default 1), separated from the formula by optional spaces
+(``"2 H2"`` or ``"2H2"``). Formulas are read by pymatgen's
+:class:`~pymatgen.core.Composition` (``"Ca3(PO4)2"``, ``"Na0.5CoO2"``, ``"K4[Fe(CN)6]"``), with
+two checks it does not make: every symbol written must be an element of the periodic table,
+and none may vanish (``"BaO0"`` is refused rather than read as Ba).
 
-* the coefficient is a positive integer or decimal (``2``, ``0.5``; default 1), separated
-  from the formula by optional spaces (``"2 H2"`` or ``"2H2"``);
-* the formula is a sequence of element symbols and parenthesised groups, ``(...)`` or
-  ``[...]``, each followed by an optional positive integer or decimal count
-  (``"Ca3(PO4)2"``, ``"Na0.5CoO2"``).
-
-Amounts are kept as exact fractions (:class:`fractions.Fraction`; decimals are exact
-decimal fractions), so the balance check needs no tolerance: a reaction is balanced when,
-for every element :math:`e`,
+Amounts are exact fractions (:class:`fractions.Fraction`, pymatgen's floats rounded to the
+nearest fraction with denominator at most :data:`MAX_DENOMINATOR`, which recovers every decimal
+written with up to six digits), so the balance check needs no tolerance: a reaction is
+balanced when, for every element :math:`e`,
 
 .. math:: \sum_{r \in \mathrm{reactants}} \nu_r\, n_{r,e} = \sum_{p \in \mathrm{products}} \nu_p\, n_{p,e},
 
 with :math:`\nu` the coefficients and :math:`n_{s,e}` the number of atoms of :math:`e` in
 one formula unit of species :math:`s`. :func:`parse_reaction` refuses an unbalanced
-reaction and names every element that does not balance.
+reaction, names every element that does not balance, and shows the balanced coefficients
+when pymatgen's :class:`~pymatgen.analysis.reaction_calculator.Reaction` finds them.
 
 A structure stands for a species when its composition is a positive multiple of the
-species' formula (its reduced formula is the species' reduced formula); the multiple is the
-number of formula units in the cell (:func:`formula_units`), e.g. 2 for the 6-atom rutile
-cell as ``TiO2``.
+species' formula; the multiple is the number of formula units in the cell
+(:func:`formula_units`), e.g. 2 for the 6-atom rutile cell as ``TiO2``.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Mapping
 
 from ase import Atoms
-from ase.data import chemical_symbols
+from pymatgen.core import Composition as PymatgenComposition
+from pymatgen.core import Element
+
 from platonic.errors import PlatonicError
 
 ARROWS = ("->", "→")
-_ELEMENTS = frozenset(chemical_symbols[1:])
-_NUMBER = r"\d+(?:\.\d+)?"
-_TERM = re.compile(rf"^(?P<coefficient>{_NUMBER})?\s*(?P<formula>\S.*)$")
-_TOKEN = re.compile(rf"(?P<element>[A-Z][a-z]*)|(?P<open>[(\[])|(?P<close>[)\]])|(?P<count>{_NUMBER})")
-_CLOSING = {"(": ")", "[": "]"}
+#: Largest denominator when pymatgen's float amounts are turned back into exact fractions.
+MAX_DENOMINATOR = 10**6
+_TERM = re.compile(r"^(?P<coefficient>\d+(?:\.\d+)?)?\s*(?P<formula>\S.*)$")
+_SYMBOL = re.compile(r"[A-Z][a-z]*")
 
 
 class ReactionError(PlatonicError, ValueError):
@@ -50,7 +52,7 @@ class ReactionError(PlatonicError, ValueError):
 
 
 class FormulaError(ReactionError):
-    """A chemical formula that cannot be parsed (unknown element, unmatched bracket, ...)."""
+    """A chemical formula that cannot be read (unknown element, unmatched bracket, ...)."""
 
 
 class UnbalancedReactionError(ReactionError):
@@ -64,73 +66,43 @@ class CompositionMismatchError(ReactionError):
 Composition = Mapping[str, Fraction]
 
 
-def parse_formula(formula: str) -> dict[str, Fraction]:
-    """Atoms of each element in one formula unit of ``formula``.
+def _exact(amount: float) -> Fraction:
+    return Fraction(amount).limit_denominator(MAX_DENOMINATOR)
 
-    Parameters
-    ----------
-    formula : str
-        E.g. ``"BaTiO3"``, ``"Ca3(PO4)2"``, ``"Na0.5CoO2"``. Element symbols must be those
-        of the periodic table (case-sensitive); counts are positive integers or decimals.
+
+def parse_formula(formula: str) -> dict[str, Fraction]:
+    """Atoms of each element in one formula unit of ``formula`` (read by pymatgen).
 
     Returns
     -------
     dict
-        element symbol -> amount (exact :class:`~fractions.Fraction`), in order of first
-        appearance; an element written twice (``"CH3COOH"``) is summed.
+        element symbol -> amount (exact :class:`~fractions.Fraction`); an element written twice
+        (``"CH3COOH"``) is summed.
 
     Raises
     ------
     FormulaError
-        Empty formula, unknown element, a count of zero, a misplaced count, unmatched
-        brackets, an empty group, or any other character.
+        Not a string, empty, unreadable by pymatgen, a symbol that is no element, or an element
+        whose count is zero.
     """
     if not isinstance(formula, str):
         raise FormulaError(f"a formula must be a string, got {type(formula).__name__}")
     text = formula.strip()
     if not text:
         raise FormulaError("empty formula")
-    # One counter per open bracket; the innermost group is the last one.
-    groups: list[Counter] = [Counter()]
-    brackets: list[str] = []
-    last: Counter | None = None  # what a following count multiplies
-    position = 0
-    while position < len(text):
-        match = _TOKEN.match(text, position)
-        if match is None:
-            raise FormulaError(f"unexpected character {text[position]!r} at position {position} in formula {formula!r}")
-        position = match.end()
-        if match["element"]:
-            symbol = match["element"]
-            if symbol not in _ELEMENTS:
-                raise FormulaError(f"unknown element {symbol!r} in formula {formula!r}")
-            last = Counter({symbol: Fraction(1)})
-            groups[-1].update(last)
-        elif match["open"]:
-            brackets.append(match["open"])
-            groups.append(Counter())
-            last = None
-        elif match["close"]:
-            if not brackets or _CLOSING[brackets[-1]] != match["close"]:
-                raise FormulaError(f"unmatched {match['close']!r} in formula {formula!r}")
-            brackets.pop()
-            inner = groups.pop()
-            if not inner:
-                raise FormulaError(f"empty group in formula {formula!r}")
-            groups[-1].update(inner)
-            last = inner
-        else:
-            count = Fraction(match["count"])
-            if last is None:
-                raise FormulaError(f"count {match['count']!r} follows no element or group in formula {formula!r}")
-            if count == 0:
-                raise FormulaError(f"count 0 in formula {formula!r}")
-            # The item was already added once: add (count - 1) more copies of it.
-            groups[-1].update({symbol: amount * (count - 1) for symbol, amount in last.items()})
-            last = None
-    if brackets:
-        raise FormulaError(f"unclosed {brackets[-1]!r} in formula {formula!r}")
-    return dict(groups[0])
+    unknown = [symbol for symbol in _SYMBOL.findall(text) if not Element.is_valid_symbol(symbol)]
+    if unknown:
+        raise FormulaError(f"unknown element {unknown[0]!r} in formula {formula!r}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            amounts = PymatgenComposition(text).get_el_amt_dict()
+    except (ValueError, KeyError, TypeError) as error:
+        raise FormulaError(f"cannot read formula {formula!r}: {error}") from None
+    vanished = sorted(set(_SYMBOL.findall(text)) - set(amounts))
+    if vanished:
+        raise FormulaError(f"count 0 for {', '.join(vanished)} in formula {formula!r}")
+    return {symbol: _exact(amount) for symbol, amount in amounts.items()}
 
 
 @dataclass(frozen=True)
@@ -183,35 +155,22 @@ class Reaction:
 def parse_reaction(text: str) -> Reaction:
     """Parse and balance-check a reaction string such as ``"BaO + TiO2 -> BaTiO3"``.
 
-    Parameters
-    ----------
-    text : str
-        ``reactants ARROW products`` with exactly one arrow (``"->"`` or ``"→"``); each side a
-        ``+``-separated list of ``[coefficient] formula`` terms (see the module docstring).
-
-    Returns
-    -------
-    Reaction
-
     Raises
     ------
     ReactionError
         No arrow or more than one, an empty side or term, a zero coefficient.
     FormulaError
-        A formula that cannot be parsed.
+        A formula that cannot be read.
     UnbalancedReactionError
         The atoms of some element are not conserved; the message lists each such element
         with its reactant and product totals.
     """
     if not isinstance(text, str):
         raise ReactionError(f"a reaction must be a string, got {type(text).__name__}")
-    pattern = "|".join(map(re.escape, ARROWS))
-    sides = re.split(pattern, text)
+    sides = re.split("|".join(map(re.escape, ARROWS)), text)
     if len(sides) != 2:
-        found = len(sides) - 1
-        raise ReactionError(
-            f"a reaction needs exactly one arrow ({' or '.join(map(repr, ARROWS))}), found {found} in {text!r}"
-        )
+        raise ReactionError(f"a reaction needs exactly one arrow ({' or '.join(map(repr, ARROWS))}), "
+                            f"found {len(sides) - 1} in {text!r}")
     reactants, products = (_parse_side(side, name, text) for side, name in zip(sides, ("reactant", "product")))
     reaction = Reaction(reactants=reactants, products=products)
     _check_balance(reaction, text)
@@ -227,6 +186,8 @@ def _parse_side(side: str, name: str, text: str) -> tuple[Species, ...]:
         if not term:
             raise ReactionError(f"empty {name} term (a '+' with nothing beside it) in reaction {text!r}")
         match = _TERM.match(term)
+        if match is None or not _SYMBOL.search(match["formula"]):
+            raise FormulaError(f"term {term!r} of reaction {text!r} has no formula")
         coefficient = Fraction(match["coefficient"]) if match["coefficient"] else Fraction(1)
         if coefficient == 0:
             raise ReactionError(f"coefficient 0 for {match['formula']!r} in reaction {text!r}")
@@ -244,14 +205,32 @@ def _side_totals(side: tuple[Species, ...]) -> Counter:
 
 def _check_balance(reaction: Reaction, text: str) -> None:
     left, right = _side_totals(reaction.reactants), _side_totals(reaction.products)
-    elements = list(dict.fromkeys([*left, *right]))
-    unbalanced = [symbol for symbol in elements if left[symbol] != right[symbol]]
+    unbalanced = [symbol for symbol in dict.fromkeys([*left, *right]) if left[symbol] != right[symbol]]
     if unbalanced:
         detail = "; ".join(
             f"{symbol}: {_format_amount(left[symbol])} in reactants, {_format_amount(right[symbol])} in products"
             for symbol in unbalanced
         )
-        raise UnbalancedReactionError(f"unbalanced reaction {text!r}: {detail}")
+        raise UnbalancedReactionError(f"unbalanced reaction {text!r}: {detail}{_balanced_hint(reaction)}")
+
+
+def _balanced_hint(reaction: Reaction) -> str:
+    """pymatgen's balanced version of the same species, when it finds one with every species kept."""
+    from pymatgen.analysis.reaction_calculator import Reaction as PymatgenReaction
+
+    def side(species):
+        return [PymatgenComposition({k: float(v) for k, v in s.composition.items()}) for s in species]
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            balanced = PymatgenReaction(side(reaction.reactants), side(reaction.products))
+    except Exception:  # pymatgen raises its own ReactionError (or others) when no balance exists
+        return ""
+    coefficients = balanced.coeffs
+    if len(coefficients) != len(reaction.species) or (abs(coefficients) < 1e-8).any():
+        return ""
+    return f" (balanced: {balanced})"
 
 
 def _format_amount(amount: Fraction) -> str:
@@ -265,14 +244,6 @@ def formula_units(atoms: Atoms, composition: Composition, label: str | None = No
     multiple ``m`` of its amount per formula unit: ``count_e(atoms) = m · n_e`` for every
     element ``e``. Then ``m`` (which need not be an integer for a formula such as
     ``"Ba2O2"``) is returned.
-
-    Parameters
-    ----------
-    atoms : ase.Atoms
-    composition : mapping
-        element -> atoms per formula unit, e.g. from :func:`parse_formula`.
-    label : str, optional
-        A name for the structure in error messages (its empirical formula is always given).
 
     Raises
     ------
@@ -311,11 +282,6 @@ def assign_structures(reaction: Reaction, structures: Mapping[str, object]) -> d
     reduced formula (``"Ti2O4"`` does not match ``"TiO2"``: the formula unit differs).
     Values are passed through untouched (Atoms, ids, ...). Entries no species needs are
     allowed.
-
-    Returns
-    -------
-    dict
-        formula as written in the reaction -> value.
 
     Raises
     ------

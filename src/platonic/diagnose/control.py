@@ -12,12 +12,15 @@ must agree with trained models no more than chance. Two measures, from tables ot
   is as close to the trained models as they are to each other.
 
 ``verdict`` states, per control, whether its coherence is at chance (p > ``alpha``) and how its
-agreement compares, so the reading does not depend on eyeballing a heatmap.
+agreement compares, so the reading does not depend on eyeballing a heatmap. Controls are the
+models whose card says ``trained = false`` (any number of them). Either measure may be
+unavailable (no chemistry analysis, a one-element dataset, too few trained models): the other
+is still reported and the verdict names what was skipped and why.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -67,53 +70,78 @@ def agreement_summary(metrics: pd.DataFrame, controls: Sequence[str], space: str
     return pd.DataFrame(rows)
 
 
-def control_verdict(coherence: pd.DataFrame, agreement: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """One line per control: is its chemistry at chance, and how far is it from the trained models."""
+def control_verdict(coherence: pd.DataFrame | None, agreement: pd.DataFrame | None, alpha: float = 0.05,
+                    controls: Sequence[str] | None = None, skipped: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One line per control: is its chemistry at chance, and how far is it from the trained models.
+
+    Either table may be None (not computable on this data): ``skipped`` maps ``"coherence"`` /
+    ``"agreement"`` to the reason, which the verdict states. ``controls`` default: the controls
+    flagged in ``coherence``, else those of ``agreement``.
+    """
+    skipped = dict(skipped or {})
+    if controls is None:
+        source = coherence[coherence.control]["model"] if coherence is not None else agreement["control"]
+        controls = list(dict.fromkeys(source))
     rows = []
-    trained = coherence[~coherence.control]
-    for control in coherence[coherence.control]["model"]:
-        own = coherence[coherence.model == control].iloc[0]
-        mean_ratio = agreement[agreement.control == control]["ratio"].mean()
-        if not np.isfinite(own["p_value"]):
-            rows.append({"control": control, "coherence_z": np.nan, "coherence_p": np.nan,
-                         "coherence_at_chance": None, "mean_similarity_ratio": mean_ratio,
-                         "verdict": f"group coherence not computable on this sample; similarity to trained models "
-                                    f"{mean_ratio:.2f}x their similarity to each other"})
-            continue
-        rows.append({
-            "control": control,
-            "coherence_z": own["z_score"], "coherence_p": own["p_value"],
-            "trained_coherence_z_min": trained["z_score"].min(), "trained_coherence_p_max": trained["p_value"].max(),
-            "coherence_at_chance": bool(own["p_value"] > alpha),
-            "mean_similarity_ratio": mean_ratio,
-            "verdict": (f"group coherence {'at' if own['p_value'] > alpha else 'ABOVE'} chance "
-                        f"(z = {own['z_score']:.2f}, p = {own['p_value']:.3f}; trained z >= "
-                        f"{trained['z_score'].min():.2f}); similarity to trained models {mean_ratio:.2f}x "
-                        "their similarity to each other"),
-        })
+    for control in controls:
+        row: dict[str, object] = {"control": control, "coherence_z": np.nan, "coherence_p": np.nan,
+                                  "coherence_at_chance": None, "mean_similarity_ratio": np.nan}
+        parts = []
+        if coherence is not None and control in set(coherence["model"]):
+            own = coherence[coherence.model == control].iloc[0]
+            trained = coherence[~coherence.control]
+            if np.isfinite(own["p_value"]):
+                at_chance = bool(own["p_value"] > alpha)
+                row.update(coherence_z=own["z_score"], coherence_p=own["p_value"],
+                           trained_coherence_z_min=trained["z_score"].min(),
+                           trained_coherence_p_max=trained["p_value"].max(), coherence_at_chance=at_chance)
+                parts.append(f"group coherence {'at' if at_chance else 'ABOVE'} chance (z = {own['z_score']:.2f}, "
+                             f"p = {own['p_value']:.3f}; trained z >= {trained['z_score'].min():.2f})")
+            else:
+                parts.append("group coherence not computable on this sample")
+        else:
+            parts.append(f"group coherence skipped: {skipped.get('coherence', 'no coherence row for this control')}")
+        if agreement is not None and control in set(agreement["control"]):
+            ratio = float(agreement[agreement.control == control]["ratio"].mean())
+            row["mean_similarity_ratio"] = ratio
+            parts.append(f"similarity to trained models {ratio:.2f}x their similarity to each other")
+        else:
+            parts.append(f"agreement skipped: {skipped.get('agreement', 'no similarity row for this control')}")
+        rows.append({**row, "verdict": "; ".join(parts)})
     return pd.DataFrame(rows)
 
 
-def plot_control(coherence: pd.DataFrame, agreement: pd.DataFrame):
-    """Coherence z-score per model (control hatched) and control-vs-trained similarity per metric."""
+def plot_control(coherence: pd.DataFrame | None, agreement: pd.DataFrame | None):
+    """Coherence z-score per model (control grey) and control-vs-trained similarity per metric;
+    a panel whose table is None says it was skipped."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(10, 3.6))
     left, right = figure.subplots(1, 2)
-    colours = ["#bbbbbb" if c else "#1f77b4" for c in coherence["control"]]
-    left.bar(coherence["model"], coherence["z_score"], color=colours)
-    left.axhline(0, color="k", lw=0.8)
-    left.set_ylabel("group coherence z vs permutation null")
-    left.tick_params(axis="x", rotation=45, labelsize=8)
-    metrics = list(dict.fromkeys(agreement["metric"]))
-    x = np.arange(len(metrics))
-    among = agreement.groupby("metric")["trained_vs_trained"].first().reindex(metrics)
-    right.bar(x - 0.2, among, 0.4, label="trained vs trained", color="#1f77b4")
-    for control, part in agreement.groupby("control"):
-        right.bar(x + 0.2, part.set_index("metric")["control_vs_trained"].reindex(metrics), 0.4,
-                  label=f"{control} vs trained", color="#bbbbbb")
-    right.set_xticks(x, metrics)
-    right.set_ylabel("mean similarity (unified space)")
-    right.legend(fontsize=8)
+    if coherence is not None:
+        colours = ["#bbbbbb" if c else "#1f77b4" for c in coherence["control"]]
+        left.bar(coherence["model"], coherence["z_score"], color=colours)
+        left.axhline(0, color="k", lw=0.8)
+        left.set_ylabel("group coherence z vs permutation null")
+        left.tick_params(axis="x", rotation=45, labelsize=8)
+    else:
+        left.text(0.5, 0.5, "group coherence skipped", ha="center", va="center", transform=left.transAxes)
+        left.set_axis_off()
+    if agreement is not None:
+        metrics = list(dict.fromkeys(agreement["metric"]))
+        x = np.arange(len(metrics))
+        controls = list(dict.fromkeys(agreement["control"]))
+        width = 0.8 / (1 + len(controls))
+        among = agreement.groupby("metric")["trained_vs_trained"].first().reindex(metrics)
+        right.bar(x - 0.4 + width / 2, among, width, label="trained vs trained", color="#1f77b4")
+        for index, (control, part) in enumerate(agreement.groupby("control", sort=False)):
+            right.bar(x - 0.4 + width * (index + 1.5), part.set_index("metric")["control_vs_trained"].reindex(metrics),
+                      width, label=f"{control} vs trained", color=f"{0.55 + 0.15 * index:.2f}")
+        right.set_xticks(x, metrics)
+        right.set_ylabel("mean similarity (unified space)")
+        right.legend(fontsize=8)
+    else:
+        right.text(0.5, 0.5, "agreement skipped", ha="center", va="center", transform=right.transAxes)
+        right.set_axis_off()
     figure.tight_layout()
     return figure

@@ -43,10 +43,13 @@ Per structure and tolerance:
   predicted pairs (NaN without a predicted pair), recall = true positives / equivalent pairs
   (NaN without an equivalent pair).
 
-The ground truth is the atom table's spglib analysis (``symprec`` 0.1 Å by default): atoms
-equivalent within that tolerance but not exactly lower the recall of every model alike.
-:func:`summarise_two_nn` pools the counts over the structures of a space group (micro
-averages), and also gives the plain mean of the per-structure fractions.
+The ground truth (:func:`equivariance_report`) is spglib's analysis at the tightest stable
+tolerance of a ``symprec`` sweep per structure (:mod:`platonic.diagnose.symmetry`): at the
+atom table's 0.1 Å a slightly distorted crystal takes its ideal parent's symmetry, and atoms
+equivalent only within that tolerance would lower the recall of every model alike. The space
+groups scored are those present in the data (:func:`~platonic.diagnose.symmetry.select_spacegroups`),
+not a fixed list. :func:`summarise_two_nn` pools the counts over the structures of a space
+group (micro averages), and also gives the plain mean of the per-structure fractions.
 """
 
 from __future__ import annotations
@@ -60,7 +63,14 @@ import numpy as np
 import pandas as pd
 import spglib
 from matplotlib.figure import Figure
-from platonic.errors import PlatonicError
+from platonic.diagnose.symmetry import (
+    DEFAULT_MIN_STRUCTURES,
+    DEFAULT_SYMPRECS,
+    DEFAULT_TOP,
+    ground_truth_table,
+    select_spacegroups,
+)
+from platonic.errors import NotApplicableError, PlatonicError
 
 #: The space groups of the study: P6_3/mmc, Fm-3m, I4/mmm, Pm-3m.
 STUDY_SPACEGROUPS: tuple[int, ...] = (194, 225, 139, 221)
@@ -505,7 +515,11 @@ def equivariance_report(
     models: Sequence[str],
     out_dir: str | Path,
     *,
-    spacegroups: Sequence[int] = STUDY_SPACEGROUPS,
+    structures: Sequence | None = None,
+    symprecs: Sequence[float] = DEFAULT_SYMPRECS,
+    spacegroups: Sequence[int] | None = None,
+    top: int | None = DEFAULT_TOP,
+    min_structures: int = DEFAULT_MIN_STRUCTURES,
     tolerances: Sequence[float] = DEFAULT_TOLERANCES,
     tolerance_mode: str = "relative",
 ) -> dict[str, Path]:
@@ -521,14 +535,23 @@ def equivariance_report(
         Models to score; each must be in the store (and in ``unified`` when given).
     out_dir : path
         Output directory (created).
-    spacegroups, tolerances, tolerance_mode
-        As in :func:`two_nn_by_spacegroup`. A requested group with no structure in the store is a
-        row of zeros in the space-group table (with an :class:`EmptySpacegroupWarning`); if no
-        group has a structure, :class:`EquivarianceInputError` is raised after that table is written.
+    structures : sequence of ase.Atoms, optional
+        The store's structures in atom-table order (the study passes its dataset's): the ground
+        truth is then the tightest stable symmetry of a ``symprecs`` sweep
+        (:func:`platonic.diagnose.symmetry.ground_truth_table`); without them, the atom table's
+        labels (spglib at 0.1 Å), and the ground-truth table says so.
+    spacegroups : the groups to score; default those present
+        (:func:`platonic.diagnose.symmetry.select_spacegroups` with ``top``, ``min_structures``).
+        Given groups absent from the data are left out; if none is present, or none qualifies,
+        :class:`~platonic.errors.NotApplicableError` says why (a study records it as skipped).
+    tolerances, tolerance_mode
+        As in :func:`two_nn_by_spacegroup`.
 
     Returns
     -------
     dict
+        ``"ground_truth"``: ``equivariance_ground_truth.csv`` (per structure: the space group at
+        0.1 Å and at the chosen tolerance, the tolerance, whether it was stable),
         ``"summary"``: ``equivariance_two_nn.csv`` (:func:`summarise_two_nn`), ``"structures"``:
         ``equivariance_two_nn_structures.csv`` (:func:`two_nn_by_spacegroup`), ``"spacegroups"``:
         ``equivariance_spacegroups.csv`` (:func:`spacegroup_counts`), ``"figure"``:
@@ -544,18 +567,25 @@ def equivariance_report(
         absent = sorted(set(models) - set(unified))
         if absent:
             raise EquivarianceInputError(f"models {absent} have no unified matrix; given: {sorted(unified)}")
-    atom_table = store.atom_table()
-    counts = spacegroup_counts(atom_table, spacegroups)
-    present = counts.loc[counts["n_structures"] > 0, "spacegroup_number"].tolist()
+    atom_table = ground_truth_table(store.atom_table(), structures, symprecs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"spacegroups": out / "equivariance_spacegroups.csv"}
+    paths = {"ground_truth": out / "equivariance_ground_truth.csv", "spacegroups": out / "equivariance_spacegroups.csv"}
+    atom_table.groupby("structure_index", sort=True).agg(
+        structure_id=("structure_id", "first"), formula=("formula", "first"),
+        spacegroup_number_loose=("spacegroup_number_loose", "first"), spacegroup_number=("spacegroup_number", "first"),
+        symprec=("symprec", "first"), stable=("stable", "first"), ground_truth=("ground_truth", "first"),
+    ).reset_index().to_csv(paths["ground_truth"], index=False)
+    if spacegroups is None:
+        present = select_spacegroups(atom_table, top=top, min_structures=min_structures)
+    else:
+        wanted = [_check_spacegroup(number) for number in spacegroups]
+        present = [number for number in wanted if (atom_table["spacegroup_number"] == number).any()]
+        if not present:
+            raise NotApplicableError(f"none of the space groups {wanted} occurs in the data (at the ground truth's "
+                                     "tolerance)")
+    counts = spacegroup_counts(atom_table, present)
     counts.to_csv(paths["spacegroups"], index=False)
-    if not present:
-        raise EquivarianceInputError(
-            f"none of the space groups {list(spacegroups)} occurs in the store "
-            f"(counts written to {paths['spacegroups']})"
-        )
     options = dict(spacegroups=present, tolerances=tolerances, tolerance_mode=tolerance_mode)
     per_structure = []
     for model in models:  # one model's matrices in memory at a time

@@ -267,15 +267,17 @@ def _anchor_rows(anchors) -> np.ndarray:
 
 
 def _transform_from_store(store, model, rows: np.ndarray):
-    from platonic.project import PlatonicTransform
+    """The model's transform of the :class:`~platonic.analyse.arithmetic.UnifiedSpace` of the store
+    (which refuses a loaded model whose fingerprint is not the store's)."""
+    from platonic.analyse.arithmetic import EmbeddingArithmeticError, UnifiedSpace
 
-    stored = store.card(model.card.name)["model_fingerprint"]
-    if stored != model.card.fingerprint:
-        raise RotationInputError(
-            f"{model.card.name}: the store's embeddings come from model fingerprint {stored}, the loaded model is "
-            f"{model.card.fingerprint}: its anchors would not be this model's"
-        )
-    return PlatonicTransform().fit(store.load(model.card.name)[rows])
+    name = model.card.name
+    space = UnifiedSpace.from_store(store, rows, [name], centroids=False)
+    try:
+        space.use_model(model)
+    except EmbeddingArithmeticError as error:
+        raise RotationInputError(str(error)) from error
+    return space.transforms[name]
 
 
 def rotation_report(

@@ -65,32 +65,54 @@ ANALYSIS_SECTIONS = [
       ("trajectories.png", "Group trajectories (F-Cl-Br-I, O-S-Se-Te, ...)")],
      [("group_coherence.csv", "Group coherence per model and space"), ("trajectories.csv", "Trajectory steps")]),
     ("cumulants", "Structure features from progressive cumulants", "analyse",
-     "Structure-level features: the mean of the atom features, then cumulants of order 2..4 brought to feature "
-     "units by a signed root. GFRE(orders <= k-1 -> orders <= k) measures what order k adds that lower orders "
-     "cannot predict linearly: 0 = nothing new, about 1 = entirely new.",
-     [("cumulant_gain.png", "What each cumulant order adds (GFRE from lower orders)")],
-     [("cumulant_gain.csv", "Cumulant gain per model, space and order")]),
+     "Structure-level features: the mean of the atom features, then cumulants of order 2..8 (as in Malosso et "
+     "al.) brought to feature units by a signed root. GFRE(orders <= k-1 -> orders <= k) measures what order k "
+     "adds that lower orders cannot predict linearly: 0 = nothing new, about 1 = entirely new. The fit is "
+     "regularised (ridge, cutoff by 2-fold CV) on half the structures, with the atom features reduced to as many "
+     "principal axes as keep every fit within the training structures (n_components, n_train in the table). "
+     "Read each order against the random control (dashed): where the control gains as much as the trained "
+     "models, the gain measures the shape of per-structure feature distributions, not learnt chemistry, and "
+     "says nothing about what training put into the higher orders.",
+     [("cumulant_gain.png", "What each cumulant order adds (GFRE from lower orders); controls dashed")],
+     [("cumulant_gain_control.csv", "Per order: trained models' gain against each control's, and the reading"),
+      ("cumulant_gain.csv", "Cumulant gain per model, space and order")]),
     ("arithmetic", "Embedding arithmetic (paper Table 1)", "analyse",
      "Material embedding = mean unified vector of a structure's atoms (norm l, cosine c-sim to the reference "
      "model's). Polymorph difference TiO2 Pbcn - rutile (norms l1, l2 of the two materials, i-sim between them "
-     "within a model, c-sim of the difference across models). Reaction BaO + TiO2 -> BaTiO3 per formula unit; "
-     "stitched: reactants from the reference model, products from each other model. c-sim near 1 = the models "
-     "agree on the direction of that chemical change.",
+     "within a model, c-sim of the difference across models). Reaction BaO + TiO2 -> BaTiO3 in two definitions, "
+     "named in each column: '(mean material vectors)' is the paper's (product minus reactant material vectors), "
+     "'(per formula unit)' is ours (atom sums per formula unit, so a purely compositional embedding gives 0). "
+     "Stitched: reactants from the reference model, product from each other model. Columns marked "
+     "'[dataset-centred]' subtract each model's mean unified vector first; un-centred values are the paper's. "
+     "A c-sim means something only against its null: the null table gives, per definition and centring, the "
+     "c-sim of matched materials / random reactions of unrelated materials / stitched reactions against "
+     "mismatched ones (margin; retrieval rank of the true partner among N, chance (N+1)/2), and the stitched "
+     "table the Table 1 stitching against the same with a random product. Un-centred, mismatched pairs score "
+     "nearly as high as matched ones: a shared offset, not agreement on the chemistry.",
      [("arithmetic.png", "Table 1 quantities per model")],
-     [("arithmetic_wide.csv", "Table 1 on our models"), ("arithmetic_structures.csv", "Structures used and their sources")]),
+     [("arithmetic_wide.csv", "Table 1 on our models"),
+      ("arithmetic_null.csv", "Null of every c-sim: matched vs mismatched margin and retrieval rank"),
+      ("arithmetic_stitch_null.csv", "Table 1 stitched reaction vs random products"),
+      ("arithmetic_structures.csv", "Structures used and their sources")]),
     ("control", "Diagnostics: the random-weight control", "diagnose",
-     "The MACE-shaped model with random weights is the control: it must show no chemistry (group coherence at "
-     "chance) and agree with trained models far less than they agree with each other.",
+     "The controls are the models whose card says trained = false (random weights): each must show no chemistry "
+     "(group coherence at chance) and agree with trained models far less than they agree with each other. A "
+     "part that cannot be computed on this data (no chemistry analysis, a one-element dataset) is skipped and "
+     "the verdict says why.",
      [("control.png", "Group coherence z per model; similarity of the control to trained models")],
      [("control_verdict.csv", "Verdict"), ("control_agreement.csv", "Similarity: control vs trained, trained vs trained")]),
     ("equivariance", "Diagnostics: equivariance by two-NN (paper Fig 5f)", "diagnose",
-     "Symmetry-equivalent atoms (spglib) must have equal embeddings. For structures in P6_3/mmc, Fm-3m, I4/mmm "
-     "and Pm-3m: the fraction of atoms whose nearest other atom of the same structure is within the tolerance, "
-     "and precision/recall of 'within tolerance' against spglib's equivalent pairs, per tolerance. A correct "
-     "invariant model reaches recall 1 at float tolerance with precision 1.",
+     "Symmetry-equivalent atoms (spglib) must have equal embeddings. The ground truth is spglib at each "
+     "structure's tightest stable tolerance (a symprec sweep 1e-5..1e-1 A; the first tolerance whose space group "
+     "the next looser one keeps), not the atom table's 0.1 A, which gives distorted crystals their ideal "
+     "parent's symmetry. Scored: the most frequent space groups present in the data. Per group and tolerance: "
+     "the fraction of atoms whose nearest other atom of the same structure is within the tolerance, and "
+     "precision/recall of 'within tolerance' against spglib's equivalent pairs. A correct invariant model "
+     "reaches recall 1 at float tolerance with precision 1.",
      [("equivariance_two_nn.png", "Two-NN fraction, precision and recall vs tolerance")],
      [("equivariance_two_nn.csv", "Two-NN per model, space, space group and tolerance"),
-      ("equivariance_spacegroups.csv", "Structures per space group")]),
+      ("equivariance_spacegroups.csv", "Structures per space group scored"),
+      ("equivariance_ground_truth.csv", "Per structure: space group at 0.1 A and at its tightest stable symprec")]),
     ("rotation", "Diagnostics: rotation sensitivity (paper Fig 5g)", "diagnose",
      "A perovskite (BaCeO3) under random rotations: the relative change of each atom's embedding. Invariant "
      "models stay at float precision (about 1e-6); anything larger is a broken invariance.",

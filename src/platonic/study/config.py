@@ -42,7 +42,9 @@ default below, so ``platonic run`` with no file is the default study::
 
     [diagnose]
     control = true       # the random-weight control against the trained models
-    equivariance = true  # two-NN vs spglib's equivalent atoms
+    equivariance = true  # two-NN vs spglib's equivalent atoms (tightest stable symprec per structure)
+    equivariance_groups = 6            # the most frequent space groups scored (0: every one that qualifies)
+    equivariance_min_structures = 2    # structures with equivalent atoms a space group needs to be scored
     rotation = true      # random rotations of BaCeO3
     rotations = 10
     drift = true         # CHGNet 0.3.0 -> r2SCAN, SevenNet-0 -> MF-0
@@ -76,8 +78,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                 "ot_repeats": 3, "twonn_atoms": 20000, "lfre_atoms": 250, "permutations": 5, "centred": True,
                 "exclude_same_structure": True, "seed": 0},
     "analyse": {"chemistry": True, "arithmetic": True, "reference": "chgnet-0.3.0", "seed": 0},
-    "diagnose": {"control": True, "equivariance": True, "rotation": True, "rotations": 10, "drift": True,
-                 "dimers": True, "atypical": True, "top": 20, "seed": 0},
+    "diagnose": {"control": True, "equivariance": True, "equivariance_groups": 6, "equivariance_min_structures": 2,
+                 "rotation": True, "rotations": 10, "drift": True, "dimers": True, "atypical": True, "top": 20,
+                 "seed": 0},
 }
 
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -91,7 +94,9 @@ LIST_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
 }
 MINIMUM: dict[tuple[str, str], int] = {
     ("dataset", "n"): 1, ("anchors", "k"): 2, ("compare", "k"): 1, ("compare", "ot_samples"): 2,
-    ("compare", "ot_repeats"): 1, ("compare", "twonn_atoms"): 0, ("compare", "lfre_atoms"): 10, ("compare", "permutations"): 0, ("diagnose", "rotations"): 1, ("diagnose", "top"): 1,
+    ("compare", "ot_repeats"): 1, ("compare", "twonn_atoms"): 0, ("compare", "lfre_atoms"): 10, ("compare", "permutations"): 0,
+    ("diagnose", "rotations"): 1, ("diagnose", "top"): 1,
+    ("diagnose", "equivariance_groups"): 0, ("diagnose", "equivariance_min_structures"): 1,
 }
 
 

@@ -207,7 +207,7 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
     store = None
     try:
         store = _extract_stage(config, dataset, models, result, progress, log)
-        _analysis_stages(config, store, models, result, progress, log)
+        _analysis_stages(config, store, dataset, models, result, progress, log)
         if progress is not None:
             progress.finish()
         _write_manifest(out, config, store, dataset, models, result, time.perf_counter() - t0)
@@ -264,7 +264,7 @@ def _extract_stage(config: StudyConfig, dataset, models: list[str], result: Stud
     return EmbeddingStore(result.store)
 
 
-def _analysis_stages(config: StudyConfig, store, models: list[str], result: StudyResult, progress, log) -> None:
+def _analysis_stages(config: StudyConfig, store, dataset, models: list[str], result: StudyResult, progress, log) -> None:
     """anchors -> sweep -> project -> compare -> analyse -> diagnose, each under its key."""
     results = stages.results_dir(store)
     fingerprints = {m: store.card(m)["model_fingerprint"] for m in models}
@@ -321,16 +321,10 @@ def _analysis_stages(config: StudyConfig, store, models: list[str], result: Stud
 
         def diagnose_work(skipped: dict[str, str]) -> str:
             options = {k: dg[k] for k in ("control", "equivariance", "rotation", "rotations", "drift", "dimers",
-                                          "atypical", "top", "seed")}
-            analysed = next((r for r in result.records if r.name == "analyse"), None)
-            no_chemistry = ("[analyse] chemistry = false" if not an["chemistry"] else
-                            "chemistry was skipped" if analysed is not None and "chemistry" in analysed.skipped
-                            else None)
-            if dg["control"] and no_chemistry:
-                options["control"] = False
-                skipped["control"] = (f"the control compares group coherence of the random-weight model with the "
-                                      f"trained ones, which this study did not compute ({no_chemistry})")
-            written = stages.diagnose_stage(store, models, device=device, skipped=skipped, **options)
+                                          "atypical", "top", "seed", "equivariance_groups",
+                                          "equivariance_min_structures")}
+            # each diagnostic that does not apply (no control, no fine-tuning pair, ...) records its reason
+            written = stages.diagnose_stage(store, models, device=device, dataset=dataset, skipped=skipped, **options)
             return f"{len(written)} tables and figures in {results / 'diagnose'}"
 
         runner.run("diagnose", diagnose_key, [results / "diagnose"], diagnose_work)

@@ -154,7 +154,7 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
             _check_elements(store.atom_table())
             return analyse_chemistry(unified_paths(store, models), store.atom_table(), out,
                                      raw={m: store.load(m) for m in models}, models=models, reference=reference,
-                                     control=controls[0] if controls else None, seed=seed,
+                                     control=controls[0] if controls else None, controls=controls, seed=seed,
                                      min_atoms=CHEMISTRY_MIN_ATOMS)
 
         written |= _applicable("chemistry", skipped, chemistry_work)
@@ -162,7 +162,8 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
         def arithmetic_work() -> dict:
             space = UnifiedSpace.from_store(store, load_anchors(results_dir(store) / "anchors.csv"), models,
                                             device=device)
-            return {f"arithmetic_{k}": v for k, v in arithmetic_table(space, reference, out, models).items()}
+            tables = {f"arithmetic_{k}": v for k, v in arithmetic_table(space, reference, out, models).items()}
+            return tables | arithmetic_null_stage(store, space, models, reference, out, seed)
 
         written |= _applicable("arithmetic", skipped, arithmetic_work)
     return written
@@ -185,11 +186,32 @@ def _check_elements(atom_table: pd.DataFrame) -> None:
             f"least {CHEMISTRY_MIN_ATOMS} atoms (found: {found}); a sample with two or more elements is needed")
 
 
+def arithmetic_null_stage(store, space, models: Sequence[str], reference: str, out: Path, seed: int) -> dict[str, Path]:
+    """The nulls of every Table 1 c-sim (``arithmetic_null.csv``) and the random-product null of the
+    stitched reaction (``arithmetic_stitch_null.csv``)."""
+    import numpy as np
+
+    from platonic.analyse.arithmetic_null import arithmetic_null, reaction_stitch_null
+
+    unified = {m: np.load(path, mmap_mode="r") for m, path in unified_paths(store, models).items()}
+    table = store.atom_table()
+    paths = {"arithmetic_null": out / "arithmetic_null.csv", "arithmetic_stitch_null": out / "arithmetic_stitch_null.csv"}
+    arithmetic_null(unified, table, reference, models, random_state=seed).to_csv(paths["arithmetic_null"], index=False)
+    reaction_stitch_null(space, unified, table, reference, models, random_state=seed).to_csv(
+        paths["arithmetic_stitch_null"], index=False)
+    return paths
+
+
 def diagnose_stage(store, models: Sequence[str], control: bool = True, equivariance: bool = True,
                    rotation: bool = True, rotations: int = 10, drift: bool = True, dimers: bool = True,
-                   atypical: bool = True, top: int = 20, seed: int = 0, device: str = "cpu",
+                   atypical: bool = True, top: int = 20, seed: int = 0, device: str = "cpu", dataset=None,
+                   equivariance_groups: int = 6, equivariance_min_structures: int = 2,
                    skipped: dict[str, str] | None = None) -> dict[str, Path]:
     """The diagnostics, into ``results/diagnose/``; ``control`` reads the chemistry and compare tables.
+
+    ``dataset`` (the store's structures) gives equivariance its symprec-sweep ground truth; without
+    it the atom table's labels are used. ``equivariance_groups`` (0: all) and
+    ``equivariance_min_structures`` choose the space groups scored among those present.
     ``skipped``: see the module docstring."""
     from platonic.anchors.from_store import load_anchors
     from platonic.diagnose.atypical import atypical_report
@@ -207,8 +229,10 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
         written |= _applicable("control", skipped, lambda: control_stage(store, models, out))
     if equivariance:
         def equivariance_work() -> dict:
-            _check_spacegroups(store.atom_table())
-            return {f"equivariance_{k}": v for k, v in equivariance_report(store, unified, models, out).items()}
+            report = equivariance_report(store, unified, models, out,
+                                         structures=None if dataset is None else dataset.structures,
+                                         top=equivariance_groups or None, min_structures=equivariance_min_structures)
+            return {f"equivariance_{k}": v for k, v in report.items()}
 
         written |= _applicable("equivariance", skipped, equivariance_work)
     if rotation:
@@ -240,40 +264,53 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
     return written
 
 
-def _check_spacegroups(atom_table: pd.DataFrame) -> None:
-    # Guards the fixed study space groups of equivariance_report; a version of the diagnostic that
-    # scores the space groups present raises NotApplicableError itself and makes this check moot.
-    from platonic.diagnose.equivariance import STUDY_SPACEGROUPS, spacegroup_symbol
-
-    present = set(atom_table["spacegroup_number"].unique())
-    if not present & set(STUDY_SPACEGROUPS):
-        groups = ", ".join(f"{spacegroup_symbol(g)} ({g})" for g in STUDY_SPACEGROUPS)
-        found = ", ".join(str(int(g)) for g in sorted(present))
-        raise NotApplicableError(f"the two-NN equivariance test scores structures in {groups}; no structure of "
-                                 f"the sample is in one (its space groups: {found})")
-
-
 def control_stage(store, models: Sequence[str], out: Path) -> dict[str, Path]:
-    """The random-weight control against the trained models (needs the chemistry and compare tables)."""
-    from platonic.diagnose.control import agreement_summary, coherence_summary, control_verdict, plot_control
+    """The random-weight controls (model cards with ``trained = false``) against the trained models.
+
+    Reads the compare table and, when the chemistry analysis wrote it, the group coherence; a part
+    that cannot be computed is skipped with its reason in the verdict. Raises
+    :class:`~platonic.errors.NotApplicableError` when there is no control or neither part applies.
+    """
+    from platonic.diagnose.control import (
+        ControlInputError,
+        agreement_summary,
+        coherence_summary,
+        control_verdict,
+        plot_control,
+    )
+    from platonic.errors import NotApplicableError
 
     controls = control_models(store, models)
     if not controls:
-        raise NotApplicableError(f"the control compares a random-weight model with the trained ones; no model "
-                                 f"among {list(models)} is a random-weight control (add mace-dummy)")
+        raise NotApplicableError(f"no model among {list(models)} has a card with trained = false (a random-weight "
+                                 "control)")
     sources = {"coherence": results_dir(store) / "analyse" / "group_coherence.csv",
                "metrics": results_dir(store) / "metrics.csv"}
-    absent = [str(p) for p in sources.values() if not p.exists()]
-    if absent:
-        raise StageOrderError(f"the control diagnostic needs {absent}: run `platonic compare` and `platonic analyse` "
-                              "(with chemistry) first")
-    coherence = coherence_summary(pd.read_csv(sources["coherence"]), controls)
-    agreement = agreement_summary(pd.read_csv(sources["metrics"]), controls)
+    tables: dict[str, pd.DataFrame | None] = {"coherence": None, "agreement": None}
+    skipped: dict[str, str] = {}
+    if not sources["coherence"].exists():
+        skipped["coherence"] = f"no {sources['coherence'].name} (the chemistry analysis did not run)"
+    else:
+        try:
+            tables["coherence"] = coherence_summary(pd.read_csv(sources["coherence"]), controls)
+        except ControlInputError as error:
+            skipped["coherence"] = str(error)
+    if not sources["metrics"].exists():
+        skipped["agreement"] = f"no {sources['metrics'].name} (the compare stage did not run)"
+    else:
+        try:
+            tables["agreement"] = agreement_summary(pd.read_csv(sources["metrics"]), controls)
+        except ControlInputError as error:
+            skipped["agreement"] = str(error)
+    if len(skipped) == 2:
+        raise NotApplicableError("control: " + "; ".join(f"{part}: {why}" for part, why in skipped.items()))
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"control_coherence": out / "control_coherence.csv", "control_agreement": out / "control_agreement.csv",
-             "control_verdict": out / "control_verdict.csv", "control_figure": out / "control.png"}
-    coherence.to_csv(paths["control_coherence"], index=False)
-    agreement.to_csv(paths["control_agreement"], index=False)
-    control_verdict(coherence, agreement).to_csv(paths["control_verdict"], index=False)
-    plot_control(coherence, agreement).savefig(paths["control_figure"], dpi=110)
+    paths = {"control_verdict": out / "control_verdict.csv", "control_figure": out / "control.png"}
+    for part, table in tables.items():
+        if table is not None:
+            paths[f"control_{part}"] = out / f"control_{part}.csv"
+            table.to_csv(paths[f"control_{part}"], index=False)
+    control_verdict(tables["coherence"], tables["agreement"], controls=controls, skipped=skipped).to_csv(
+        paths["control_verdict"], index=False)
+    plot_control(tables["coherence"], tables["agreement"]).savefig(paths["control_figure"], dpi=110)
     return paths
