@@ -131,7 +131,7 @@ def test_one_element_study_skips_what_does_not_apply(copper_study):
     assert set(skipped) == {"chemistry", "control", "equivariance", "drift", "atypical"}
     assert "1 element(s)" in skipped["chemistry"] and "Cu (16 atoms)" in skipped["chemistry"]
     assert "min_atoms" not in skipped["chemistry"]  # no setting that does not exist
-    assert "chemistry was skipped" in skipped["control"]
+    assert "chemistry analysis did not run" in skipped["control"] and "two trained models" in skipped["control"]
     assert "two or more" in skipped["atypical"] and "'chgnet-0.3.0'" in skipped["atypical"]
     # stderr is not a terminal here: long lines and paths stay whole (no wrapping at 80 columns)
     for reason in skipped.values():

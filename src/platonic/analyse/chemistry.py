@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from platonic.errors import NotApplicableError
+
 from platonic.analyse.cumulants import (
     DEFAULT_MAX_ORDER,
     cumulant_gain_against_control,
@@ -143,13 +145,19 @@ def analyse_chemistry(
     per_group = pd.concat(per_group_parts, ignore_index=True)
     trajectories = element_trajectories(elements_table, reference=reference)
 
-    gain = cumulant_gain_table({m: matrices[m][rows] for m in models}, offsets, max_order, space="unified",
+    # The order gain fits on half the structures; a small sample supports fewer orders than asked.
+    n_structures = len(offsets) - 1
+    if n_structures < 8:
+        raise NotApplicableError(f"the cumulant order gain fits on half the structures and needs at least 8 "
+                                 f"embedded by every model; the sample has {n_structures}")
+    fit_order = min(max_order, n_structures // 2)
+    gain = cumulant_gain_table({m: matrices[m][rows] for m in models}, offsets, fit_order, space="unified",
                                controls=controls)
     if raw_matrices:
-        raw_gain = cumulant_gain_table({m: raw_matrices[m][rows] for m in models}, offsets, max_order, space="raw",
+        raw_gain = cumulant_gain_table({m: raw_matrices[m][rows] for m in models}, offsets, fit_order, space="raw",
                                        controls=controls)
         gain = pd.concat([gain, raw_gain], ignore_index=True)
-    gain = gain.assign(**used)
+    gain = gain.assign(**used, max_order_requested=max_order)
     gain_control = cumulant_gain_against_control(gain)
 
     out = Path(out_dir)
