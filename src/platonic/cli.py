@@ -89,10 +89,14 @@ def extract_cmd(
         False, "--skip-bad", help="Drop malformed structures (listed in a rejects report) instead of stopping."
     ),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bars (auto on a TTY)."),
+    engine: str = typer.Option("inprocess", help="inprocess, or ray: shards as tasks of Ray actors (the ray extra)."),
+    address: Optional[str] = typer.Option(None, help="Ray cluster to join ('auto', 'ray://host:10001'); default: start one here."),
+    workers: Optional[int] = typer.Option(None, help="Ray actors per model, one loaded model each (default: one per CPU, or GPU)."),
 ) -> None:
     """Embed every atom of a dataset with each model into a resumable store."""
     from platonic.datasets import DatasetError, atom_table
     from platonic.extract import extract
+    from platonic.extract.ray_engine import RayEngineError
     from platonic.models import DEFAULT_MODELS
     from platonic.progress import make_progress
     from platonic.store import StoreError
@@ -124,8 +128,11 @@ def extract_cmd(
             num_shards=num_shards,
             progress=bar,
             atom_table=atom_table,
+            engine=engine,
+            address=address,
+            workers=workers,
         )
-    except (StoreError, ValueError) as exc:
+    except (StoreError, ValueError, RayEngineError) as exc:
         _fail(str(exc))
     finally:
         if hasattr(bar, "close"):

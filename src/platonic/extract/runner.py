@@ -128,6 +128,9 @@ def extract(
     progress: Progress | None = None,
     load_model: Callable | None = None,
     atom_table: Callable | None = None,
+    engine: str = "inprocess",
+    address: str | None = None,
+    workers: int | None = None,
 ) -> ExtractResult:
     """Embed every structure of ``dataset`` with each model into the store at ``out``.
 
@@ -141,7 +144,20 @@ def extract(
     device: ``"cpu"`` or ``"cuda"``.
     shard_index, num_shards: this worker takes shards with ``s % num_shards == shard_index``.
     load_model, atom_table: injection points (defaults: the registry and the datasets stage).
+    engine: ``"inprocess"`` (this process, no extra package) or ``"ray"``: shards as tasks of Ray
+        actors holding one loaded model each (:func:`platonic.extract.ray_engine.extract_ray`;
+        ``address`` is the cluster, ``workers`` the actors per model); the store is the same.
     """
+    if engine == "ray":
+        if num_shards != 1:
+            raise ValueError("the Ray engine shares out the shards itself: drop shard_index/num_shards")
+        from platonic.extract.ray_engine import extract_ray
+
+        return extract_ray(dataset, models, out, shard_size=shard_size, batch_atoms=batch_atoms, device=device,
+                           address=address, workers=workers, progress=progress, load_model=load_model,
+                           atom_table=atom_table)
+    if engine != "inprocess":
+        raise ValueError(f"unknown engine {engine!r}; choose inprocess or ray")
     if not 0 <= shard_index < num_shards:
         raise ValueError(f"need 0 <= shard_index < num_shards, got {shard_index}, {num_shards}")
     if not models:

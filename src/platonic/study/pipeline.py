@@ -109,6 +109,14 @@ def _print_log(message: str, **event) -> None:
     print(message)
 
 
+def engine_options(config: StudyConfig) -> dict:
+    """The ``[extract]`` table as keyword arguments of :func:`platonic.extract.extract`."""
+    e = config["extract"]
+    if e["engine"] == "inprocess":
+        return {}
+    return {"engine": e["engine"], "address": e["address"], "workers": e["workers"] or None}
+
+
 def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable[..., None] = _print_log) -> StudyResult:
     """Run (or bring up to date) the study ``config`` in ``out``; see the module docstring.
 
@@ -130,7 +138,7 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
     log(f"dataset {dataset.name}: {len(dataset)} structures, {dataset.n_atoms} atoms", stage="dataset",
         status="done", structures=len(dataset), atoms=dataset.n_atoms)
     extracted = extract(dataset, models, store_dir, device=config["models"]["device"], progress=progress,
-                        atom_table=atom_table)
+                        atom_table=atom_table, **engine_options(config))
     written = sum(extracted.shards_written.values())
     result.records.append(StageRecord("extract", "", written > 0, time.perf_counter() - t0,
                                       f"{written} shards written, {sum(extracted.shards_skipped.values())} reused"))
