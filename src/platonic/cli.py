@@ -185,6 +185,33 @@ def info_cmd(store: Path = typer.Argument(Path("store"), help="Store directory."
     Console(stderr=True).print(table)
 
 
+@app.command("import", rich_help_panel="Pipeline")
+def import_cmd(
+    file: Path = typer.Argument(..., help="Per-atom embeddings: .npy (with --ids), .parquet or .extxyz."),
+    store: Path = typer.Option(Path("store"), help="Store directory (from `platonic extract`)."),
+    name: str = typer.Option(..., help="The model's name in the store (extxyz: the array <name>_emb)."),
+    ids: Optional[Path] = typer.Option(None, help="For .npy: CSV or parquet of structure_id, atom_index, Z per row."),
+    family: str = typer.Option("imported", help="The model family, for the card."),
+    layer: Optional[str] = typer.Option(None, help="The layer the embeddings were read at, for the card."),
+    training_data: str = typer.Option("unknown", help="What the model was trained on, for the card."),
+    untrained: bool = typer.Option(False, "--untrained", help="A random-weight control (as the diagnostics treat it)."),
+) -> None:
+    """Bring your own embeddings: check a per-atom array against the store's atoms and add it as a model."""
+    from platonic.store import StoreError, import_embeddings
+
+    s = _open_store(store)
+    try:
+        result = import_embeddings(s, name, file, ids=ids, family=family, layer=layer, training_data=training_data,
+                                   trained=not untrained)
+    except StoreError as exc:
+        _fail(str(exc))
+    console.print(
+        f"imported [bold]{escape(name)}[/] from {escape(str(file))} ({result.format}, sha256 {result.sha256[:16]}...): "
+        f"{result.rows} atoms x {result.dim}, {result.shards_written} shards written, {result.shards_skipped} already there"
+    )
+    console.print(f"checked: {escape(result.checked)}")
+
+
 def _open_store(store: Path):
     from platonic.store import EmbeddingStore, StoreError
 

@@ -15,6 +15,7 @@ can fill one store. Each shard is written to a temporary name and renamed; its s
 checksum matches. An interrupted run therefore loses at most the shards in flight.
 """
 
+from platonic.store.importer import EmbeddingImportError, ImportResult, import_embeddings
 from platonic.store.store import EmbeddingStore, ShardRecord, StoreError
 
-__all__ = ["EmbeddingStore", "ShardRecord", "StoreError"]
+__all__ = ["EmbeddingImportError", "EmbeddingStore", "ImportResult", "ShardRecord", "StoreError", "import_embeddings"]
