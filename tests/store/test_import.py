@@ -239,3 +239,32 @@ def test_bad_files_and_names(stores, tmp_path):
         import_embeddings(source, "radial", path, ids=ids)
     assert json.loads((source.model_dir("radial") / "card.json").read_text())["card"]["family"] == "test"
     assert source.is_complete("radial")
+
+
+@pytest.mark.slow
+def test_real_model_exported_to_extxyz_and_imported_is_the_same_model(tmp_path):
+    from platonic.anchors.from_store import choose_anchors
+    from platonic.compare.from_store import compare_store
+    from platonic.datasets import load
+    from platonic.project.from_store import project_store
+
+    data = load("mp20", split="val", n=20, seed=5)
+    extract(data, ["chgnet-0.3.0", "mace-dummy"], tmp_path / "s", shard_size=8)
+    store = EmbeddingStore(tmp_path / "s")
+    extracted = store.load("chgnet-0.3.0")
+    write_extxyz(tmp_path / "chgnet.extxyz", data, extracted, name="chgnet_ext")
+    import_embeddings(store, "chgnet_ext", tmp_path / "chgnet.extxyz", family="CHGNet", training_data="MPtrj")
+    np.testing.assert_allclose(store.load("chgnet_ext"), extracted, rtol=0, atol=1e-8)
+    a = choose_anchors(store, "chgnet-0.3.0", k=8, method="direct", seed=0)
+    b = choose_anchors(store, "chgnet_ext", k=8, method="direct", seed=0)
+    np.testing.assert_array_equal(a["row"], b["row"])
+    unified = project_store(store, a["row"].to_numpy(), tmp_path / "unified")
+    np.testing.assert_allclose(np.load(unified["chgnet_ext"]), np.load(unified["chgnet-0.3.0"]), rtol=0, atol=1e-6)
+    table = compare_store(store, unified, metrics=["cka", "procrustes", "gfre"], k=3, seed=0)
+    pair = table[(table["model_a"] == "chgnet-0.3.0") & (table["model_b"] == "chgnet_ext")]
+    assert set(pair["space"]) == {"raw", "unified"}
+    for row in pair.itertuples():
+        if row.metric == "gfre":  # reconstructing a model from itself: no error
+            assert row.value < 1e-3, row
+        else:  # a model against itself scores 1
+            assert row.value == pytest.approx(1.0, abs=1e-5), row

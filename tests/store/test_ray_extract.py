@@ -23,6 +23,9 @@ from platonic.store import EmbeddingStore
 
 ray = pytest.importorskip("ray", reason="the Ray engine's tests need the ray extra (scripts/setup.sh installs it)")
 
+# A Ray cluster takes ~10 s to start and each test starts actors: out of the default run, in CI's slow step.
+pytestmark = pytest.mark.slow
+
 
 class RadialModel(EmbeddingModel):
     """Embedding of atom i: [Z_i, sum_j exp(-r_ij), sum_j exp(-r_ij / 2)] over neighbours within 4 Å.
