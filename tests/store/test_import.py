@@ -249,7 +249,7 @@ def test_real_model_exported_to_extxyz_and_imported_is_the_same_model(tmp_path):
     from platonic.project.from_store import project_store
 
     data = load("mp20", split="val", n=20, seed=5)
-    extract(data, ["chgnet-0.3.0", "mace-dummy"], tmp_path / "s", shard_size=8)
+    extract(data, ["chgnet-0.3.0"], tmp_path / "s", shard_size=8)
     store = EmbeddingStore(tmp_path / "s")
     extracted = store.load("chgnet-0.3.0")
     write_extxyz(tmp_path / "chgnet.extxyz", data, extracted, name="chgnet_ext")

@@ -138,7 +138,8 @@ def test_worker_killed_mid_shard_is_restarted_and_the_store_is_unchanged(ray_clu
     res = extract(data, ["radial"], tmp_path / "ray", shard_size=4, batch_atoms=7, engine="ray", workers=2,
                   load_model=Loader(loads=str(loads), crash_flag=str(flag)))
     assert flag.exists()  # a worker did die mid-shard
-    assert len(list(loads.iterdir())) == 3  # 2 actors + 1 restart, which reloaded the model
+    # 2 actors + at least 1 restart, which reloaded the model (more if the machine kills workers itself)
+    assert len(list(loads.iterdir())) >= 3
     assert res.shards_written["radial"] == 6
     store = EmbeddingStore(tmp_path / "ray")
     assert store.is_complete("radial")
@@ -161,6 +162,11 @@ def test_finished_shards_are_never_recomputed(ray_cluster, tmp_path):
     embedded = sorted({p.name.split(".")[0] for p in log.iterdir()}, key=lambda s: int(s[1:]))
     assert embedded == [f"s{k}" for k in (4, 5, 6, 7, 16, 17, 18, 19)]  # shards 1 and 4, nothing else
     assert shard_files(root) == before
+
+
+def test_a_model_that_cannot_load_is_reported_as_its_own_error(ray_cluster, tmp_path):
+    with pytest.raises(ValueError, match="unknown model 'no-such-model'"):
+        extract(small_dataset(n=3), ["no-such-model"], tmp_path / "s", engine="ray", workers=1)
 
 
 def test_finished_store_does_not_start_ray_or_load_a_model(tmp_path, monkeypatch):

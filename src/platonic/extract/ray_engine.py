@@ -50,11 +50,20 @@ class ShardWorker:
         if load_model is None:
             from platonic.models import load_model
         self.store = EmbeddingStore(store_root)
-        self.model = load_model(name, device=device)
         self.name = name
+        # A model that cannot load (unknown name, missing weights) is reported by card(), as the
+        # error it is, rather than as a dead actor that Ray would try to restart.
+        self.load_error: Exception | None = None
+        try:
+            self.model = load_model(name, device=device)
+        except Exception as exc:
+            self.load_error = exc
+            return
         self.batch_atoms = batch_atoms or self.model.batch_atoms
 
     def card(self):
+        if self.load_error is not None:
+            raise self.load_error
         return self.model.card
 
     def run(self, shard: int, structures: list, ids: list[str], sources: list[str]) -> tuple[int, int, float, list[dict], bool]:
@@ -160,6 +169,16 @@ def _cluster_slots(ray, device: str, cpus_per_worker: float) -> int:
     return int(slots)
 
 
+def _get(ray, refs):
+    """``ray.get``, raising an error from inside a task as the error itself (e.g. the adapter's)."""
+    try:
+        return ray.get(refs)
+    except ray.exceptions.RayTaskError as exc:
+        if isinstance(exc.cause, Exception):
+            raise exc.cause from None
+        raise
+
+
 def _run_model(ray, store, dataset, name, todo, result, n_workers, device, batch_atoms, cpus_per_worker, max_retries,
                load_model, progress) -> None:
     actor_class = ray.remote(
@@ -171,7 +190,7 @@ def _run_model(ray, store, dataset, name, todo, result, n_workers, device, batch
     actors = [actor_class.remote(str(store.root.resolve()), name, device, batch_atoms, load_model)
               for _ in range(min(n_workers, len(todo)))]
     try:
-        cards = ray.get([a.card.remote() for a in actors])
+        cards = _get(ray, [a.card.remote() for a in actors])
         fingerprints = {c.fingerprint for c in cards}
         if len(fingerprints) != 1:
             raise RayEngineError(f"{name}: the workers loaded different weights (fingerprints {sorted(fingerprints)})")
@@ -195,7 +214,7 @@ def _run_model(ray, store, dataset, name, todo, result, n_workers, device, batch
             (ref,), _ = ray.wait(list(pending), num_returns=1)
             shard, actor = pending.pop(ref)
             try:
-                _, rows, _, _, computed = ray.get(ref)
+                _, rows, _, _, computed = _get(ray, ref)
             except ray.exceptions.RayActorError as exc:
                 raise RayEngineError(
                     f"{name}: shard {shard} failed: its worker died {max_retries + 1} times ({exc}). "
