@@ -1,7 +1,7 @@
 """The Ray engine: same store as the in-process engine, byte for byte, through worker crashes.
 
-Every test runs on a local 2-CPU Ray cluster that this module starts and stops itself (loopback
-only, no dashboard). The models are closed-form functions of each atom's neighbours, so the shard
+Every test runs on a local 2-CPU Ray cluster that this module starts and stops itself (this
+machine only, no dashboard). The models are closed-form functions of each atom's neighbours, so the shard
 files of both engines must agree to the byte; a slow test does the same with CHGNet 0.3.0.
 """
 
@@ -94,8 +94,9 @@ def small_dataset(n=23, seed=0):
 def ray_cluster():
     # The test module is imported under a name the workers cannot import: send its classes by value.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    # A local cluster: its processes talk over this machine's own address only (Ray maps 127.0.0.1 to it).
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024**2, configure_logging=False,
-             log_to_driver=False, _node_ip_address="127.0.0.1")
+             log_to_driver=False)
     yield ray
     ray.shutdown()
     ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])

@@ -143,8 +143,7 @@ def extract_ray(
     started_here = False
     if not ray.is_initialized():
         local = address in (None, "local")
-        options = {"num_cpus": int(workers * cpus_per_worker) if workers else None,
-                   "_node_ip_address": "127.0.0.1"} if local else {"address": address}
+        options = {"num_cpus": int(workers * cpus_per_worker) if workers else None} if local else {"address": address}
         ray.init(include_dashboard=False, configure_logging=False, **options)
         started_here = True
     try:
@@ -190,7 +189,10 @@ def _run_model(ray, store, dataset, name, todo, result, n_workers, device, batch
     actors = [actor_class.remote(str(store.root.resolve()), name, device, batch_atoms, load_model)
               for _ in range(min(n_workers, len(todo)))]
     try:
-        cards = _get(ray, [a.card.remote() for a in actors])
+        try:
+            cards = _get(ray, [a.card.remote() for a in actors])
+        except ray.exceptions.RayActorError as exc:
+            raise RayEngineError(f"{name}: a worker died while loading the model ({exc})") from None
         fingerprints = {c.fingerprint for c in cards}
         if len(fingerprints) != 1:
             raise RayEngineError(f"{name}: the workers loaded different weights (fingerprints {sorted(fingerprints)})")
