@@ -201,10 +201,14 @@ def extract_cmd(
     wait_for_lock: bool = typer.Option(
         False, "--wait-for-lock", help="If another extraction is writing into --out, wait for it instead of stopping."
     ),
+    engine: str = typer.Option("inprocess", help="inprocess, or ray: shards as tasks of Ray actors (the ray extra)."),
+    address: Optional[str] = typer.Option(None, help="Ray cluster to join ('auto', 'ray://host:10001'); default: start one here."),
+    workers: Optional[int] = typer.Option(None, help="Ray actors per model, one loaded model each (default: one per CPU, or GPU)."),
 ) -> None:
     """Embed every atom of a dataset with each model into a resumable store."""
     from platonic.datasets import DatasetError, atom_table
     from platonic.extract import extract
+    from platonic.extract.ray_engine import RayEngineError
     from platonic.models import DEFAULT_MODELS
     from platonic.progress import make_progress
     from platonic.store import StoreError
@@ -241,8 +245,11 @@ def extract_cmd(
             progress=bar,
             atom_table=atom_table,
             wait_for_lock=wait_for_lock,
+            engine=engine,
+            address=address,
+            workers=workers,
         )
-    except (StoreError, ValueError) as exc:
+    except (StoreError, ValueError, RayEngineError) as exc:
         _fail(str(exc))
     finally:
         if hasattr(bar, "close"):
@@ -296,6 +303,33 @@ def info_cmd(store: Path = typer.Argument(Path("store"), help="Store directory."
     for model, problems in zip(summary.get("model", []), invalid):
         if problems:
             console.print(f"[red]{escape(model)}: invalid shards (re-run extract to redo them)[/]: {escape(problems)}")
+
+
+@app.command("import", rich_help_panel="Pipeline")
+def import_cmd(
+    file: Path = typer.Argument(..., help="Per-atom embeddings: .npy (with --ids), .parquet or .extxyz."),
+    store: Path = typer.Option(Path("store"), help="Store directory (from `platonic extract`)."),
+    name: str = typer.Option(..., help="The model's name in the store (extxyz: the array <name>_emb)."),
+    ids: Optional[Path] = typer.Option(None, help="For .npy: CSV or parquet of structure_id, atom_index, Z per row."),
+    family: str = typer.Option("imported", help="The model family, for the card."),
+    layer: Optional[str] = typer.Option(None, help="The layer the embeddings were read at, for the card."),
+    training_data: str = typer.Option("unknown", help="What the model was trained on, for the card."),
+    untrained: bool = typer.Option(False, "--untrained", help="A random-weight control (as the diagnostics treat it)."),
+) -> None:
+    """Bring your own embeddings: check a per-atom array against the store's atoms and add it as a model."""
+    from platonic.store import StoreError, import_embeddings
+
+    s = _open_store(store)
+    try:
+        result = import_embeddings(s, name, file, ids=ids, family=family, layer=layer, training_data=training_data,
+                                   trained=not untrained)
+    except StoreError as exc:
+        _fail(str(exc))
+    console.print(
+        f"imported [bold]{escape(name)}[/] from {escape(str(file))} ({result.format}, sha256 {result.sha256[:16]}...): "
+        f"{result.rows} atoms x {result.dim}, {result.shards_written} shards written, {result.shards_skipped} already there"
+    )
+    console.print(f"checked: {escape(result.checked)}")
 
 
 def _open_store(store: Path):

@@ -145,6 +145,9 @@ def extract(
     load_model: Callable | None = None,
     atom_table: Callable | None = None,
     wait_for_lock: bool = False,
+    engine: str = "inprocess",
+    address: str | None = None,
+    workers: int | None = None,
 ) -> ExtractResult:
     """Embed every structure of ``dataset`` with each model into the store at ``out``.
 
@@ -164,7 +167,14 @@ def extract(
 
     A structure whose embedding holds NaN or inf (a model output is checked per structure)
     gets NaN rows and a reject record with the reason, like a structure the model refuses.
+    engine: ``"inprocess"`` (this process, no extra package) or ``"ray"``: shards as tasks of Ray
+        actors holding one loaded model each (:func:`platonic.extract.ray_engine.extract_ray`;
+        ``address`` is the cluster, ``workers`` the actors per model); the store is the same.
     """
+    if engine not in ("inprocess", "ray"):
+        raise ValueError(f"unknown engine {engine!r}; choose inprocess or ray")
+    if engine == "ray" and num_shards != 1:
+        raise ValueError("the Ray engine shares out the shards itself: drop shard_index/num_shards")
     if not 0 <= shard_index < num_shards:
         raise ValueError(f"need 0 <= shard_index < num_shards, got {shard_index}, {num_shards}")
     if not models:
@@ -185,6 +195,12 @@ def extract(
             mine = range(shard_index, store.n_shards, num_shards)
             if not all(store.shard_done(name, s) for name in models for s in mine):
                 raise
+        if engine == "ray":
+            from platonic.extract.ray_engine import extract_ray
+
+            return extract_ray(dataset, models, out, shard_size=shard_size, batch_atoms=batch_atoms, device=device,
+                               address=address, workers=workers, progress=progress, load_model=load_model,
+                               atom_table=atom_table)
         return _fill(store, dataset, models, shard_index, num_shards, batch_atoms, device, progress, load_model)
 
 

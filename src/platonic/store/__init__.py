@@ -20,7 +20,9 @@ counts as done only if every NaN/inf row in it belongs to a structure listed in 
 :mod:`platonic.store.lock`; the workers of a job array share it).
 """
 
+from platonic.store.importer import EmbeddingImportError, ImportResult, import_embeddings
 from platonic.store.store import EmbeddingStore, ShardRecord, StoreError
 from platonic.store.lock import LockFileError, StoreLockedError, writer_lock
 
-__all__ = ["EmbeddingStore", "LockFileError", "ShardRecord", "StoreError", "StoreLockedError", "writer_lock"]
+__all__ = ["EmbeddingImportError", "EmbeddingStore", "ImportResult", "LockFileError", "ShardRecord", "StoreError",
+           "StoreLockedError", "import_embeddings", "writer_lock"]

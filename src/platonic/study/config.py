@@ -13,6 +13,11 @@ default below, so ``platonic run`` with no file is the default study::
     names = ["default"]  # registry names, "default" = every offline model + the random control
     device = "cpu"
 
+    [extract]
+    engine = "inprocess" # inprocess, or ray: shards as tasks of Ray actors (the ray extra)
+    address = "local"    # ray only: "local" starts a cluster here; "auto" or "ray://host:port" joins one
+    workers = 0          # ray only: actors per model, 0 = as many as the cluster's CPUs (GPUs) allow
+
     [anchors]
     reference = "chgnet-0.3.0"
     method = "direct"    # direct, random, fps
@@ -72,6 +77,7 @@ ASYMMETRIC = ["gfre", "gfrd", "lfre"]
 DEFAULTS: dict[str, dict[str, Any]] = {
     "dataset": {"name": "mp20", "split": "all", "n": 500, "seed": 0},
     "models": {"names": ["default"], "device": "cpu"},
+    "extract": {"engine": "inprocess", "address": "local", "workers": 0},
     "anchors": {"reference": "chgnet-0.3.0", "method": "direct", "k": 100, "seed": 0, "sweep": True,
                 "diversity": True},
     "compare": {"metrics": SYMMETRIC + ASYMMETRIC, "spaces": ["raw", "unified"], "k": 10, "ot_samples": 2000,
@@ -86,6 +92,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("dataset", "split"): ("all", "train", "val", "test"),
     ("models", "device"): ("cpu", "cuda"),
+    ("extract", "engine"): ("inprocess", "ray"),
     ("anchors", "method"): ("direct", "random", "fps"),
 }
 LIST_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {

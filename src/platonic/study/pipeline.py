@@ -184,6 +184,14 @@ def _print_log(message: str, **event) -> None:
     print(message)
 
 
+def engine_options(config: StudyConfig) -> dict:
+    """The ``[extract]`` table as keyword arguments of :func:`platonic.extract.extract`."""
+    e = config["extract"]
+    if e["engine"] == "inprocess":
+        return {}
+    return {"engine": e["engine"], "address": e["address"], "workers": e["workers"] or None}
+
+
 def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable[..., None] = _print_log) -> StudyResult:
     """Run (or bring up to date) the study ``config`` in ``out``; see the module docstring.
 
@@ -236,7 +244,7 @@ def _extract_stage(config: StudyConfig, dataset, models: list[str], result: Stud
     t0 = time.perf_counter()
     try:
         extracted = extract(dataset, models, result.store, device=config["models"]["device"], progress=progress,
-                            atom_table=atom_table)
+                            atom_table=atom_table, **engine_options(config))
     except Exception as exc:
         result.records.append(_failed("extract", "", time.perf_counter() - t0, exc))
         log(f"extract: failed: {type(exc).__name__}: {exc}", stage="extract", status="failed",
