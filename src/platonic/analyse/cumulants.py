@@ -184,7 +184,8 @@ def cumulant_order_gain(
     the atom features are first reduced to their first p principal axes (fitted on the training
     structures' atoms): ``n_components="auto"`` takes the largest p with
     :math:`N p \le n_\mathrm{train}` (the widest target, all N orders, then fits within the
-    training structures), capped at the feature count d; an integer fixes p; ``None`` keeps
+    training structures), capped at the feature count d, and with fewer training structures
+    than N the highest order is lowered to their number (p = 1); an integer fixes p; ``None`` keeps
     all d features (the old behaviour, over-parametrised when :math:`(N-1) d > n_\mathrm{train}`).
 
     ``gfre_options`` go to :func:`platonic.compare.global_reconstruction_error` (``scaler``,
@@ -203,10 +204,9 @@ def cumulant_order_gain(
     offsets = _check_offsets(offsets, X.shape[0])
     train, test = _structure_split(len(offsets) - 1, random_state)
     if n_components == "auto":
+        # fewer training structures than orders: stop at the order they can fit (the table shows it)
+        max_order = min(max_order, len(train))
         n_components = min(X.shape[1], len(train) // max_order)
-        if n_components < 1:
-            raise CumulantInputError(f"{len(train)} training structures cannot fit order {max_order} "
-                                     f"(needs {max_order} per feature): use more structures or a lower max_order")
     elif n_components is None:
         n_components = X.shape[1]
     elif isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or n_components < 1:
