@@ -257,7 +257,9 @@ def _load_dataset(config: StudyConfig):
 
 def _write_manifest(out: Path, config: StudyConfig, store, models: list[str], result: StudyResult, seconds: float) -> None:
     packages = {}
-    for dist in ("platonic", "torch", "numpy", "scikit-learn", "pot", "chgnet", "sevenn", "diep", "mace-torch"):
+    from platonic.models import distributions
+
+    for dist in ("platonic", "torch", "numpy", "scikit-learn", "pot", *distributions()):
         try:
             packages[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
