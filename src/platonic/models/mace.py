@@ -147,18 +147,19 @@ class MACEModel(EmbeddingModel):
     equivariant = True
     mirror = "invariant"
     path_prefix = "mace"
+    # The N(0, 1) control first: the study's control diagnostics read the first untrained model.
     variants = {
-        "mace-dummy": Variant(
-            "default", "none (random weights: mace-torch's default initialisation, seed 0)",
-            variant="random weights (mace-torch default init), MP-0 small shape", trained=False,
-            notes="untrained control: MACE-MP-0-small hyper-parameters, mace-torch's own initialisation "
-            "(N(0, 1) except the symmetric-contraction weights, std 0.044 and 0.25)",
-        ),
         "mace-random-normal": Variant(
             "normal", "none (random weights: every parameter N(0, 1), seed 0)",
             variant="random weights N(0, 1), MP-0 small shape", trained=False,
             notes="untrained control of Li & Walsh: MACE-MP-0-small hyper-parameters, every parameter "
             "drawn i.i.d. from N(0, 1)",
+        ),
+        "mace-dummy": Variant(
+            "default", "none (random weights: mace-torch's default initialisation, seed 0)",
+            variant="random weights (mace-torch default init), MP-0 small shape", trained=False,
+            notes="untrained control: MACE-MP-0-small hyper-parameters, mace-torch's own initialisation "
+            "(N(0, 1) except the symmetric-contraction weights, std 0.044 and 0.25)",
         ),
     }
     invariance_tolerance = 2e-6
