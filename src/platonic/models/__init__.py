@@ -115,9 +115,11 @@ def _model_names() -> tuple[str, ...]:
 
 
 def _default_models() -> tuple[str, ...]:
-    # Only the built-in families make the default study: an installed plugin does not change it.
+    # Only the built-in families make the default study: an installed plugin does not change it;
+    # an optional family (e.g. HIENet, GPL) joins it only where it is installed.
     builtin = set(_builtin_families())
-    return tuple(name for cls in families() if cls in builtin for name, v in cls.variants.items() if v.default)
+    return tuple(name for cls in families() if cls in builtin and (not cls.optional or cls.installed())
+                 for name, v in cls.variants.items() if v.default)
 
 
 def _drift_pairs() -> tuple[tuple[str, str], ...]:

@@ -149,6 +149,8 @@ class EmbeddingModel(abc.ABC):
     #: Largest embedding change, relative to the largest |entry|, accepted by the invariance tests
     #: (rotation, translation, permutation, batch); about 5x the largest deviation measured.
     invariance_tolerance: ClassVar[float] = 1e-5
+    #: An optional family (an extra outside ``scripts/setup.sh``) joins the default study only where installed.
+    optional: ClassVar[bool] = False
     #: Order of the family in listings and in the default study (controls last).
     order: ClassVar[int] = 50
 
