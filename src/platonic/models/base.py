@@ -167,7 +167,7 @@ class EmbeddingModel(abc.ABC):
     @classmethod
     def static_card(cls, name: str) -> ModelCard:
         """The card of ``name`` as far as it is known without loading anything (no checksum)."""
-        from platonic.models._provenance import licence_of, package_versions
+        from platonic.models._provenance import package_versions
 
         v = cls.variants[name]
         path = cls.weights_path(name) if cls.installed() else None
