@@ -22,5 +22,9 @@ pip install -q -e ".[offline,test,ray]"
 # e3nn 0.6, so mace-torch goes in without its pins (its other needs are listed here explicitly).
 pip install -q torch-ema prettytable python-hostlist configargparse GitPython lmdb h5py
 pip install -q --no-deps mace-torch==0.3.16
+# TensorNet-MatPES: matgl 2.0.4 is the only release that computes right with its files; it pins
+# torch<=2.7 (and a lightning dev build) but runs on torch 2.13, so it goes in without its pins.
+pip install -q -e ".[matgl]"
+pip install -q --no-deps matgl==2.0.4
 
 echo "$stamp_key" > "$VENV/.platonic-setup"

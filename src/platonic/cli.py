@@ -157,6 +157,12 @@ def _load_dataset(dataset: str, split: str, n: Optional[int], seed: int, skip_ba
     return datasets.open(dataset, split=split, n=n, seed=seed, on_error="skip" if skip_bad else "raise")
 
 
+def _path_prefixes() -> set[str]:
+    from platonic.models import families
+
+    return {f"{cls.path_prefix}:/path" for cls in families() if cls.path_prefix}
+
+
 @app.command("models", rich_help_panel="Models")
 def models_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the cards as JSON."),
@@ -169,14 +175,19 @@ def models_cmd(
         print(json.dumps(rows, indent=1, default=str))
         return
     table = Table(title="platonic model adapters")
-    for col in ("name", "family", "dim", "layer", "equivariant", "trained on", "weights"):
+    for col in ("name", "family", "dim", "layer", "equivariant", "mirror", "trained on", "default", "weights"):
         table.add_column(col)
     for r in rows:
         found = "[green]found[/]" if r["weights_found"] else f"[red]missing[/] ({r.get('reason', '')})"
         table.add_row(
-            r["name"], r["family"], str(r["dim"]), r["layer"], str(r["equivariant"]), r["training_data"], found
+            r["name"], r["family"], str(r["dim"]), r["layer"], str(r["equivariant"]), r["mirror"], r["training_data"],
+            "yes" if r["default"] else "", found,
         )
+    trained = [r for r in rows if r["trained"] and r["weights_found"]]
+    footer = (f"{len(trained)} trained models from {len({r['family'] for r in trained})} families found; "
+              f"by path: {', '.join(sorted(_path_prefixes()))}")
     Console().print(table)
+    Console().print(footer)
 
 
 @app.command("extract", rich_help_panel="Pipeline")
@@ -184,7 +195,7 @@ def extract_cmd(
     dataset: str = typer.Option("mp20", help="Dataset name (mp20, mp20-full) or a structure file."),
     split: str = typer.Option("all", help="MP-20 split: all, train, val, test."),
     models: str = typer.Option(
-        "default", help="Comma-separated model names, or 'default' for every offline model and the dummy."
+        "default", help="Comma-separated model names or family:/path files, or 'default' for every offline model and the controls."
     ),
     out: Path = typer.Option(Path("store"), help="Store directory (created or resumed)."),
     n: Optional[int] = typer.Option(None, help="Reproducible subsample of N structures."),

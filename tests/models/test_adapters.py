@@ -13,6 +13,12 @@ permutation and batch-vs-single on the cells below (measured, CPU torch 2.13, 2 
     sevennet-mf-0  7.2e-6    9.5e-6       4.3e-6       7.6e-6  31
     diep           1.6e-5    1.5e-5       5.4e-7       3.6e-7  1.9
     mace-dummy     1.3e-9    7.0e-10      9.3e-10      1.4e-9  4.2e-3
+    tensornet-*    (batch vs single 1.9e-6 eV energy; embeddings below the tolerance of 2e-5)
+
+Mirror images (inversion and a reflection) of two chiral rattled cells must leave the embedding
+within the same tolerance when the card says ``mirror="invariant"`` (TensorNet: 3e-7) and move it by
+more than 10x the tolerance when it says ``"not invariant"`` (SevenNet-0: 7.1e-4, 70x its tolerance;
+l3i5 and MF-0 more than 1e-3).
 """
 
 from __future__ import annotations
@@ -24,19 +30,11 @@ from ase.build import bulk
 from ase.data import chemical_symbols
 from scipy.spatial.transform import Rotation
 
-from platonic.models import DEFAULT_MODELS, load_model
+from platonic.models import DEFAULT_MODELS, MODEL_NAMES, family_of, load_model
 from platonic.models.base import UnsupportedStructureError
 
-RELATIVE_TOL = {
-    "chgnet-0.3.0": 2e-5,
-    "chgnet-0.2.0": 2e-5,
-    "chgnet-r2scan": 2e-5,
-    "sevennet-0": 1e-5,
-    "sevennet-l3i5": 1e-5,
-    "sevennet-mf-0": 1e-5,
-    "diep": 5e-5,
-    "mace-dummy": 2e-6,
-}
+#: Each family declares its tolerance (``invariance_tolerance`` of its class).
+RELATIVE_TOL = {name: family_of(name).invariance_tolerance for name in MODEL_NAMES}
 
 _cache: dict = {}
 
@@ -88,11 +86,11 @@ def test_shape_dtype_and_card(name):
     assert [e.shape for e in emb] == [(len(a), m.card.dim) for a in structures()]
     assert all(e.dtype == np.float32 and np.isfinite(e).all() for e in emb)
     assert m.card.name == name and m.card.layer and m.card.training_data and m.card.licence
-    assert m.card.trained == (name != "mace-dummy")
+    assert m.card.trained == family_of(name).variants[name].trained
     assert m.card.package_versions.get("torch")
     if m.card.trained:
         assert len(m.card.weights_sha256) == 64
-    network = m.potential if name == "diep" else m.model
+    network = m.potential if hasattr(m, "potential") else m.model
     assert not any(module.training for module in network.modules()), "the model must be in eval mode"
 
 
@@ -109,6 +107,33 @@ def test_rotation_translation_permutation_invariance(name):
         assert_embeddings_close(m.embed([shifted])[0], ref, name)
         perm = rng.permutation(len(atoms))
         assert_embeddings_close(m.embed([atoms[perm]])[0], ref[perm], name)
+
+
+def reflect(atoms: Atoms, matrix: np.ndarray) -> Atoms:
+    out = atoms.copy()
+    out.set_cell(atoms.cell[:] @ matrix.T, scale_atoms=False)
+    out.positions = atoms.positions @ matrix.T
+    return out
+
+
+@pytest.mark.parametrize("name", DEFAULT_MODELS)
+def test_mirror_behaviour_is_the_cards(name):
+    m = model(name)
+    assert m.card.mirror in ("invariant", "not invariant"), m.card.mirror
+    improper = [-np.eye(3), np.diag([1.0, 1.0, -1.0]) @ Rotation.random(random_state=5).as_matrix()]
+    changes = []
+    # Chiral cells: a 2-atom cell is centrosymmetric (its mirror image is a rotated copy), so it cannot
+    # tell a parity-sensitive model from an invariant one.
+    chiral = [rattled("Si", "diamond", 5.43, (2, 2, 2), seed=4, amount=0.1),
+              rattled("NaCl", "rocksalt", 5.64, (2, 1, 1), seed=5, amount=0.1)]
+    for atoms in chiral:
+        ref = m.embed([atoms])[0]
+        for matrix in improper:
+            changes.append(np.abs(m.embed([reflect(atoms, matrix)])[0] - ref).max() / np.abs(ref).max())
+    if m.card.mirror == "invariant":
+        assert max(changes) <= RELATIVE_TOL[name], changes
+    else:
+        assert max(changes) > 10 * RELATIVE_TOL[name], changes
 
 
 @pytest.mark.parametrize("name", DEFAULT_MODELS)
@@ -201,6 +226,53 @@ def test_sevennet_embedding_is_the_readout_input(name):
         for module in tail:
             data = module(data)
     np.testing.assert_allclose(data["inferred_total_energy"].numpy(), energy.numpy(), rtol=1e-6, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["tensornet-matpes-pbe", "tensornet-matpes-r2scan"])
+def test_tensornet_embedding_is_the_readout_input(name):
+    """E = std * sum_i final_layer(h_i) + mean + sum_i ref(Z_i): the hooked layer is what the readout reads."""
+    import torch
+
+    m = model(name)
+    potential = m.potential
+    for atoms, emb in zip(structures(), m.embed(structures())):
+        batch, lattices, states = m._batch([atoms])
+        with torch.inference_mode():
+            energy = potential(batch, lattices, states)[0]
+            atomic = potential.model.final_layer.gated(torch.from_numpy(emb)).sum()
+            refs = potential.element_refs.property_offset[batch.node_type].sum()
+            rebuilt = potential.data_std * atomic + potential.data_mean + refs
+        assert float(rebuilt) == pytest.approx(float(energy), abs=1e-4)
+
+
+def test_tensornet_refuses_changed_weights_and_other_matgl_versions(tmp_path, monkeypatch):
+    import shutil
+    from importlib import metadata
+
+    from platonic.models import tensornet
+
+    folder = tmp_path / "TensorNet-MatPES-PBE-v2025.1-PES"
+    shutil.copytree(tensornet.WEIGHTS / folder.name, folder)
+    sums = tmp_path / "SHA256SUMS"
+    sums.write_text((tensornet.WEIGHTS / "SHA256SUMS").read_text())
+    assert tensornet.verify_checksums(folder, sums) == tensornet.sha256_file(folder / "model.pt")
+    with open(folder / "state.pt", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(tensornet.MatglError, match=r"state\.pt: sha256 .* changed or damaged"):
+        tensornet.verify_checksums(folder, sums)
+    monkeypatch.setattr(metadata, "version", lambda dist: "4.1.2" if dist == "matgl" else "0")
+    with pytest.raises(tensornet.MatglError, match="matgl 4.1.2 is installed; only matgl 2.0.4"):
+        load_model("tensornet-matpes-pbe")
+
+
+def test_tensornet_folder_by_path_embeds_like_the_registry_name():
+    from platonic.models.tensornet import WEIGHTS
+
+    named = model("tensornet-matpes-r2scan")
+    by_path = load_model(f"tensornet:{WEIGHTS / 'TensorNet-MatPES-r2SCAN-v2025.1-PES'}")
+    assert by_path.card.weights_sha256 == named.card.weights_sha256 and by_path.card.mirror == "unknown"
+    for a, b in zip(by_path.embed(structures()), named.embed(structures())):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_diep_embedding_equals_its_own_feature_api():

@@ -71,3 +71,27 @@ def test_mace_file_errors_are_clear(tmp_path):
     torch.save(broken, tmp_path / "broken.model")
     with pytest.raises(MACEFileError, match="forward pass failed.*e3nn==0.4.4"):
         load_model(f"mace:{tmp_path / 'broken.model'}")
+
+
+def test_random_normal_control_draws_every_parameter_from_a_standard_normal():
+    """Li & Walsh's control: i.i.d. N(0, 1) weights. mace-torch's own init differs only in the
+    symmetric-contraction weights (scaled down), which the N(0, 1) control redraws."""
+    from scipy import stats
+
+    from platonic.models.mace import build_dummy
+
+    normal, default = build_dummy(init="normal"), build_dummy(init="default")
+    values = np.concatenate([p.detach().numpy().ravel() for p in normal.parameters()])
+    assert stats.kstest(values[:: max(1, values.size // 200_000)], "norm").pvalue > 1e-3
+    for (name, p), q in zip(normal.named_parameters(), default.parameters()):
+        assert abs(float(p.std()) - 1) < 0.1 or p.numel() < 100, name
+        if name.endswith(("weights_max", "weights.0")):  # correlation 3 and 2: scaled down by mace-torch
+            assert abs(float(p.std()) - 1) < 0.05 and float(q.std()) < 0.5, name
+    model = load_model("mace-random-normal")
+    assert model.card.trained is False and "N(0, 1)" in model.card.training_data
+    emb = model.embed(structures())
+    dummy = load_model("mace-dummy").embed(structures())
+    assert all(np.isfinite(e).all() and e.std() > 0 for e in emb)
+    assert not np.allclose(emb[0], dummy[0])
+    with pytest.raises(ValueError, match="init"):
+        build_dummy(init="uniform")

@@ -77,11 +77,10 @@ from ase.data import atomic_numbers
 from platonic.compare import global_reconstruction_error
 from platonic.errors import PlatonicError
 
-#: (pre-trained, fine-tuned) checkpoint pairs compared by default.
-DEFAULT_DRIFT_PAIRS: tuple[tuple[str, str], ...] = (
-    ("chgnet-0.3.0", "chgnet-r2scan"),
-    ("sevennet-0", "sevennet-mf-0"),
-)
+#: (before, after) checkpoint pairs compared by default: each model family declares its own
+#: (``drift_pairs`` of its class in :mod:`platonic.models`), e.g. a pre-trained model and its fine-tune.
+from platonic.models import DEFAULT_DRIFT_PAIRS  # noqa: E402
+
 #: Experimental equilibrium bond lengths r_e (Å) of gas-phase homonuclear dimers
 #: (Huber & Herzberg, Constants of Diatomic Molecules, 1979; NIST Chemistry WebBook).
 EXPERIMENTAL_BOND_LENGTHS: dict[str, float] = {"Cu": 2.2197, "Au": 2.4719}

@@ -133,7 +133,7 @@ def _embed_shard(model, structures: list, ids: list[str], sources: list[str], fi
 
 def extract(
     dataset,
-    models: Sequence[str],
+    models: Sequence,
     out: str | Path,
     *,
     shard_size: int = 256,
@@ -154,7 +154,9 @@ def extract(
     Parameters
     ----------
     dataset: a :class:`platonic.datasets.Dataset`.
-    models: registry names (see ``platonic models``), e.g. ``["chgnet-0.3.0", "sevennet-0"]``.
+    models: registry names (see ``platonic models``), e.g. ``["chgnet-0.3.0", "sevennet-0"]``,
+        ``family:/path`` names (e.g. ``mace:/data/mace-mp.model``) or loaded
+        :class:`~platonic.models.EmbeddingModel` objects (stored under their card's name).
     out: store directory; created if absent, resumed if made from the same dataset.
     shard_size: structures per shard (the unit of resumption and of work division).
     batch_atoms: at most this many atoms per forward pass (default: the adapter's ``batch_atoms``).
@@ -207,7 +209,10 @@ def extract(
 def _fill(store, dataset, models, shard_index, num_shards, batch_atoms, device, progress, load_model) -> ExtractResult:
     result = ExtractResult(store=store.root)
     mine = [s for s in range(store.n_shards) if s % num_shards == shard_index]
-    for name in models:
+    from platonic.models import model_name
+
+    for entry in models:
+        name = model_name(entry)
         todo = [s for s in mine if not store.shard_done(name, s)]
         result.shards_skipped[name] = len(mine) - len(todo)
         result.shards_written[name] = 0
@@ -216,7 +221,7 @@ def _fill(store, dataset, models, shard_index, num_shards, batch_atoms, device, 
         if not todo:
             result.rejects[name] = store.rejects(name)
             continue
-        model = load_model(name, device=device)
+        model = entry if not isinstance(entry, str) else load_model(name, device=device)
         store.register_model(model.card)
         # A shard written by other weights under the same name would have been refused above.
         todo = [s for s in todo if not store.shard_done(name, s, model.card.fingerprint)]

@@ -4,15 +4,22 @@ An adapter is to platonic what a ``Calculator`` is to ASE: many backends, one in
 It turns a batch of ASE ``Atoms`` into per-atom, rotation-invariant embeddings taken at a
 named layer (by default the last message-passing layer before the readout), and carries a
 :class:`ModelCard` saying what that layer is and where the weights came from.
+
+A family is one class (one file): its class attributes name its variants, the default study's
+members, its drift pairs and its test tolerance; its class methods locate weights and write a
+static card without importing the model package. The registry (:mod:`platonic.models`) is built
+from these classes, plus any registered under the entry-point group ``platonic.models``.
 """
 
 from __future__ import annotations
 
 import abc
+import dataclasses
 import hashlib
+import importlib.util
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 from ase import Atoms
@@ -37,6 +44,8 @@ class ModelCard:
     trained: False for random-weight controls.
     weights_sha256: checksum of the weights file, when there is one.
     package_versions: versions of the packages the adapter ran with.
+    mirror: behaviour of the embedding under improper rotations (mirror images, inversion):
+        ``"invariant"``, ``"not invariant"`` (a pseudo-scalar channel, e.g. SevenNet) or ``"unknown"``.
     """
 
     name: str
@@ -53,9 +62,21 @@ class ModelCard:
     weights_sha256: str | None = None
     package_versions: dict[str, str] = field(default_factory=dict)
     notes: str = ""
+    mirror: str = "unknown"
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "card") -> "ModelCard":
+        """The card written by :meth:`to_dict` (fields added since default; unknown keys are an error)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        required = {f.name for f in dataclasses.fields(cls)
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+        unknown, missing = sorted(set(data) - names), sorted(required - set(data))
+        if unknown or missing:
+            raise ModelCardError(f"{where}: not a model card (unknown keys {unknown}, missing keys {missing})")
+        return cls(**data)
 
     @property
     def fingerprint(self) -> str:
@@ -68,6 +89,33 @@ class UnsupportedStructureError(PlatonicError, ValueError):
     """A structure the model cannot embed (e.g. an element outside its training set)."""
 
 
+class ModelCardError(PlatonicError, ValueError):
+    """A stored card that is not a :class:`ModelCard`."""
+
+
+class UnknownModelError(PlatonicError, ValueError):
+    """A model name that no registered family provides."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One registry name of a family: what its static card says before anything is loaded.
+
+    ``layer``, ``dim``, ``equivariant`` and ``mirror`` may be left ``None`` to take the family's.
+    ``weights`` is the family's own key for the weights (a file inside a wheel, a folder, a seed).
+    """
+
+    weights: str
+    training_data: str
+    variant: str = ""
+    layer: str | None = None
+    dim: int | None = None
+    mirror: str | None = None
+    trained: bool = True
+    default: bool = True
+    notes: str = ""
+
+
 class EmbeddingModel(abc.ABC):
     """Per-atom invariant embeddings from one pretrained (or random) MLIP.
 
@@ -77,6 +125,84 @@ class EmbeddingModel(abc.ABC):
     """
 
     card: ModelCard
+
+    # ----- what the registry reads from the class (no import of the model package) -----
+    #: Family name shown in tables, e.g. ``"CHGNet"``; a class without one is not registered.
+    family: ClassVar[str] = ""
+    #: registry name -> :class:`Variant`.
+    variants: ClassVar[dict[str, Variant]] = {}
+    #: ``prefix:/path`` loads a user's file of this family (``None``: no loading by path).
+    path_prefix: ClassVar[str | None] = None
+    #: The distribution that provides the model code (``pip install``) and its import name.
+    distribution: ClassVar[str] = ""
+    import_name: ClassVar[str] = ""
+    #: The pyproject extra that installs it (``pip install 'platonic[<extra>]'``).
+    extra: ClassVar[str] = "offline"
+    #: Family defaults for the card.
+    layer: ClassVar[str] = ""
+    dim: ClassVar[int] = -1
+    equivariant: ClassVar[bool] = False
+    conservative: ClassVar[bool] = True
+    mirror: ClassVar[str] = "unknown"
+    #: (before, after) pairs of this family compared by the drift diagnostics (e.g. a fine-tune).
+    drift_pairs: ClassVar[tuple[tuple[str, str], ...]] = ()
+    #: Largest embedding change, relative to the largest |entry|, accepted by the invariance tests
+    #: (rotation, translation, permutation, batch); about 5x the largest deviation measured.
+    invariance_tolerance: ClassVar[float] = 1e-5
+    #: An optional family (an extra outside ``scripts/setup.sh``) joins the default study only where installed.
+    optional: ClassVar[bool] = False
+    #: Order of the family in listings and in the default study (controls last).
+    order: ClassVar[int] = 50
+
+    @classmethod
+    def installed(cls) -> bool:
+        return bool(cls.import_name) and importlib.util.find_spec(cls.import_name) is not None
+
+    @classmethod
+    def weights_path(cls, name: str) -> Path | None:
+        """Where the weights of ``name`` are read from, found without importing the package;
+        ``None`` where there is no file (weights built from a seed)."""
+        return None
+
+    @classmethod
+    def static_card(cls, name: str) -> ModelCard:
+        """The card of ``name`` as far as it is known without loading anything (no checksum)."""
+        from platonic.models._provenance import package_versions
+
+        v = cls.variants[name]
+        path = cls.weights_path(name) if cls.installed() else None
+        try:
+            licence = cls.licence(name)
+        except Exception as exc:  # noqa: BLE001 - metadata of an absent package
+            licence = f"unknown ({type(exc).__name__})"
+        return ModelCard(
+            name=name,
+            family=cls.family,
+            variant=v.variant or name,
+            layer=v.layer or cls.layer,
+            dim=v.dim if v.dim is not None else cls.dim,
+            equivariant=cls.equivariant,
+            conservative=cls.conservative,
+            training_data=v.training_data,
+            weights_source=str(path) if path is not None else v.weights,
+            licence=licence,
+            trained=v.trained,
+            package_versions=package_versions(cls.distribution) if cls.distribution else {},
+            notes=v.notes,
+            mirror=v.mirror or cls.mirror,
+        )
+
+    @classmethod
+    def licence(cls, name: str) -> str:
+        """Licence of the weights of ``name`` (default: the distribution's declared licence)."""
+        from platonic.models._provenance import licence_of
+
+        return licence_of(cls.distribution)
+
+    def _card(self, name: str, **changes) -> ModelCard:
+        """The static card completed with what loading found (checksum, versions, ...)."""
+        return dataclasses.replace(self.static_card(name), **changes)
+
     #: Atoms per forward pass. On CPU throughput falls as batches grow (the per-edge tensors leave the
     #: cache): 64 atoms ran 1.3-2.2x faster than 1024 for every family (benchmarks/batch_size.py).
     #: On a GPU, large batches are what fill the device.
@@ -132,6 +258,10 @@ class EmbeddingModel(abc.ABC):
     @abc.abstractmethod
     def _embed_batch(self, structures: list[Atoms]) -> list[np.ndarray]:
         """Model-specific batched forward pass; inputs are already checked."""
+
+    def energy_forward(self, structures: list[Atoms]) -> np.ndarray:
+        """The model's own batched energy-only forward (graph building included), for benchmarks."""
+        raise NotImplementedError(f"{self.card.name} has no energy forward")
 
     def calculator(self):
         """An ASE calculator with the same weights (energy at least), for dimer curves etc."""

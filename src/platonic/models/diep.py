@@ -7,48 +7,42 @@ an energy-only batched pass (forces, stresses and Hessian switched off).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 
-from platonic.models._provenance import licence_of, package_versions
-from platonic.models.base import EmbeddingModel, ModelCard, sha256_file
-
-
-def model_dir() -> Path:
-    import importlib.util
-
-    spec = importlib.util.find_spec("diep")
-    if spec is None or spec.origin is None:
-        raise ImportError("diep is not installed (pip install 'platonic[offline]')")
-    return Path(spec.origin).parent / "pretrained_models" / "diep_fold1"
-
-
-def weights_path(name: str = "diep") -> Path:
-    return model_dir() / "model.pt"
-
-
-def static_card(name: str = "diep") -> dict:
-    return {
-        "name": name,
-        "family": "DIEP",
-        "variant": "fold1",
-        "layer": "graph_layers[-1] node_feat (gc_3)",
-        "dim": 64,
-        "equivariant": False,
-        "conservative": True,
-        "training_data": "MatPES r2SCAN (90/5/5 split, fold 1)",
-    }
+from platonic.models._provenance import package_versions
+from platonic.models.base import EmbeddingModel, Variant, sha256_file
 
 
 class DIEPModel(EmbeddingModel):
     """The released DIEP potential, run batched and energy-only."""
 
+    family = "DIEP"
+    distribution = import_name = "diep"
+    order = 30
+    layer = "graph_layers[-1] node_feat (gc_3)"
+    dim = 64
+    mirror = "invariant"
+    variants = {"diep": Variant("diep_fold1", "MatPES r2SCAN (90/5/5 split, fold 1)", variant="fold1")}
+    invariance_tolerance = 5e-5
     #: DIEP's bond features integrate over a 2-D grid per edge (edges x grid points tensors), so it
     #: is the most cache-bound: 32 atoms ran 4x faster than 1024 on CPU (benchmarks/batch_size.py).
     cpu_batch_atoms = 32
+
+    @classmethod
+    def model_dir(cls) -> Path:
+        spec = importlib.util.find_spec("diep")
+        if spec is None or spec.origin is None:
+            raise ImportError("diep is not installed (pip install 'platonic[offline]')")
+        return Path(spec.origin).parent / "pretrained_models" / cls.variants["diep"].weights
+
+    @classmethod
+    def weights_path(cls, name: str = "diep") -> Path:
+        return cls.model_dir() / "model.pt"
 
     def __init__(self, name: str = "diep", device: str = "cpu"):
         super().__init__(device)
@@ -57,7 +51,7 @@ class DIEPModel(EmbeddingModel):
         from diep.graph.converters import Structure2Graph
         from diep.pretrained import load_potential
 
-        directory = model_dir()
+        directory = self.model_dir()
         self.potential = load_potential(directory, device=device, stress=False)
         self.potential.calc_forces = False
         self.potential.calc_hessian = False
@@ -67,10 +61,9 @@ class DIEPModel(EmbeddingModel):
         self._captured = None
         network.graph_layers[-1].register_forward_hook(self._capture)
         provenance = json.loads((directory / "PROVENANCE.json").read_text())
-        self.card = ModelCard(
-            **static_card(name),
+        self.card = self._card(
+            name,
             weights_source=str(directory),
-            licence=licence_of("diep"),
             weights_sha256=sha256_file(directory / "model.pt"),
             package_versions=package_versions("diep", "torch_geometric"),
             notes=f"{provenance.get('description', '')}; rotation changes embeddings at exact bond-length "
@@ -121,4 +114,4 @@ class DIEPModel(EmbeddingModel):
     def calculator(self):
         from diep.pretrained import make_calculator
 
-        return make_calculator(str(model_dir()), device=self.device, stress=False)
+        return make_calculator(str(self.model_dir()), device=self.device, stress=False)

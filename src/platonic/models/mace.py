@@ -4,9 +4,18 @@ Embedding: the invariant (l = 0) node features of the last interaction layer, i.
 ``n_scalars`` columns of ``node_feats``; with MACE's own calculator this is
 ``get_descriptors(invariants_only=True)[:, -n_scalars:]``.
 
-``mace-dummy`` has the hyper-parameters of MACE-MP-0 "small" (2 interactions, 128x0e hidden,
-l_max 3, correlation 3, r_max 6 Å, 89 elements) and random weights drawn with a fixed seed: the
-untrained control, built offline by mace-torch. ``mace:/path/to/file.model`` loads a user's file
+Two untrained controls have the hyper-parameters of MACE-MP-0 "small" (2 interactions, 128x0e
+hidden, l_max 3, correlation 3, r_max 6 Å, 89 elements), built offline by mace-torch with a fixed
+seed:
+
+* ``mace-random-normal``: every parameter drawn i.i.d. from N(0, 1), the random control of Li &
+  Walsh (the untrained network of the paper);
+* ``mace-dummy``: mace-torch's own initialisation, what a MACE model is before training, a second
+  control. It differs from the first only in the symmetric-contraction weights: e3nn already draws
+  every other weight from N(0, 1) (its layers normalise by fan-in in the forward pass instead),
+  while mace-torch scales the contraction weights down (std 0.044 for correlation 3, 0.25 for 2,
+  measured on the built model). The embeddings of both are small (|e| ≤ 0.005 on rattled NaCl).
+ ``mace:/path/to/file.model`` loads a user's file
 (e.g. MACE-MP-0 or MACE-OMAT, downloaded elsewhere). Files saved by mace-torch with e3nn 0.4.4 may not
 load under the e3nn 0.6 that SevenNet needs; such files need their own environment (mace-torch with
 e3nn 0.4.4) writing into the same store, and the error says so.
@@ -20,8 +29,8 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from platonic.models._provenance import licence_of, package_versions
-from platonic.models.base import EmbeddingModel, ModelCard, sha256_file
+from platonic.models._provenance import package_versions
+from platonic.models.base import EmbeddingModel, ModelCard, Variant, sha256_file
 from platonic.errors import PlatonicError
 
 DUMMY_SEED = 0
@@ -52,32 +61,14 @@ def _restore_default_dtype():
         torch.set_default_dtype(saved)
 
 
-def static_card(name: str) -> dict:
-    if name == "mace-dummy":
-        return {
-            "name": name,
-            "family": "MACE",
-            "variant": "random weights, MP-0 small shape",
-            "layer": "node_feats, last-layer invariants",
-            "dim": 128,
-            "equivariant": True,
-            "conservative": True,
-            "training_data": "none (random weights: the untrained control)",
-        }
-    return {
-        "name": name,
-        "family": "MACE",
-        "variant": Path(name.removeprefix("mace:")).name,
-        "layer": "node_feats, last-layer invariants",
-        "dim": -1,
-        "equivariant": True,
-        "conservative": True,
-        "training_data": "as documented with the file",
-    }
+def build_dummy(seed: int = DUMMY_SEED, init: str = "default"):
+    """A MACE-MP-0-small-shaped ScaleShiftMACE with seeded random weights, float32.
 
-
-def build_dummy(seed: int = DUMMY_SEED):
-    """A MACE-MP-0-small-shaped ScaleShiftMACE with seeded random weights, float32."""
+    ``init="default"`` keeps mace-torch's initialisation; ``init="normal"`` then redraws every
+    parameter i.i.d. from N(0, 1) (with the same seed), as the random control of Li & Walsh.
+    """
+    if init not in ("default", "normal"):
+        raise ValueError(f"init must be 'default' or 'normal', got {init!r}")
     import torch
     from e3nn import o3
     from mace import modules
@@ -107,6 +98,11 @@ def build_dummy(seed: int = DUMMY_SEED):
             atomic_inter_scale=1.0,
             atomic_inter_shift=0.0,
         )
+        if init == "normal":
+            generator = torch.Generator().manual_seed(seed)
+            with torch.no_grad():
+                for parameter in model.parameters():
+                    parameter.copy_(torch.randn(parameter.shape, generator=generator, dtype=parameter.dtype))
     return model.eval()
 
 
@@ -137,22 +133,64 @@ def load_file(path: Path):
     return model.eval()
 
 
+_CONTROL_LAYER = "node_feats, last-layer invariants"
+
+
 class MACEModel(EmbeddingModel):
-    """Last-layer invariant node features of a MACE model (random control or a file)."""
+    """Last-layer invariant node features of a MACE model (random controls or a file)."""
+
+    family = "MACE"
+    distribution, import_name = "mace-torch", "mace"
+    order = 90
+    layer = _CONTROL_LAYER
+    dim = 128
+    equivariant = True
+    mirror = "invariant"
+    path_prefix = "mace"
+    # The N(0, 1) control first: the study's control diagnostics read the first untrained model.
+    variants = {
+        "mace-random-normal": Variant(
+            "normal", "none (random weights: every parameter N(0, 1), seed 0)",
+            variant="random weights N(0, 1), MP-0 small shape", trained=False,
+            notes="untrained control of Li & Walsh: MACE-MP-0-small hyper-parameters, every parameter "
+            "drawn i.i.d. from N(0, 1)",
+        ),
+        "mace-dummy": Variant(
+            "default", "none (random weights: mace-torch's default initialisation, seed 0)",
+            variant="random weights (mace-torch default init), MP-0 small shape", trained=False,
+            notes="untrained control: MACE-MP-0-small hyper-parameters, mace-torch's own initialisation "
+            "(N(0, 1) except the symmetric-contraction weights, std 0.044 and 0.25)",
+        ),
+    }
+    invariance_tolerance = 2e-6
+
+    @classmethod
+    def static_card(cls, name: str):
+        if name in cls.variants:
+            return super().static_card(name)
+        from platonic.models._provenance import package_versions
+
+        return ModelCard(
+            name=name, family=cls.family, variant=Path(name.removeprefix("mace:")).name, layer=_CONTROL_LAYER,
+            dim=-1, equivariant=True, conservative=True, training_data="as documented with the file",
+            weights_source=name.removeprefix("mace:"), licence="see the model file's licence",
+            package_versions=package_versions("mace-torch", "e3nn"), mirror="unknown",
+        )
 
     def __init__(self, name: str = "mace-dummy", device: str = "cpu"):
         super().__init__(device)
         from e3nn import o3
 
-        if name == "mace-dummy":
-            self.model = build_dummy()
-            source, digest, trained = f"built by mace-torch, seed {DUMMY_SEED}", None, False
+        if name in self.variants:
+            init = self.variants[name].weights
+            self.model = build_dummy(init=init)
+            source, digest, trained = f"built by mace-torch, seed {DUMMY_SEED}, init {init}", None, False
         elif name.startswith("mace:"):
             path = Path(name.removeprefix("mace:")).expanduser()
             self.model = load_file(path)
             source, digest, trained = str(path.resolve()), sha256_file(path), True
         else:
-            raise ValueError(f"unknown MACE model {name!r}; use 'mace-dummy' or 'mace:/path/to/file.model'")
+            raise ValueError(f"unknown MACE model {name!r}; use {', '.join(self.variants)} or 'mace:/path/to/file.model'")
         self.model = self.model.to(device)
         for p in self.model.parameters():
             p.requires_grad_(False)
@@ -162,16 +200,17 @@ class MACEModel(EmbeddingModel):
         self.numbers = [int(z) for z in self.model.atomic_numbers]
         self.r_max = float(self.model.r_max)
         self.heads = list(getattr(self.model, "heads", None) or ["Default"])
-        info = static_card(name)
-        info["dim"] = self.n_scalars
-        self.card = ModelCard(
-            **info,
+        static = self.static_card(name)
+        self.card = self._card(
+            name,
+            dim=self.n_scalars,
             weights_source=source,
-            licence=licence_of("mace-torch") if not trained else "see the model file's licence",
+            licence=static.licence,
             trained=trained,
             weights_sha256=digest,
             package_versions=package_versions("mace-torch", "e3nn"),
-            notes=f"dtype {str(self.dtype).removeprefix('torch.')}; r_max {self.r_max} Å",
+            notes="; ".join(filter(None, [static.notes, f"dtype {str(self.dtype).removeprefix('torch.')}; "
+                                          f"r_max {self.r_max} Å"])),
         )
         if trained:
             self._check_runs(path)

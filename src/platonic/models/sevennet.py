@@ -10,21 +10,15 @@ energy) is removed from the module list. MF-0 is multi-fidelity: its ``modality`
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 
-from platonic.models._provenance import licence_of, package_versions
-from platonic.models.base import EmbeddingModel, ModelCard, sha256_file
+from platonic.models._provenance import package_versions
+from platonic.models.base import EmbeddingModel, Variant, sha256_file
 
-# registry name -> (sevenn pretrained name, modality or None, training data)
-VARIANTS = {
-    "sevennet-0": ("7net-0", None, "MPtrj (PBE/PBE+U)"),
-    "sevennet-l3i5": ("7net-l3i5", None, "MPtrj (PBE/PBE+U)"),
-    "sevennet-mf-0": ("7net-mf-0", "PBE", "MPtrj + MP r2SCAN, multi-fidelity; PBE head"),
-    "sevennet-mf-0-r2scan": ("7net-mf-0", "R2SCAN", "MPtrj + MP r2SCAN, multi-fidelity; R2SCAN head"),
-}
 # sevenn pretrained name -> checkpoint inside sevenn/pretrained_potentials (as sevenn._const has them),
 # so the registry can locate weights without importing sevenn (and torch).
 CHECKPOINTS = {
@@ -32,45 +26,49 @@ CHECKPOINTS = {
     "7net-l3i5": "SevenNet_l3i5/checkpoint_l3i5.pth",
     "7net-mf-0": "SevenNet_MF_0/checkpoint_sevennet_mf_0.pth",
 }
-
-
-def weights_path(name: str) -> Path:
-    import importlib.util
-
-    spec = importlib.util.find_spec("sevenn")
-    if spec is None or spec.origin is None:
-        raise ImportError("sevenn is not installed (pip install 'platonic[offline]')")
-    return Path(spec.origin).parent / "pretrained_potentials" / CHECKPOINTS[VARIANTS[name][0]]
-
-
-def static_card(name: str) -> dict:
-    pretrained, modality, data = VARIANTS[name]
-    return {
-        "name": name,
-        "family": "SevenNet",
-        "variant": pretrained + (f" ({modality})" if modality else ""),
-        "layer": "reduce_input_to_hidden (input)",
-        "dim": 128,
-        "equivariant": True,
-        "conservative": True,
-        "training_data": data,
-    }
+# registry name -> modality of the multi-fidelity checkpoint (None for single-fidelity ones)
+MODALITIES = {"sevennet-mf-0": "PBE", "sevennet-mf-0-r2scan": "R2SCAN"}
 
 
 class SevenNetModel(EmbeddingModel):
     """A SevenNet checkpoint run in batch mode without its force module."""
 
+    family = "SevenNet"
+    distribution, import_name = "sevenn", "sevenn"
+    order = 20
+    layer = "reduce_input_to_hidden (input)"
+    dim = 128
+    equivariant = True
+    mirror = "not invariant"
+    variants = {
+        "sevennet-0": Variant("7net-0", "MPtrj (PBE/PBE+U)", variant="7net-0"),
+        "sevennet-l3i5": Variant("7net-l3i5", "MPtrj (PBE/PBE+U)", variant="7net-l3i5"),
+        "sevennet-mf-0": Variant("7net-mf-0", "MPtrj + MP r2SCAN, multi-fidelity; PBE head", variant="7net-mf-0 (PBE)"),
+        "sevennet-mf-0-r2scan": Variant(
+            "7net-mf-0", "MPtrj + MP r2SCAN, multi-fidelity; R2SCAN head", variant="7net-mf-0 (R2SCAN)", default=False
+        ),
+    }
+    drift_pairs = (("sevennet-0", "sevennet-mf-0"),)
+    invariance_tolerance = 1e-5
+
+    @classmethod
+    def weights_path(cls, name: str) -> Path:
+        spec = importlib.util.find_spec("sevenn")
+        if spec is None or spec.origin is None:
+            raise ImportError("sevenn is not installed (pip install 'platonic[offline]')")
+        return Path(spec.origin).parent / "pretrained_potentials" / CHECKPOINTS[cls.variants[name].weights]
+
     def __init__(self, name: str = "sevennet-0", device: str = "cpu"):
         super().__init__(device)
-        if name not in VARIANTS:
-            raise ValueError(f"unknown SevenNet variant {name!r}; choose from {sorted(VARIANTS)}")
+        if name not in self.variants:
+            raise ValueError(f"unknown SevenNet variant {name!r}; choose from {sorted(self.variants)}")
         from sevenn.util import load_checkpoint
 
-        path = weights_path(name)
+        path = self.weights_path(name)
         checkpoint = load_checkpoint(str(path))
         self.cutoff = float(checkpoint.config["cutoff"])
         self.type_map = dict(checkpoint.config["_type_map"])
-        self.modality = VARIANTS[name][1]
+        self.modality = MODALITIES.get(name)
         self._checkpoint = checkpoint
         model = checkpoint.build_model()
         model.delete_module_by_key("force_output")
@@ -78,10 +76,9 @@ class SevenNetModel(EmbeddingModel):
         self.model = model.to(device).eval()
         self._captured = None
         self.model._modules["reduce_input_to_hidden"].register_forward_pre_hook(self._capture)
-        self.card = ModelCard(
-            **static_card(name),
+        self.card = self._card(
+            name,
             weights_source=str(path),
-            licence=licence_of("sevenn"),
             weights_sha256=sha256_file(path),
             package_versions=package_versions("sevenn", "e3nn"),
             notes="not invariant under improper rotations (mirror images): see the parity diagnostic",

@@ -119,7 +119,9 @@ ANALYSIS_SECTIONS = [
      [("rotation.png", "Relative embedding change per model and atom")],
      [("rotation_models.csv", "Per model: largest and median change")]),
     ("drift", "Diagnostics: fine-tuning drift", "diagnose",
-     "CHGNet 0.3.0 -> CHGNet r2SCAN and SevenNet-0 -> SevenNet-MF-0 on the same atoms and anchors: how far each "
+     "CHGNet 0.3.0 -> CHGNet r2SCAN and SevenNet-0 -> SevenNet-MF-0 (fine-tunes) and, as a contrast that is no "
+     "fine-tune, TensorNet-MatPES PBE -> r2SCAN (one architecture trained separately on the same structures with "
+     "two functionals), on the same atoms and anchors: how far each "
      "element moved in the unified space, the ratio of raw embedding norms (a collapse toward the origin would "
      "show as ratios well below 1), GFRE between the pair against GFRE to other models (a fine-tune reconstructed "
      "from its parent far better than from other models keeps its pre-training bias), and Cu-Cu, Au-Au dimer "

@@ -285,6 +285,12 @@ class EmbeddingStore:
             raise StoreError(f"{self.root}: no model {model!r}; has {self.models()}")
         return _read_card(path)
 
+    def model_card(self, model: str):
+        """The stored card of ``model`` as a :class:`platonic.models.ModelCard`."""
+        from platonic.models.base import ModelCard
+
+        return ModelCard.from_dict(self.card(model)["card"], where=str(self.model_dir(model) / "card.json"))
+
     def write_shard(self, model: str, shard: int, array: np.ndarray, seconds: float, rejects: list[dict]) -> ShardRecord:
         """Write one shard atomically: the array first, then its sidecar."""
         entry = self.card(model)

@@ -401,7 +401,9 @@ def _write_manifest(out: Path, config: StudyConfig, store, dataset, models: list
     """``manifest.json``; ``store`` is None when extraction failed (the dataset is then described
     from ``dataset`` and models only by name)."""
     packages = {}
-    for dist in ("platonic", "torch", "numpy", "scikit-learn", "pot", "chgnet", "sevenn", "diep", "mace-torch"):
+    from platonic.models import distributions
+
+    for dist in ("platonic", "torch", "numpy", "scikit-learn", "pot", *distributions()):
         try:
             packages[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

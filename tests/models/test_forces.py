@@ -1,0 +1,58 @@
+"""Every trained model we ship against a physical reference: forces on DFT-relaxed structures.
+
+MP-20 structures are relaxed with PBE(+U) in the Materials Project, so a correct potential gives
+small forces on them. A model that loads but computes wrong (e.g. TensorNet-MatPES under matgl
+3.x/4.x: median |F| 0.21-0.29 eV/Å) fails here while every shape and invariance test passes.
+The measure is the median over all force components |F_i,alpha| of 50 val structures (the ones
+the model supports), through the package's own ASE calculator.
+
+Medians measured (CPU torch 2.13, mp20 val, n=50, seed 0, all 50 structures supported), eV/Å:
+chgnet-0.3.0 0.0129, chgnet-0.2.0 0.0147, chgnet-r2scan 0.0155, tensornet-matpes-pbe 0.0267,
+tensornet-matpes-r2scan 0.0259 (the median of per-structure mean |F| is 0.037 and 0.041). The
+SevenNet, DIEP and HIENet rows did not finish on the shared 2-core machine (load average 25) before
+this was committed; run ``pytest -m slow tests/models/test_forces.py -s`` to print them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from platonic.models import DEFAULT_MODELS, available_models, family_of, load_model
+
+#: The acceptance bound of the issue (eV/Å).
+MEDIAN_FORCE_BOUND = 0.06
+TRAINED = [n for n in DEFAULT_MODELS if family_of(n).variants[n].trained]
+
+
+def median_force_component(name: str, n: int = 50, seed: int = 0) -> tuple[float, int]:
+    from platonic.datasets import load
+
+    model = load_model(name)
+    calculator = model.calculator()
+    data = load("mp20", split="val", n=n, seed=seed)
+    components = []
+    used = 0
+    for atoms in data.structures:
+        if not set(int(z) for z in atoms.numbers) <= model.supported_numbers:
+            continue
+        atoms = atoms.copy()
+        atoms.calc = calculator
+        components.append(np.abs(atoms.get_forces()).ravel())
+        used += 1
+    return float(np.median(np.concatenate(components))), used
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TRAINED)
+def test_forces_on_relaxed_structures_are_small(name):
+    median, used = median_force_component(name)
+    print(f"{name}: median |F| component {median:.4f} eV/Å over {used} structures")
+    assert used >= 45
+    assert median < MEDIAN_FORCE_BOUND
+
+
+def test_every_trained_default_model_is_checked():
+    rows = {r["name"]: r for r in available_models()}
+    assert {"chgnet-0.3.0", "sevennet-0", "diep", "tensornet-matpes-pbe", "tensornet-matpes-r2scan"} <= set(TRAINED)
+    assert all(rows[n]["trained"] for n in TRAINED)
