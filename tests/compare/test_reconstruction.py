@@ -4,16 +4,24 @@ from skmatter.metrics import (
     global_reconstruction_distortion as skm_gfrd,
     global_reconstruction_error as skm_gfre,
     local_reconstruction_error as skm_lfre,
+    pointwise_local_reconstruction_error as skm_pointwise_lfre,
     pointwise_global_reconstruction_error as skm_pointwise_gfre,
 )
 
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
 from platonic.compare import (
     MetricInputError,
+    Ridge2FoldCV,
+    TotalVarianceScaler,
     global_reconstruction_distortion,
     global_reconstruction_error,
     local_reconstruction_error,
     pointwise_global_reconstruction_error,
+    pointwise_local_reconstruction_error,
 )
+from platonic.compare.knn import nearest_rows
+from platonic.compare.reconstruction import local_errors_from_neighbours, local_fits
 
 
 @pytest.fixture
@@ -74,3 +82,54 @@ def test_bad_inputs_raise(data):
         local_reconstruction_error(X, Y, 1000)
     with pytest.raises(MetricInputError, match="zero total variance"):
         global_reconstruction_error(np.ones((300, 3)), Y)
+
+
+@parametrize_with_checks([Ridge2FoldCV(), TotalVarianceScaler()])
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+class PerPointRidge2FoldCV(Ridge2FoldCV):
+    """The same estimator under another type: local_errors_from_neighbours refits it point by point."""
+
+
+def embedding_like(n_rows: int, widths: tuple[int, ...], seed: int) -> list[np.ndarray]:
+    """Two or more models' embeddings of the same atoms, shaped like real ones.
+
+    Each atom is one of ``n_rows // 3`` environments; symmetry-equivalent atoms (the same
+    environment) embed identically in every model, half of them up to 1e-6 of float noise.
+    Each model is a smooth function of a 6-dimensional environment descriptor plus noise.
+    """
+    rng = np.random.default_rng(seed)
+    descriptors = rng.normal(size=(n_rows // 3, 6))
+    environment = rng.integers(0, len(descriptors), size=n_rows)
+    noisy = (rng.random(n_rows) < 0.5)[:, None]
+    models = []
+    for width in widths:
+        distinct = np.tanh(descriptors @ rng.normal(size=(6, width))) + 0.05 * rng.normal(size=(len(descriptors), width))
+        models.append(distinct[environment] + 1e-6 * noisy * rng.normal(size=(n_rows, width)))
+    return models
+
+
+@pytest.mark.parametrize("width_x, width_y, k", [(40, 16, 16), (12, 20, 25), (30, 30, 30)])
+def test_batched_local_fits_equal_the_point_by_point_fits(width_x, width_y, k):
+    # (40, 16, 16): d_X > k + 1 takes the QR reduction; (12, 20, 25): more neighbours than features
+    X, Y = embedding_like(400, (width_x, width_y), seed=1)
+    X_train, X_test, Y_train, Y_test = X[:250], X[250:], Y[:250], Y[250:]
+    neighbours = nearest_rows(X_train, X_test, k)
+    reference = local_errors_from_neighbours(X_train, X_test, Y_train, Y_test, neighbours, PerPointRidge2FoldCV())
+    fits = local_fits(X_train, X_test, neighbours, n_jobs=2)
+    np.testing.assert_allclose(fits.errors(Y_train, Y_test), reference, rtol=1e-9, atol=1e-10)
+    # the same factors serve a second target (X itself)
+    np.testing.assert_allclose(
+        fits.errors(X_train, X_test),
+        local_errors_from_neighbours(X_train, X_test, X_train, X_test, neighbours, PerPointRidge2FoldCV()),
+        rtol=1e-9, atol=1e-10,
+    )
+
+
+def test_lfre_matches_skmatter_on_embedding_like_data():
+    X, Y = embedding_like(300, (24, 8), seed=3)
+    np.testing.assert_allclose(
+        pointwise_local_reconstruction_error(X, Y, 8), skm_pointwise_lfre(X, Y, 8), rtol=1e-9, atol=1e-10
+    )

@@ -275,7 +275,7 @@ def _transform_from_store(store, model, rows: np.ndarray):
             f"{model.card.name}: the store's embeddings come from model fingerprint {stored}, the loaded model is "
             f"{model.card.fingerprint}: its anchors would not be this model's"
         )
-    return PlatonicTransform().fit(store.load(model.card.name)[rows])
+    return PlatonicTransform(anchor_rows="all").fit(store.load(model.card.name)[rows])
 
 
 def rotation_report(
