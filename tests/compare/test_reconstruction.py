@@ -17,11 +17,12 @@ from platonic.compare import (
     global_reconstruction_distortion,
     global_reconstruction_error,
     local_reconstruction_error,
+    metric_matrix,
     pointwise_global_reconstruction_error,
     pointwise_local_reconstruction_error,
 )
 from platonic.compare.knn import nearest_rows
-from platonic.compare.reconstruction import local_errors_from_neighbours, local_fits
+from platonic.compare.reconstruction import default_split, lfre_test_rows, local_errors_from_neighbours, local_fits
 
 
 @pytest.fixture
@@ -133,3 +134,36 @@ def test_lfre_matches_skmatter_on_embedding_like_data():
     np.testing.assert_allclose(
         pointwise_local_reconstruction_error(X, Y, 8), skm_pointwise_lfre(X, Y, 8), rtol=1e-9, atol=1e-10
     )
+
+
+def test_lfre_test_rows_represent_every_element_in_proportion():
+    rng = np.random.default_rng(0)
+    # 2,000 test rows over 60 elements with counts from 1 to ~300 (rare elements as in MP-20)
+    counts = np.maximum(1, (300 * rng.pareto(1.5, size=60) / 4).astype(int))[:60]
+    strata = np.repeat(np.arange(60), counts)
+    test = np.sort(rng.choice(10 * strata.size, size=strata.size, replace=False))
+    chosen = lfre_test_rows(test, 500, strata, random_state=3)
+    assert chosen.size == 500 and np.unique(chosen).size == 500 and np.isin(chosen, test).all()
+    picked = strata[np.searchsorted(test, chosen)]
+    per_label = np.bincount(picked, minlength=60)
+    assert (per_label >= 1).all()  # every element, the singletons included
+    # the rest in proportion to the remaining counts: within one row of (n - labels) * (count - 1) / (N - labels)
+    expected = 1 + (500 - 60) * (counts - 1) / (counts.sum() - 60)
+    assert np.abs(per_label - expected).max() <= 1.0
+    np.testing.assert_array_equal(chosen, lfre_test_rows(test, 500, strata, random_state=3))
+    # fewer rows than elements: proportional only
+    assert lfre_test_rows(test, 20, strata, random_state=3).size == 20
+
+
+def test_metric_matrix_lfre_reuses_source_fits_and_matches_the_function():
+    X, Y = embedding_like(600, (20, 12), seed=5)
+    strata = np.arange(600) % 7
+    table = metric_matrix({"x": X, "y": Y}, ("lfre",), lfre_n_test=150, lfre_strata=strata, seed=2)
+    train, test = default_split(600)
+    rows = lfre_test_rows(test, 150, strata[test], 2)
+    for a, b, source, target in [("x", "y", X, Y), ("y", "x", Y, X), ("x", "x", X, X)]:
+        value = table[(table.model_a == a) & (table.model_b == b)]["value"].item()
+        k = min(source.shape[1], target.shape[1])
+        assert value == pytest.approx(local_reconstruction_error(source, target, k, test_idx=rows, train_idx=train),
+                                      abs=1e-10)
+    assert table["n"].eq(150).all() and table["detail"].str.contains("stratified").all()

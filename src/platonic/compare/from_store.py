@@ -43,7 +43,8 @@ def compare_store(
 
     ``unified``: model -> ``.npy`` written by :func:`platonic.project.from_store.project_store`.
     ``ot_stratify``: atom-table column whose labels stratify the OT subsamples (default: element,
-    so every element keeps its share of the sample); None for uniform draws.
+    so every element keeps its share of the sample) and LFRE's test atoms (every element
+    represented, :func:`~platonic.compare.reconstruction.lfre_test_rows`); None for uniform draws.
     ``options`` go to :func:`metric_matrix` (k, mknn_score, n_queries, ot_n_samples, ot_repeats, ...).
     """
     models = list(models or store.models())
@@ -55,6 +56,7 @@ def compare_store(
         if ot_stratify not in table.columns:
             raise ValueError(f"ot_stratify: the atom table has no column {ot_stratify!r}; it has {list(table.columns)}")
         options["ot_strata"] = table[ot_stratify].to_numpy()[rows]
+        options.setdefault("lfre_strata", options["ot_strata"])  # LFRE's test atoms: every element represented
     tables = []
     for space in spaces:
         if space == "raw":

@@ -45,6 +45,7 @@ import numpy as np
 from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin, clone
 from sklearn.model_selection import KFold, train_test_split
+from sklearn.utils import resample
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .knn import nearest_rows
@@ -54,6 +55,8 @@ from ._validation import MetricInputError, check_matrix, check_positive_int
 #: scikit-matter's seed for the train/test split and the CV folds.
 SPLIT_SEED = 0x5F3759DF
 DEFAULT_ALPHAS = np.geomspace(1e-9, 0.9, 20)
+#: LFRE test atoms in the model x model matrix and the study (Malosso et al. used 1,000).
+LFRE_TEST_ATOMS = 1000
 
 
 class Scaler(Protocol):
@@ -179,6 +182,40 @@ class Ridge2FoldCV(RegressorMixin, BaseEstimator):
         check_is_fitted(self, ["coef_"])
         X = _validated(self, X, reset=False)
         return X @ self.coef_
+
+
+def lfre_test_rows(test: np.ndarray, n: int, strata: np.ndarray | None = None, random_state: int | None = 0) -> np.ndarray:
+    """``n`` of the ``test`` rows for LFRE (sorted), uniform or stratified by ``strata`` (e.g. element).
+
+    Stratified allocation: when ``n`` is at least the number of labels, every label gets one
+    row, and the other ``n - n_labels`` rows are shared in proportion to the labels' remaining
+    counts by :func:`sklearn.utils.resample` (``stratify=``: floor of each share, largest
+    remainders for the rest). Proportional allocation alone gives an element with fewer than
+    about ``len(test) / n`` test atoms no row at all (and ``train_test_split(stratify=)``
+    refuses labels with one row), so rare elements would drop out of the LFRE average. With
+    fewer rows than labels the allocation is plain ``resample(stratify=)``.
+    ``strata`` has one label per row of ``test``.
+    """
+    test = np.asarray(test)
+    n = check_positive_int(n, "n")
+    if n >= test.size:
+        return np.sort(test)
+    if strata is None:
+        return np.sort(resample(test, n_samples=n, replace=False, random_state=random_state))
+    strata = np.asarray(strata)
+    if strata.shape != test.shape:
+        raise MetricInputError(f"strata must have one label per test row ({test.size}), got shape {strata.shape}")
+    labels = np.unique(strata)
+    if n < labels.size:
+        return np.sort(resample(test, n_samples=n, replace=False, stratify=strata, random_state=random_state))
+    rng = np.random.default_rng(random_state)
+    first_of_label = np.array([rng.choice(np.flatnonzero(strata == label)) for label in labels])
+    rest = np.setdiff1d(np.arange(test.size), first_of_label)
+    chosen = rest[:0]
+    if n > labels.size:
+        chosen = resample(rest, n_samples=n - labels.size, replace=False, stratify=strata[rest],
+                          random_state=random_state)
+    return np.sort(test[np.concatenate([first_of_label, chosen])])
 
 
 def default_split(n_rows: int) -> tuple[np.ndarray, np.ndarray]:
