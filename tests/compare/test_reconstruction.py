@@ -22,7 +22,13 @@ from platonic.compare import (
     pointwise_local_reconstruction_error,
 )
 from platonic.compare.knn import nearest_rows
-from platonic.compare.reconstruction import default_split, lfre_test_rows, local_errors_from_neighbours, local_fits
+from platonic.compare.reconstruction import (
+    default_split,
+    lfre_above_one,
+    lfre_test_rows,
+    local_errors_from_neighbours,
+    local_fits,
+)
 
 
 @pytest.fixture
@@ -167,3 +173,26 @@ def test_metric_matrix_lfre_reuses_source_fits_and_matches_the_function():
         assert value == pytest.approx(local_reconstruction_error(source, target, k, test_idx=rows, train_idx=train),
                                       abs=1e-10)
     assert table["n"].eq(150).all() and table["detail"].str.contains("stratified").all()
+
+
+def test_lfre_known_cases_identical_independent_and_why_it_exceeds_one():
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(1200, 8))
+    test = np.arange(0, 1200, 6)
+    # identical source and target, more neighbours than features: the local maps are exact
+    assert local_reconstruction_error(X, X, 20, test_idx=test) < 1e-8
+    # a target independent of the source: no better than its mean, about 1 (the scaler's unit)
+    independent = local_reconstruction_error(X, rng.normal(size=(1200, 8)), 20, test_idx=test)
+    assert 0.95 < independent < 1.1
+    # why LFRE exceeds 1: the cutoff grid stops at 0.9 s_max, so each local map keeps a
+    # direction and extrapolates linearly; a test atom far from its neighbours (a rare
+    # element) gets an error that grows with its distance, not the mean's error of ~1
+    Y = rng.normal(size=(1200, 8))
+    errors = []
+    for distance in (0.0, 30.0, 300.0):
+        far = X.copy()
+        far[0] = X[0] + distance
+        errors.append(pointwise_local_reconstruction_error(far, Y, 20, test_idx=np.array([0]))[0])
+    assert errors[2] > 5 * errors[1] > 5 * errors[0]
+    flag = lfre_above_one(np.array([1.0] * 99 + [np.sqrt(99.0)]))  # one atom with half the squared error
+    assert "worst 1 of 100" in flag and "50%" in flag

@@ -44,6 +44,7 @@ from .reconstruction import (
     default_split,
     global_reconstruction_distortion,
     global_reconstruction_error,
+    lfre_above_one,
     lfre_test_rows,
     local_fits,
 )
@@ -258,10 +259,15 @@ def _reconstruction_records(
                     neighbours = nearest_rows(scaled[a][0], scaled[a][1], n_local)
                     source_fits[n_local] = local_fits(scaled[a][0], scaled[a][1], neighbours, n_jobs=lfre_n_jobs)
                 errors = source_fits[n_local].errors(scaled[b][0], scaled[b][1])
-                records.append(dict(common, metric="lfre", value=float(np.sqrt(np.mean(errors**2))),
-                                    n=lfre_test.size, seed=lfre_seed,
-                                    detail=f"n_local_points={n_local}"
-                                    + (", stratified test atoms" if lfre_strata is not None and lfre_seed is not None else "")))
+                value = float(np.sqrt(np.mean(errors**2)))
+                detail = (f"n_local_points={n_local}"
+                          + (", stratified test atoms" if lfre_strata is not None and lfre_seed is not None else "")
+                          + f"; median {np.median(errors):.3g}, p99 {np.quantile(errors, 0.99):.3g}")
+                if value > 1.0:
+                    detail += "; " + lfre_above_one(errors)
+                    logger.warning("LFRE %s -> %s (%s space) = %.3g: %s", a, b, space, value, lfre_above_one(errors))
+                records.append(dict(common, metric="lfre", value=value, n=lfre_test.size, seed=lfre_seed,
+                                    detail=detail))
     return records
 
 

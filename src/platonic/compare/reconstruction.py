@@ -34,7 +34,23 @@ singular values below :math:`\alpha\, s_{\max}`, α chosen by 2-fold CV over
   chunked exact search (:func:`platonic.compare.knn.nearest_rows`), so memory stays
   bounded. The cost is one small ridge fit per test point: pass a ``test_idx`` of a
   few thousand atoms on large data (Malosso et al. used 1,000 test atoms and
-  ``n_local_points`` = the smaller feature dimension).
+  ``n_local_points`` = the smaller feature dimension). The fits of all test points
+  are batched and factored once per source (:mod:`platonic.compare.local_fits`).
+
+**Why LFRE can exceed 1** (worse than predicting the mean, which scores about 1). With
+k neighbours and :math:`d_X \ge k` features (the default k is the smaller width, so
+k ≤ d_X always) every local fit is underdetermined, and two things let a few points
+explode: (i) the cutoff grid stops at 0.9 s_max, so a local map always keeps at least its
+top direction and a test point far from its neighbours (a rare element whose neighbours
+are other elements) is extrapolated linearly, never reduced to the local mean; (ii) the
+cutoff is chosen by CV on folds of k/2 rows (at most k/2 directions each) and then refit
+on all k rows, where the smallest cutoff keeps up to k - 1 directions that no fold
+validated, each divided by its small singular value. Measured on MP-20 (DIEP → random
+MACE, 300 structures, 1,000 element-stratified atoms): LFRE 1.14, median point error 0.013, and the worst
+1% of atoms (alpha = 1e-9, 62-63 directions kept) carry 85% of the squared error; one Pu
+atom alone scores 31.7. The numbers are those of the skmatter protocol, kept for
+comparability; :func:`platonic.compare.metric_matrix` writes the median and 99th
+percentile beside every LFRE and flags values above 1 (:func:`lfre_above_one`).
 """
 
 from __future__ import annotations
@@ -443,6 +459,20 @@ def pointwise_local_reconstruction_error(
         )
     neighbours = nearest_rows(X_train, X_test, n_local_points)
     return local_errors_from_neighbours(X_train, X_test, Y_train, Y_test, neighbours, estimator, n_jobs)
+
+
+def lfre_above_one(errors: np.ndarray) -> str:
+    """The flag written where LFRE > 1 (worse than predicting the mean): how few atoms cause it.
+
+    LFRE is an RMS, so a handful of local fits that extrapolate (see the module docstring)
+    can lift it above 1 while the typical atom is reconstructed well; the flag gives the
+    share of the squared error carried by the worst 1% of test atoms.
+    """
+    squares = np.sort(np.asarray(errors, dtype=float) ** 2)[::-1]
+    worst = max(1, int(np.ceil(0.01 * squares.size)))
+    share = squares[:worst].sum() / squares.sum()
+    return (f"FLAG LFRE > 1 (worse than the mean): the worst {worst} of {squares.size} test atoms carry "
+            f"{share:.0%} of the squared error (extrapolating local fits)")
 
 
 def local_reconstruction_error(
