@@ -422,7 +422,9 @@ def compare_cmd(
     n_queries: Optional[int] = typer.Option(None, help="Query atoms for mKNN (neighbours searched among all)."),
     ot_samples: int = typer.Option(2000, help="Atoms in each OT subsample (stratified by element)."),
     ot_repeats: int = typer.Option(3, help="OT subsamples (seeds seed, seed+1, ...): mean and std reported."),
-    lfre_atoms: int = typer.Option(1000, help="LFRE test atoms (seeded draw from the test half)."),
+    lfre_atoms: Optional[int] = typer.Option(
+        None, help="LFRE test atoms, element-stratified draw from the test half (default: the study's, 1,000)."
+    ),
     permutations: int = typer.Option(5, help="Permutation-null draws for Procrustes, CKA, mKNN, SuperScore (0: none)."),
     centred: bool = typer.Option(True, help="Also compare the unified clouds centred on their own means."),
     exclude_same_structure: bool = typer.Option(True, help="mKNN ignores neighbours from the query's own structure."),
@@ -430,8 +432,11 @@ def compare_cmd(
     twonn_atoms: int = typer.Option(20000, help="Atoms (seeded subsample) for the TwoNN intrinsic dimension; 0 skips."),
 ) -> None:
     """Model x model matrices of every metric, raw and unified space: tables and heatmaps."""
+    from platonic.study.config import DEFAULTS
     from platonic.study.stages import compare_stage, results_dir
 
+    if lfre_atoms is None:
+        lfre_atoms = DEFAULTS["compare"]["lfre_atoms"]
     s = _open_store(store)
     names = s.models() if models == "all" else _split_models(models)
     t0 = time.perf_counter()

@@ -4,15 +4,30 @@ from skmatter.metrics import (
     global_reconstruction_distortion as skm_gfrd,
     global_reconstruction_error as skm_gfre,
     local_reconstruction_error as skm_lfre,
+    pointwise_local_reconstruction_error as skm_pointwise_lfre,
     pointwise_global_reconstruction_error as skm_pointwise_gfre,
 )
 
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
 from platonic.compare import (
     MetricInputError,
+    Ridge2FoldCV,
+    TotalVarianceScaler,
     global_reconstruction_distortion,
     global_reconstruction_error,
     local_reconstruction_error,
+    metric_matrix,
     pointwise_global_reconstruction_error,
+    pointwise_local_reconstruction_error,
+)
+from platonic.compare.knn import nearest_rows
+from platonic.compare.reconstruction import (
+    default_split,
+    lfre_above_one,
+    lfre_test_rows,
+    local_errors_from_neighbours,
+    local_fits,
 )
 
 
@@ -74,3 +89,110 @@ def test_bad_inputs_raise(data):
         local_reconstruction_error(X, Y, 1000)
     with pytest.raises(MetricInputError, match="zero total variance"):
         global_reconstruction_error(np.ones((300, 3)), Y)
+
+
+@parametrize_with_checks([Ridge2FoldCV(), TotalVarianceScaler()])
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+class PerPointRidge2FoldCV(Ridge2FoldCV):
+    """The same estimator under another type: local_errors_from_neighbours refits it point by point."""
+
+
+def embedding_like(n_rows: int, widths: tuple[int, ...], seed: int) -> list[np.ndarray]:
+    """Two or more models' embeddings of the same atoms, shaped like real ones.
+
+    Each atom is one of ``n_rows // 3`` environments; symmetry-equivalent atoms (the same
+    environment) embed identically in every model, half of them up to 1e-6 of float noise.
+    Each model is a smooth function of a 6-dimensional environment descriptor plus noise.
+    """
+    rng = np.random.default_rng(seed)
+    descriptors = rng.normal(size=(n_rows // 3, 6))
+    environment = rng.integers(0, len(descriptors), size=n_rows)
+    noisy = (rng.random(n_rows) < 0.5)[:, None]
+    models = []
+    for width in widths:
+        distinct = np.tanh(descriptors @ rng.normal(size=(6, width))) + 0.05 * rng.normal(size=(len(descriptors), width))
+        models.append(distinct[environment] + 1e-6 * noisy * rng.normal(size=(n_rows, width)))
+    return models
+
+
+@pytest.mark.parametrize("width_x, width_y, k", [(40, 16, 16), (12, 20, 25), (30, 30, 30)])
+def test_batched_local_fits_equal_the_point_by_point_fits(width_x, width_y, k):
+    # (40, 16, 16): d_X > k + 1 takes the QR reduction; (12, 20, 25): more neighbours than features
+    X, Y = embedding_like(400, (width_x, width_y), seed=1)
+    X_train, X_test, Y_train, Y_test = X[:250], X[250:], Y[:250], Y[250:]
+    neighbours = nearest_rows(X_train, X_test, k)
+    reference = local_errors_from_neighbours(X_train, X_test, Y_train, Y_test, neighbours, PerPointRidge2FoldCV())
+    fits = local_fits(X_train, X_test, neighbours, n_jobs=2)
+    np.testing.assert_allclose(fits.errors(Y_train, Y_test), reference, rtol=1e-9, atol=1e-10)
+    # the same factors serve a second target (X itself)
+    np.testing.assert_allclose(
+        fits.errors(X_train, X_test),
+        local_errors_from_neighbours(X_train, X_test, X_train, X_test, neighbours, PerPointRidge2FoldCV()),
+        rtol=1e-9, atol=1e-10,
+    )
+
+
+def test_lfre_matches_skmatter_on_embedding_like_data():
+    X, Y = embedding_like(300, (24, 8), seed=3)
+    np.testing.assert_allclose(
+        pointwise_local_reconstruction_error(X, Y, 8), skm_pointwise_lfre(X, Y, 8), rtol=1e-9, atol=1e-10
+    )
+
+
+def test_lfre_test_rows_represent_every_element_in_proportion():
+    rng = np.random.default_rng(0)
+    # 2,000 test rows over 60 elements with counts from 1 to ~300 (rare elements as in MP-20)
+    counts = np.maximum(1, (300 * rng.pareto(1.5, size=60) / 4).astype(int))[:60]
+    strata = np.repeat(np.arange(60), counts)
+    test = np.sort(rng.choice(10 * strata.size, size=strata.size, replace=False))
+    chosen = lfre_test_rows(test, 500, strata, random_state=3)
+    assert chosen.size == 500 and np.unique(chosen).size == 500 and np.isin(chosen, test).all()
+    picked = strata[np.searchsorted(test, chosen)]
+    per_label = np.bincount(picked, minlength=60)
+    assert (per_label >= 1).all()  # every element, the singletons included
+    # the rest in proportion to the remaining counts: within one row of (n - labels) * (count - 1) / (N - labels)
+    expected = 1 + (500 - 60) * (counts - 1) / (counts.sum() - 60)
+    assert np.abs(per_label - expected).max() <= 1.0
+    np.testing.assert_array_equal(chosen, lfre_test_rows(test, 500, strata, random_state=3))
+    # fewer rows than elements: proportional only
+    assert lfre_test_rows(test, 20, strata, random_state=3).size == 20
+
+
+def test_metric_matrix_lfre_reuses_source_fits_and_matches_the_function():
+    X, Y = embedding_like(600, (20, 12), seed=5)
+    strata = np.arange(600) % 7
+    table = metric_matrix({"x": X, "y": Y}, ("lfre",), lfre_n_test=150, lfre_strata=strata, seed=2)
+    train, test = default_split(600)
+    rows = lfre_test_rows(test, 150, strata[test], 2)
+    for a, b, source, target in [("x", "y", X, Y), ("y", "x", Y, X), ("x", "x", X, X)]:
+        value = table[(table.model_a == a) & (table.model_b == b)]["value"].item()
+        k = min(source.shape[1], target.shape[1])
+        assert value == pytest.approx(local_reconstruction_error(source, target, k, test_idx=rows, train_idx=train),
+                                      abs=1e-10)
+    assert table["n"].eq(150).all() and table["detail"].str.contains("stratified").all()
+
+
+def test_lfre_known_cases_identical_independent_and_why_it_exceeds_one():
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(1200, 8))
+    test = np.arange(0, 1200, 6)
+    # identical source and target, more neighbours than features: the local maps are exact
+    assert local_reconstruction_error(X, X, 20, test_idx=test) < 1e-8
+    # a target independent of the source: no better than its mean, about 1 (the scaler's unit)
+    independent = local_reconstruction_error(X, rng.normal(size=(1200, 8)), 20, test_idx=test)
+    assert 0.95 < independent < 1.1
+    # why LFRE exceeds 1: the cutoff grid stops at 0.9 s_max, so each local map keeps a
+    # direction and extrapolates linearly; a test atom far from its neighbours (a rare
+    # element) gets an error that grows with its distance, not the mean's error of ~1
+    Y = rng.normal(size=(1200, 8))
+    errors = []
+    for distance in (0.0, 30.0, 300.0):
+        far = X.copy()
+        far[0] = X[0] + distance
+        errors.append(pointwise_local_reconstruction_error(far, Y, 20, test_idx=np.array([0]))[0])
+    assert errors[2] > 5 * errors[1] > 5 * errors[0]
+    flag = lfre_above_one(np.array([1.0] * 99 + [np.sqrt(99.0)]))  # one atom with half the squared error
+    assert "worst 1 of 100" in flag and "50%" in flag

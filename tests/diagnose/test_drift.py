@@ -110,8 +110,8 @@ def test_scaling_a_raw_space_gives_the_scale_as_norm_ratio_and_leaves_the_unifie
     assert np.allclose(ratios["norm_ratio"], c) and np.allclose(ratios["median_atom_ratio"], c)
     assert np.allclose(norm_quantiles(atom_norms(raw, c * raw, elements)).query("quantity == 'ratio'")["value"], c)
     anchors = real_store.anchors["row"].to_numpy()
-    z = PlatonicTransform().fit(raw[anchors]).transform(raw)
-    z_scaled = PlatonicTransform().fit(c * raw[anchors]).transform(c * raw)
+    z = PlatonicTransform(anchor_rows="all").fit(raw[anchors]).transform(raw)
+    z_scaled = PlatonicTransform(anchor_rows="all").fit(c * raw[anchors]).transform(c * raw)
     assert np.allclose(z, z_scaled, atol=1e-6)
     assert np.allclose(element_displacement(z, z_scaled, elements)["displacement"], 0.0, atol=1e-5)
 

@@ -169,7 +169,7 @@ def check_real_model(name, atoms, rotations, real_store=None):
     if real_store is not None:
         from platonic.project import PlatonicTransform
 
-        transform = PlatonicTransform().fit(real_store.raw(name)[real_store.anchors["row"].to_numpy()])
+        transform = PlatonicTransform(anchor_rows="all").fit(real_store.raw(name)[real_store.anchors["row"].to_numpy()])
     changes = rotation_sensitivity(model, atoms, rotations, transform)
     _, per_model = summarise_rotation(changes)
     per_model = per_model.set_index("space")

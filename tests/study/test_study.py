@@ -130,3 +130,13 @@ def test_stage_progress_counts_every_planned_stage(tiny_study, tiny_study_config
     run_study(make_config(tiny_study_config), study, progress=recorder, log=lambda message, **event: None)
     total, done = recorder.tasks["study stages"]
     assert total == done == 6  # anchors, sweep, project, compare, analyse, diagnose
+
+
+def test_lfre_atoms_default_is_one_setting_for_cli_and_study():
+    import inspect
+
+    from platonic import cli
+
+    assert DEFAULTS["compare"]["lfre_atoms"] == 1000  # the paper's 1,000 test atoms
+    # `platonic compare` leaves it unset and reads the study default
+    assert inspect.signature(cli.compare_cmd).parameters["lfre_atoms"].default.default is None

@@ -252,7 +252,7 @@ class UnifiedSpace:
         for model in models:
             raw = store.load(model)
             try:
-                transforms[model] = PlatonicTransform().fit(raw[rows])
+                transforms[model] = PlatonicTransform(anchor_rows="all").fit(raw[rows])
             except ProjectionError as error:
                 raise EmbeddingArithmeticError(f"{model}: cannot fit the transform on the anchor rows: {error}") from error
             if centroids:

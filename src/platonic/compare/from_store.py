@@ -60,7 +60,8 @@ def compare_store(
 
     ``unified``: model -> ``.npy`` written by :func:`platonic.project.from_store.project_store`.
     ``ot_stratify``: atom-table column whose labels stratify the OT subsamples (default: element,
-    so every element keeps its share of the sample); None for uniform draws.
+    so every element keeps its share of the sample) and LFRE's test atoms (every element
+    represented, :func:`~platonic.compare.reconstruction.lfre_test_rows`); None for uniform draws.
     ``centred``, ``exclude_same_structure``: see the module docstring.
     ``options`` go to :func:`metric_matrix` (k, mknn_score, n_queries, ot_n_samples, ot_repeats,
     n_permutations, ...).
@@ -74,6 +75,7 @@ def compare_store(
         if ot_stratify not in atoms.columns:
             raise ValueError(f"ot_stratify: the atom table has no column {ot_stratify!r}; it has {list(atoms.columns)}")
         options["ot_strata"] = atoms[ot_stratify].to_numpy()[rows]
+        options.setdefault("lfre_strata", options["ot_strata"])  # LFRE's test atoms: every element represented
     if exclude_same_structure:
         options["mknn_groups"] = atoms["structure_index"].to_numpy()[rows]
     tables = []

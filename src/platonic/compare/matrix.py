@@ -40,13 +40,15 @@ from ._moments import CentredStats, centred_cross_product
 from .ot import sample_rows, score_ot_details
 from .procrustes import permutation_null, procrustes_from_moments, procrustes_score
 from .reconstruction import (
+    LFRE_TEST_ATOMS,
     SPLIT_SEED,
-    Ridge2FoldCV,
     TotalVarianceScaler,
     default_split,
     global_reconstruction_distortion,
     global_reconstruction_error,
-    local_errors_from_neighbours,
+    lfre_above_one,
+    lfre_test_rows,
+    local_fits,
 )
 from .nulls import mean_and_spread, mknn_null, moment_null, query_preserving_permutations
 from .superscore import super_score
@@ -84,7 +86,9 @@ def metric_matrix(
     ot_repeats: int = 3,
     ot_strata: np.ndarray | None = None,
     lfre_n_local_points: int | None = None,
-    lfre_n_test: int | None = 1000,
+    lfre_n_test: int | None = LFRE_TEST_ATOMS,
+    lfre_strata: np.ndarray | None = None,
+    lfre_n_jobs: int | None = -1,
     n_permutations: int = 0,
     seed: int = 0,
     include_diagonal: bool = True,
@@ -105,6 +109,9 @@ def metric_matrix(
     ot_repeats : OT subsamples (seeds ``seed .. seed + ot_repeats - 1``); mean and std reported
     lfre_n_local_points : neighbours per local map (default: the smaller width of the pair)
     lfre_n_test : LFRE test atoms, drawn with ``seed`` from the default test half (None: all)
+    lfre_strata : one label per row (e.g. element) stratifying that draw
+        (:func:`platonic.compare.reconstruction.lfre_test_rows`: every label represented)
+    lfre_n_jobs : threads for the batched local fits (-1: all cores)
     n_permutations : permutation-null draws for Procrustes, CKA, mKNN and SuperScore (0: none);
         see :mod:`platonic.compare.nulls` (OT has none: a row permutation leaves it unchanged)
     seed : seed of every random draw (query atoms, OT sample, LFRE test atoms, null)
@@ -230,7 +237,7 @@ def metric_matrix(
 
     if wanted & set(ASYMMETRIC_METRICS):
         records += _reconstruction_records(models, wanted, space, lfre_n_local_points, lfre_n_test, seed,
-                                           include_diagonal)
+                                           include_diagonal, lfre_strata, lfre_n_jobs)
     table = pd.DataFrame.from_records(records, columns=COLUMNS)
     return table.astype({"n": "int64", "seed": "Int64"})
 
@@ -298,19 +305,24 @@ def _reconstruction_records(
     lfre_n_test: int | None,
     seed: int,
     include_diagonal: bool,
+    lfre_strata: np.ndarray | None = None,
+    lfre_n_jobs: int | None = -1,
 ) -> list[dict[str, Any]]:
     n_atoms = next(iter(models.values())).shape[0]
     train, test = default_split(n_atoms)
+    if lfre_strata is not None and len(lfre_strata) != n_atoms:
+        raise MetricInputError(f"lfre_strata must have one label per row ({n_atoms}), got {len(lfre_strata)}")
     if lfre_n_test is not None and lfre_n_test < test.size:
-        lfre_test = np.sort(np.random.default_rng(seed).choice(test, size=check_positive_int(lfre_n_test, "lfre_n_test"),
-                                                               replace=False))
+        lfre_test = lfre_test_rows(test, check_positive_int(lfre_n_test, "lfre_n_test"),
+                                   None if lfre_strata is None else np.asarray(lfre_strata)[test], seed)
         lfre_seed: int | None = seed
     else:
         lfre_test, lfre_seed = test, None
     records: list[dict[str, Any]] = []
     scaled: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    local_neighbours: dict[tuple[str, int], np.ndarray] = {}
     for a in models:
+        # the local fits depend only on the source: factored once per (source, k), reused for every target
+        source_fits: dict[int, Any] = {}
         for b in models:
             if a == b and not include_diagonal:
                 continue
@@ -330,13 +342,20 @@ def _reconstruction_records(
                         scaler = TotalVarianceScaler().fit(models[name][train])
                         scaled[name] = (scaler.transform(models[name][train]), scaler.transform(models[name][lfre_test]))
                 n_local = lfre_n_local_points or min(X.shape[1], Y.shape[1])
-                if (a, n_local) not in local_neighbours:
-                    logger.info("LFRE neighbour lists for %s (k=%d)", a, n_local)
-                    local_neighbours[(a, n_local)] = nearest_rows(scaled[a][0], scaled[a][1], n_local)
-                errors = local_errors_from_neighbours(scaled[a][0], scaled[a][1], scaled[b][0], scaled[b][1],
-                                                      local_neighbours[(a, n_local)], Ridge2FoldCV())
-                records.append(dict(common, metric="lfre", value=float(np.sqrt(np.mean(errors**2))),
-                                    n=lfre_test.size, seed=lfre_seed, detail=f"n_local_points={n_local}"))
+                if n_local not in source_fits:
+                    logger.info("LFRE local fits for %s (k=%d)", a, n_local)
+                    neighbours = nearest_rows(scaled[a][0], scaled[a][1], n_local)
+                    source_fits[n_local] = local_fits(scaled[a][0], scaled[a][1], neighbours, n_jobs=lfre_n_jobs)
+                errors = source_fits[n_local].errors(scaled[b][0], scaled[b][1])
+                value = float(np.sqrt(np.mean(errors**2)))
+                detail = (f"n_local_points={n_local}"
+                          + (", stratified test atoms" if lfre_strata is not None and lfre_seed is not None else "")
+                          + f"; median {np.median(errors):.3g}, p99 {np.quantile(errors, 0.99):.3g}")
+                if value > 1.0:
+                    detail += "; " + lfre_above_one(errors)
+                    logger.warning("LFRE %s -> %s (%s space) = %.3g: %s", a, b, space, value, lfre_above_one(errors))
+                records.append(dict(common, metric="lfre", value=value, n=lfre_test.size, seed=lfre_seed,
+                                    detail=detail))
     return records
 
 

@@ -21,7 +21,7 @@ def project_store(store, anchor_rows: np.ndarray, out: str | Path, models: list[
     written = {}
     for model in models or store.models():
         anchors = _rows(store, model, anchor_rows)
-        transform = PlatonicTransform().fit(anchors)
+        transform = PlatonicTransform(anchor_rows="all").fit(anchors)
         path = out / f"{model.replace(':', '_').replace('/', '_')}.npy"
         tmp = path.with_name(f".{path.name}.tmp")
         z = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(store.n_atoms, len(anchor_rows)))

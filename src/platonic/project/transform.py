@@ -6,7 +6,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 from platonic.errors import PlatonicError
 
 
@@ -38,10 +38,12 @@ class PlatonicTransform(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    anchor_rows : array of int or None
-        ``None``: :meth:`fit` receives the ``K × d`` anchor embeddings themselves.
-        Otherwise :meth:`fit` receives the model's full ``n × d`` embedding matrix and takes
-        the rows ``anchor_rows`` (e.g. from :func:`platonic.anchors.select_anchors`).
+    anchor_rows : array of int, or ``"all"``
+        The anchors, which the transform cannot do without: an array of row indices makes
+        :meth:`fit` take the rows ``anchor_rows`` of the model's ``n × d`` embedding matrix
+        (e.g. from :func:`platonic.anchors.select_anchors`); ``"all"`` makes :meth:`fit`
+        receive the ``K × d`` anchor embeddings themselves. The default (None) raises in
+        :meth:`fit`, so that no matrix silently becomes its own anchor set.
     zero_rows : {"raise", "nan"}
         What :meth:`transform` does with a zero embedding (whose cosine is undefined):
         raise :class:`ProjectionError` (default), or return a row of NaN for it.
@@ -54,16 +56,28 @@ class PlatonicTransform(TransformerMixin, BaseEstimator):
     n_features_in_ : int
     """
 
-    def __init__(self, anchor_rows: np.ndarray | None = None, zero_rows: str = "raise"):
+    def __init__(self, anchor_rows: np.ndarray | str | None = None, zero_rows: str = "raise"):
         self.anchor_rows = anchor_rows
         self.zero_rows = zero_rows
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = []  # always float32 (see transform)
+        return tags
+
     def fit(self, X: np.ndarray, y: None = None) -> "PlatonicTransform":
-        """Store the unit-normalised anchors (``X[anchor_rows]``, or ``X`` when that is None)."""
+        """Store the unit-normalised anchors (``X[anchor_rows]``, or ``X`` for ``anchor_rows="all"``)."""
         if self.zero_rows not in ZERO_ROW_POLICIES:
             raise ProjectionError(f"zero_rows must be one of {ZERO_ROW_POLICIES}, got {self.zero_rows!r}")
-        data = _check_matrix(X, "the fitted embeddings")
         if self.anchor_rows is None:
+            raise ProjectionError(
+                "PlatonicTransform needs its anchors: anchor_rows=<row indices of the embeddings passed to fit>, "
+                "or anchor_rows='all' when fit receives the K anchor embeddings themselves"
+            )
+        data = _check_matrix(X, "the fitted embeddings")
+        if isinstance(self.anchor_rows, str):
+            if self.anchor_rows != "all":
+                raise ProjectionError(f"anchor_rows must be row indices or 'all', got {self.anchor_rows!r}")
             anchors = data
         else:
             rows = np.asarray(self.anchor_rows)
@@ -108,8 +122,8 @@ class PlatonicTransform(TransformerMixin, BaseEstimator):
     def _check_width(self, data: np.ndarray) -> None:
         if data.shape[1] != self.n_features_in_:
             raise ProjectionError(
-                f"embeddings have {data.shape[1]} features, the anchors have {self.n_features_in_}: "
-                "anchors and embeddings must come from the same model"
+                f"X has {data.shape[1]} features, but PlatonicTransform is expecting {self.n_features_in_} features "
+                "as input (the anchors' width): anchors and embeddings must come from the same model"
             )
 
     def _cosines(self, block: np.ndarray, offset: int) -> np.ndarray:
@@ -129,11 +143,11 @@ class PlatonicTransform(TransformerMixin, BaseEstimator):
 
 
 def _check_matrix(X: np.ndarray, name: str) -> np.ndarray:
-    array = np.asarray(X)
-    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
-        raise ProjectionError(f"{name} must be a non-empty 2-D (rows x features) array, got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
-        raise ProjectionError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    """A non-empty 2-D real array (sklearn's ``check_array`` messages), finite row by row."""
+    try:
+        array = check_array(X, dtype="numeric", ensure_all_finite=False, input_name=name)
+    except ValueError as error:
+        raise ProjectionError(f"{name}: {error}") from error
     finite_rows = np.isfinite(array).all(axis=1)
     if not finite_rows.all():
         bad = np.flatnonzero(~finite_rows)

@@ -33,7 +33,7 @@ default below, so ``platonic run`` with no file is the default study::
     ot_samples = 2000
     ot_repeats = 3
     twonn_atoms = 20000  # 0 skips the intrinsic dimension
-    lfre_atoms = 250     # LFRE test atoms (the paper: 1,000; ~1.5 ms per atom and ordered model pair)
+    lfre_atoms = 1000    # LFRE test atoms, element-stratified (the paper's 1,000)
     permutations = 5     # permutation-null draws (Procrustes, CKA, mKNN, SuperScore); 0: none
     centred = true       # also the unified space centred per model (headline OT and SuperScore)
     exclude_same_structure = true   # mKNN ignores neighbours from the query atom's own structure
@@ -81,7 +81,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "anchors": {"reference": "chgnet-0.3.0", "method": "direct", "k": 100, "seed": 0, "sweep": True,
                 "diversity": True},
     "compare": {"metrics": SYMMETRIC + ASYMMETRIC, "spaces": ["raw", "unified"], "k": 10, "ot_samples": 2000,
-                "ot_repeats": 3, "twonn_atoms": 20000, "lfre_atoms": 250, "permutations": 5, "centred": True,
+                "ot_repeats": 3, "twonn_atoms": 20000, "lfre_atoms": 1000, "permutations": 5, "centred": True,
                 "exclude_same_structure": True, "seed": 0},
     "analyse": {"chemistry": True, "arithmetic": True, "reference": "chgnet-0.3.0", "seed": 0},
     "diagnose": {"control": True, "equivariance": True, "equivariance_groups": 6, "equivariance_min_structures": 2,
