@@ -146,7 +146,7 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
     fingerprints = {m: store.card(m)["model_fingerprint"] for m in models}
     runner = _Stages(results, log, progress)
     a, c, an, dg = config["anchors"], config["compare"], config["analyse"], config["diagnose"]
-    run_analyse = an["chemistry"] or an["arithmetic"]
+    run_analyse = an["chemistry"] or an["arithmetic"] or an["maps"] or an["norms"]
     run_diagnose = any(dg[k] for k in ("control", "equivariance", "rotation", "drift", "atypical"))
     if progress is not None:
         progress.start("study stages", total=3 + a["sweep"] + run_analyse + run_diagnose, unit="stages")
@@ -182,7 +182,7 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
     if run_analyse:
         def analyse_work() -> str:
             written = stages.analyse_stage(store, models, an["reference"], an["chemistry"], an["arithmetic"],
-                                           seed=an["seed"], device=device)
+                                           seed=an["seed"], device=device, maps=an["maps"], norms=an["norms"])
             return f"{len(written)} tables and figures in {results / 'analyse'}"
 
         runner.run("analyse", analyse_key, [results / "analyse"], analyse_work)

@@ -3,7 +3,7 @@
 One function per stage; the CLI verbs (`platonic anchors`, `project`, `compare`) and
 `platonic run` both call these, so a study and a hand-run sequence of verbs leave the same files:
 
-``results/anchors.csv`` (+ ``.json``), ``anchor_diversity.csv``, ``k_sweep.csv``,
+``results/anchors.csv`` (+ ``.json``), ``anchor_diversity.csv``, ``k_sweep.csv`` (+ ``k_sweep_anchors.csv``),
 ``unified/<model>.npy``, ``metrics.csv``/``.parquet``, ``intrinsic_dimension.csv``,
 ``figures/heatmap_<metric>_<space>.png``.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 
@@ -52,6 +53,11 @@ def sweep_stage(store, reference: str, method: str, seed: int, models: Sequence[
     ks = [k for k in DEFAULT_KS if k <= int(valid.sum())]
     table = k_sweep(embeddings, ks=ks, method=method, seed=seed, reference=reference)
     table.to_csv(results_dir(store) / "k_sweep.csv", index=False)
+    # the anchors of every K, as store rows: the unified maps of the analyse stage reuse them
+    rows = np.flatnonzero(valid)
+    pd.DataFrame([{"k": k, "anchor": i, "row": int(rows[r]), "method": method, "seed": seed, "reference": reference}
+                  for k, chosen in table.attrs["anchors"].items() for i, r in enumerate(chosen)]
+                 ).to_csv(results_dir(store) / "k_sweep_anchors.csv", index=False)
     return table
 
 
@@ -97,9 +103,11 @@ def control_models(store, models: Sequence[str]) -> list[str]:
 
 
 def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool = True, arithmetic: bool = True,
-                  seed: int = 0, device: str = "cpu") -> dict[str, Path]:
+                  seed: int = 0, device: str = "cpu", maps: bool = False, norms: bool = False) -> dict[str, Path]:
     """Chemistry (element maps, coherence, trajectories, cumulants) and embedding arithmetic, into
-    ``results/analyse/``."""
+    ``results/analyse/``; ``maps``: anchors on the reference map, unified maps vs K and their
+    diversity (:mod:`platonic.analyse.unified_maps`); ``norms``: norm scaling across materials
+    (:mod:`platonic.analyse.norm_scaling`)."""
     from platonic.analyse.arithmetic import UnifiedSpace, arithmetic_table
     from platonic.analyse.chemistry import analyse_chemistry
     from platonic.anchors.from_store import load_anchors
@@ -117,6 +125,15 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
     if arithmetic:
         space = UnifiedSpace.from_store(store, load_anchors(results_dir(store) / "anchors.csv"), models, device=device)
         written |= {f"arithmetic_{k}": v for k, v in arithmetic_table(space, reference, out, models).items()}
+    if maps:
+        from platonic.analyse.unified_maps import maps_report
+
+        written |= maps_report(store, models, out, load_anchors(results_dir(store) / "anchors.csv"), seed=seed,
+                               sweep_anchors=results_dir(store) / "k_sweep_anchors.csv")
+    if norms:
+        from platonic.analyse.norm_scaling import norm_scaling_report
+
+        written |= norm_scaling_report(store, unified_paths(store, models), models, reference, out)
     return written
 
 
