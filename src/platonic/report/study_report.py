@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from platonic.report.html import Section, write_report
+from platonic.report.paper_sections import norm_scaling_section, unified_space_sections
 
 MAP_POINTS = 20000  # atoms drawn in the raw PCA maps
 
@@ -194,6 +195,7 @@ def study_sections(study: Path, store, figures: Path) -> list[Section]:
         anchors.tables.append(("Anchor atoms", table[["anchor", "row", "structure_id", "element", "formula"]],
                                results / "anchors.csv"))
     sections.append(anchors)
+    sections += unified_space_sections(results)
 
     metrics = _read_csv(results / "metrics.csv")
     groups = [("metrics", "Model similarity in the unified space (paper Fig 4a-d)", "unified",
@@ -219,7 +221,7 @@ def study_sections(study: Path, store, figures: Path) -> list[Section]:
     else:
         intrinsic.missing.append("TwoNN table ([compare].twonn_atoms = 0)")
     sections.append(intrinsic)
-    return sections + _analysis_sections(results)
+    return sections + _analysis_sections(results) + norm_scaling_section(results)
 
 
 def build_study_report(study: str | Path, store) -> Path:
