@@ -116,7 +116,6 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, log: Callable[[s
                                          plot_dimer_curves, plot_element_displacement, plot_norm_ratios)
     from platonic.finetune.data import cu_cells, label, replay_structures
     from platonic.finetune.phonons import phonon_table, plot_phonons
-    from platonic.finetune.train import finetune_chgnet
     from platonic.models import load_model
     from platonic.project import PlatonicTransform
 
@@ -143,8 +142,8 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, log: Callable[[s
     cu, replay = clock.step("build and label data", make_data)
     train = dict(epochs=config.epochs, learning_rate=config.learning_rate, batch_size=config.batch_size, seed=config.seed)
     variant = config.parent.removeprefix("chgnet-")
-    naive = clock.step("fine-tune naive", lambda: finetune_chgnet(cu, variant, **train))
-    mixed = clock.step("fine-tune replay", lambda: finetune_chgnet(cu + replay, variant, **train))
+    naive = clock.step("fine-tune naive", lambda: _cached_finetune(out / "naive", cu, variant, config, train))
+    mixed = clock.step("fine-tune replay", lambda: _cached_finetune(out / "replay", cu + replay, variant, config, train))
     names = {"naive": f"{config.parent}-ft-naive", "replay": f"{config.parent}-ft-replay"}
 
     def embed_all():
@@ -214,6 +213,35 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, log: Callable[[s
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=_json_default))
     log(f"finetune-demo: {summary['total_wall_s']:.0f} s wall, {summary['total_cpu_s']:.0f} s CPU; {out / 'outcome.csv'}")
     return summary
+
+
+def _training_key(config: DemoConfig) -> str:
+    import hashlib
+
+    fields = ("parent", "labeller", "n_cu", "n_replay", "epochs", "learning_rate", "batch_size", "seed")
+    return hashlib.sha256(json.dumps({f: getattr(config, f) for f in fields}, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _cached_finetune(stem: Path, data, variant: str, config: DemoConfig, train: dict):
+    """Fine-tune, or reload the weights a previous run with the same training settings saved
+    (``<stem>.pt`` + ``<stem>.json``), so a re-run redoes only the diagnostics."""
+    import torch
+
+    from platonic.finetune.train import TrainResult, finetune_chgnet
+
+    key = _training_key(config)
+    weights, meta = stem.with_suffix(".pt"), stem.with_suffix(".json")
+    if weights.exists() and meta.exists() and json.loads(meta.read_text()).get("key") == key:
+        from chgnet.model import CHGNet
+
+        model = CHGNet.load(model_name=variant, use_device="cpu", verbose=False)
+        model.load_state_dict(torch.load(weights, map_location="cpu"))
+        saved = json.loads(meta.read_text())
+        return TrainResult(model=model.eval(), history=saved["history"], log="reused " + str(weights))
+    result = finetune_chgnet(data, variant, **train)
+    torch.save(result.model.state_dict(), weights)
+    meta.write_text(json.dumps({"key": key, "history": result.history}, default=_json_default))
+    return result
 
 
 def _json_default(value):
