@@ -404,7 +404,7 @@ def finetune_demo_cmd(
     n_cu: int = typer.Option(240, help="Cu cells in the fine-tuning set."),
     n_replay: int = typer.Option(240, help="MP-20 structures without Cu mixed in for the replay fine-tune."),
     epochs: int = typer.Option(4, help="Fine-tuning epochs (both fine-tunes)."),
-    learning_rate: float = typer.Option(3e-4, help="Adam learning rate (cosine schedule)."),
+    learning_rate: float = typer.Option(1e-3, help="Adam learning rate (cosine schedule; chgnet's default)."),
     k: int = typer.Option(50, help="DIRECT anchors on the parent's embeddings of the evaluation atoms."),
     phonons: bool = typer.Option(True, help="fcc Cu and Au phonon dispersions (needs phonopy: the finetune extra)."),
     seed: int = typer.Option(0, help="Seed of the data, the training and the evaluation set."),

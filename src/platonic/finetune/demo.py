@@ -50,7 +50,7 @@ class DemoConfig:
     n_cu: int = 240
     n_replay: int = 240
     epochs: int = 4
-    learning_rate: float = 3e-4
+    learning_rate: float = 1e-3
     batch_size: int = 8
     n_eval_per_element: int = 25
     n_eval_other: int = 100

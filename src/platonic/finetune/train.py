@@ -26,7 +26,7 @@ class TrainResult:
     log: str  # what the Trainer printed
 
 
-def finetune_chgnet(data: LabelledSet, parent: str = "0.3.0", epochs: int = 4, learning_rate: float = 3e-4,
+def finetune_chgnet(data: LabelledSet, parent: str = "0.3.0", epochs: int = 4, learning_rate: float = 1e-3,
                     batch_size: int = 8, val_fraction: float = 0.1, seed: int = 0) -> TrainResult:
     """Fine-tune CHGNet ``parent`` on ``data`` (energies and forces, MSE loss, Adam, cosine LR).
 
