@@ -39,6 +39,11 @@ STAND_IN_NOTE = ("labels are {labeller} predictions standing in for DFT, not DFT
                  "{labeller}'s Cu")
 
 
+#: Dimer distances (Å): 1.6 to 5.0 in steps of 0.1, coarser than the study's drift grid (the
+#: demo evaluates four calculators on two dimers).
+DIMER_DISTANCES = np.round(np.arange(1.6, 5.0 + 1e-9, 0.1), 4)
+
+
 class DemoError(PlatonicError, ValueError):
     """Bad settings for the fine-tuning demo."""
 
@@ -183,7 +188,8 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, log: Callable[[s
                    f"{config.labeller} (labeller)": labeller}
     minima = phonon_summary = None
     if config.dimers:
-        curves = clock.step("dimer curves", lambda: dimer_curves(list(calculators), ("Cu", "Au"), calculators=calculators))
+        curves = clock.step("dimer curves", lambda: dimer_curves(list(calculators), ("Cu", "Au"), DIMER_DISTANCES,
+                                                                 calculators=calculators))
         minima = dimer_minima(curves)
         curves.to_csv(out / "dimer_curves.csv", index=False)
         minima.to_csv(out / "dimer_minima.csv", index=False)
