@@ -74,3 +74,22 @@ def test_tiny_demo_runs_end_to_end(tmp_path):
     assert "not DFT" in summary["note"] and json.loads((tmp_path / "summary.json").read_text())["data"]["cu_cells"] == 8
     phonons = pd.read_csv(tmp_path / "phonons.csv")
     assert len(phonons) == 8 and phonons["imaginary"].dtype == bool
+
+
+def test_outcome_table_collects_each_models_cu_and_au_numbers():
+    from platonic.finetune.demo import outcome_table
+
+    names = {"naive": "p-ft-naive", "replay": "p-ft-replay"}
+    pairs = [f"p -> {m}" for m in names.values()]
+    ratios = pd.DataFrame([{"pair": pair, "element": e, "norm_ratio": r} for pair, rs in zip(pairs, ((1.1, 0.4), (1.0, 0.98)))
+                           for e, r in zip(("Cu", "Au"), rs)])
+    displacement = ratios.rename(columns={"norm_ratio": "relative_to_global"})
+    models = ["p", *names.values()]
+    minima = pd.DataFrame([{"model": m, "dimer": f"{e}-{e}", "r_eq": 2.0 + i, "well_depth": 1.0} for i, m in enumerate(models)
+                           for e in ("Cu", "Au")])
+    phonons = pd.DataFrame([{"model": m, "element": e, "lattice_constant": 3.6, "min_frequency": -1.0 if m.endswith("naive") else 0.0,
+                             "imaginary": m.endswith("naive")} for m in models for e in ("Cu", "Au")])
+    table = outcome_table(displacement, ratios, minima, phonons, "p", names).set_index(["model", "element"])
+    assert table.loc[("p-ft-naive", "Au"), "norm_ratio"] == 0.4 and np.isnan(table.loc[("p", "Au"), "norm_ratio"])
+    assert table.loc[("p-ft-replay", "Cu"), "dimer_r_eq"] == 4.0
+    assert table["phonon_imaginary"].tolist() == [False, False, True, True, False, False]
