@@ -471,7 +471,9 @@ def analyse_cmd(
     reference: str = typer.Option("chgnet-0.3.0", help="Model that c-sim and stitched reactions refer to."),
     chemistry: bool = typer.Option(True, help="Element maps, group coherence, trajectories, cumulant gains."),
     arithmetic: bool = typer.Option(True, help="Material, polymorph and reaction embeddings (Table 1)."),
-    seed: int = typer.Option(0, help="Seed of the permutation null."),
+    maps: bool = typer.Option(True, help="Anchors on the reference map, unified maps vs K, DIRECT vs random (Fig 2b, 3; Table S2)."),
+    norms: bool = typer.Option(True, help="Embedding-norm scaling across materials (Table S3)."),
+    seed: int = typer.Option(0, help="Seed of the permutation null and of the atoms drawn on the maps."),
     device: str = typer.Option("cpu", help="cpu or cuda (arithmetic embeds the case-study structures)."),
 ) -> None:
     """Chemistry and embedding arithmetic in the unified space: tables and figures in results/analyse/."""
@@ -484,7 +486,8 @@ def analyse_cmd(
     skipped: dict[str, str] = {}
     chatter = _capture_chatter(store / "third-party.log")
     try:
-        written = analyse_stage(s, names, reference, chemistry, arithmetic, seed=seed, device=device, skipped=skipped)
+        written = analyse_stage(s, names, reference, chemistry, arithmetic, seed=seed, device=device, skipped=skipped,
+                                maps=maps, norms=norms)
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     finally:
@@ -645,6 +648,28 @@ def _check_model_names(names: list[str], flag: str) -> None:
             continue
         _fail(f"{flag} {name!r}: unknown model; choose from {', '.join(MODEL_NAMES)} or mace:/path/to/file.model "
               "(`platonic models` lists them)")
+
+
+@app.command("finetune-demo", rich_help_panel="Study")
+def finetune_demo_cmd(
+    out: Path = typer.Option(Path("runs/finetune-demo"), help="Output folder (tables, figures, summary.json)."),
+    n_cu: int = typer.Option(240, help="Cu cells in the fine-tuning set."),
+    n_replay: int = typer.Option(240, help="MP-20 structures without Cu mixed in for the replay fine-tune."),
+    epochs: int = typer.Option(4, help="Fine-tuning epochs (both fine-tunes)."),
+    learning_rate: float = typer.Option(1e-3, help="Adam learning rate (cosine schedule; chgnet's default)."),
+    k: int = typer.Option(50, help="DIRECT anchors on the parent's embeddings of the evaluation atoms."),
+    phonons: bool = typer.Option(True, help="fcc Cu and Au phonon dispersions (needs phonopy: the finetune extra)."),
+    seed: int = typer.Option(0, help="Seed of the data, the training and the evaluation set."),
+) -> None:
+    """Fine-tune CHGNet 0.3.0 on Cu (labels from SevenNet-0 standing in for DFT), naive vs replay; drift diagnostics."""
+    from platonic.finetune.demo import DemoConfig, DemoError, run_demo
+
+    config = DemoConfig(n_cu=n_cu, n_replay=n_replay, epochs=epochs, learning_rate=learning_rate, k=k, phonons=phonons,
+                        seed=seed)
+    try:
+        run_demo(out, config, log=lambda message: console.print(escape(message)))
+    except (DemoError, ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
 
 
 export_app = typer.Typer(help="Export a study to other tools.", no_args_is_help=True)

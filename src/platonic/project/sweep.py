@@ -50,7 +50,7 @@ def k_sweep(
     Returns
     -------
     DataFrame with columns ``k, measure, model_a, model_b, value, n_eval, method, seed,
-    reference``.
+    reference``; ``attrs["anchors"]`` maps each K to its anchor rows.
     """
     if not embeddings:
         raise ProjectionError("embeddings is empty: give at least one model")
@@ -85,8 +85,10 @@ def k_sweep(
 
     records: list[dict] = []
     previous: dict[str, np.ndarray] = {}
+    chosen: dict[int, list[int]] = {}
     for k in sorted_ks:
         anchors = select_anchors(arrays[reference], k, method=method, seed=seed)
+        chosen[k] = anchors.tolist()
         unified = {
             name: PlatonicTransform(anchor_rows=anchors).fit(array).transform(array[eval_rows])
             for name, array in arrays.items()
@@ -108,4 +110,6 @@ def k_sweep(
             )
         previous = unified
     columns = ["k", "measure", "model_a", "model_b", "value", "n_eval", "method", "seed", "reference"]
-    return pd.DataFrame.from_records(records, columns=columns)
+    table = pd.DataFrame.from_records(records, columns=columns)
+    table.attrs["anchors"] = chosen
+    return table

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from platonic.report.html import Section, write_report
+from platonic.report.paper_sections import norm_scaling_section, unified_space_sections
 
 MAP_POINTS = 20000  # atoms drawn in the raw PCA maps
 
@@ -273,6 +274,7 @@ def study_sections(study: Path, store, figures: Path) -> list[Section]:
         anchors.tables.append(("Anchor atoms", table[["anchor", "row", "structure_id", "element", "formula"]],
                                results / "anchors.csv"))
     sections.append(anchors)
+    sections += unified_space_sections(results)
 
     metrics = _read_csv(results / "metrics.csv")
     groups = [("metrics", "Model similarity in the unified space, centred (paper Fig 4a-d)", "unified-centred",
@@ -299,7 +301,8 @@ def study_sections(study: Path, store, figures: Path) -> list[Section]:
     sections += [geometry_section(results), significance_section(metrics, results),
                  mknn_ceiling_section(metrics, results), intrinsic_section(results)]
     skipped = {s["analysis"]: s["reason"] for s in manifest.get("skipped") or []}
-    return sections + _analysis_sections(results, skipped, manifest.get("config"), manifest.get("failure"))
+    return (sections + _analysis_sections(results, skipped, manifest.get("config"), manifest.get("failure"))
+            + norm_scaling_section(results))
 
 
 def build_study_report(study: str | Path, store) -> Path:

@@ -42,7 +42,9 @@ default below, so ``platonic run`` with no file is the default study::
     [analyse]
     chemistry = true     # element maps, group coherence, trajectories, cumulant gains
     arithmetic = true    # material / polymorph / reaction embeddings (Table 1)
-    reference = "chgnet-0.3.0"   # the model c-sim and stitching are measured against
+    reference = "chgnet-0.3.0"   # the model c-sim, stitching and norm ratios are measured against
+    maps = true          # anchors on the reference map, unified maps vs K (DIRECT vs random), Table S2
+    norms = true         # embedding-norm scaling across materials (Table S3)
     seed = 0
 
     [diagnose]
@@ -83,7 +85,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "compare": {"metrics": SYMMETRIC + ASYMMETRIC, "spaces": ["raw", "unified"], "k": 10, "ot_samples": 2000,
                 "ot_repeats": 3, "twonn_atoms": 20000, "lfre_atoms": 1000, "permutations": 5, "centred": True,
                 "exclude_same_structure": True, "seed": 0},
-    "analyse": {"chemistry": True, "arithmetic": True, "reference": "chgnet-0.3.0", "seed": 0},
+    "analyse": {"chemistry": True, "arithmetic": True, "reference": "chgnet-0.3.0", "seed": 0, "maps": True,
+                "norms": True},
     "diagnose": {"control": True, "equivariance": True, "equivariance_groups": 6, "equivariance_min_structures": 2,
                  "rotation": True, "rotations": 10, "drift": True, "dimers": True, "atypical": True, "top": 20,
                  "seed": 0},

@@ -279,7 +279,7 @@ def _analysis_stages(config: StudyConfig, store, dataset, models: list[str], res
     runner = _Stages(results, log, progress)
     runner.records = result.records  # one list: a failure leaves every earlier record in the result
     a, c, an, dg = config["anchors"], config["compare"], config["analyse"], config["diagnose"]
-    run_analyse = an["chemistry"] or an["arithmetic"]
+    run_analyse = an["chemistry"] or an["arithmetic"] or an["maps"] or an["norms"]
     run_diagnose = any(dg[k] for k in ("control", "equivariance", "rotation", "drift", "atypical"))
     if progress is not None:
         progress.start("study stages", total=3 + a["sweep"] + run_analyse + run_diagnose, unit="stages")
@@ -319,7 +319,8 @@ def _analysis_stages(config: StudyConfig, store, dataset, models: list[str], res
     if run_analyse:
         def analyse_work(skipped: dict[str, str]) -> str:
             written = stages.analyse_stage(store, models, an["reference"], an["chemistry"], an["arithmetic"],
-                                           seed=an["seed"], device=device, skipped=skipped)
+                                           seed=an["seed"], device=device, skipped=skipped, maps=an["maps"],
+                                           norms=an["norms"])
             return f"{len(written)} tables and figures in {results / 'analyse'}"
 
         runner.run("analyse", analyse_key, [results / "analyse"], analyse_work)

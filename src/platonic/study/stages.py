@@ -3,7 +3,7 @@
 One function per stage; the CLI verbs (`platonic anchors`, `project`, `compare`) and
 `platonic run` both call these, so a study and a hand-run sequence of verbs leave the same files:
 
-``results/anchors.csv`` (+ ``.json``), ``anchor_diversity.csv``, ``k_sweep.csv``,
+``results/anchors.csv`` (+ ``.json``), ``anchor_diversity.csv``, ``k_sweep.csv`` (+ ``k_sweep_anchors.csv``),
 ``unified/<model>.npy``, ``metrics.csv``/``.parquet``, ``unified_geometry.csv``,
 ``intrinsic_dimension.csv`` (+ ``_curve.csv``),
 ``figures/heatmap_<metric>_<space>.png``.
@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from platonic.errors import NotApplicableError, PlatonicError
@@ -77,6 +78,11 @@ def sweep_stage(store, reference: str, method: str, seed: int, models: Sequence[
     ks = [k for k in DEFAULT_KS if k <= int(valid.sum())]
     table = k_sweep(embeddings, ks=ks, method=method, seed=seed, reference=reference)
     table.to_csv(results_dir(store) / "k_sweep.csv", index=False)
+    # the anchors of every K, as store rows: the unified maps of the analyse stage reuse them
+    rows = np.flatnonzero(valid)
+    pd.DataFrame([{"k": k, "anchor": i, "row": int(rows[r]), "method": method, "seed": seed, "reference": reference}
+                  for k, chosen in table.attrs["anchors"].items() for i, r in enumerate(chosen)]
+                 ).to_csv(results_dir(store) / "k_sweep_anchors.csv", index=False)
     return table
 
 
@@ -133,9 +139,12 @@ def control_models(store, models: Sequence[str]) -> list[str]:
 
 
 def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool = True, arithmetic: bool = True,
-                  seed: int = 0, device: str = "cpu", skipped: dict[str, str] | None = None) -> dict[str, Path]:
+                  seed: int = 0, device: str = "cpu", skipped: dict[str, str] | None = None, maps: bool = False,
+                  norms: bool = False) -> dict[str, Path]:
     """Chemistry (element maps, coherence, trajectories, cumulants) and embedding arithmetic, into
-    ``results/analyse/``. ``skipped``: see the module docstring."""
+    ``results/analyse/``; ``maps``: anchors on the reference map, unified maps vs K and their
+    diversity (:mod:`platonic.analyse.unified_maps`); ``norms``: norm scaling across materials
+    (:mod:`platonic.analyse.norm_scaling`). ``skipped``: see the module docstring."""
     from platonic.analyse.arithmetic import UnifiedSpace, arithmetic_table
     from platonic.analyse.chemistry import analyse_chemistry
     from platonic.anchors.from_store import load_anchors
@@ -166,6 +175,15 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
             return tables | arithmetic_null_stage(store, space, models, reference, out, seed)
 
         written |= _applicable("arithmetic", skipped, arithmetic_work)
+    if maps:
+        from platonic.analyse.unified_maps import maps_report
+
+        written |= maps_report(store, models, out, load_anchors(results_dir(store) / "anchors.csv"), seed=seed,
+                               sweep_anchors=results_dir(store) / "k_sweep_anchors.csv")
+    if norms:
+        from platonic.analyse.norm_scaling import norm_scaling_report
+
+        written |= norm_scaling_report(store, unified_paths(store, models), models, reference, out)
     return written
 
 
