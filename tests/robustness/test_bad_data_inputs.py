@@ -29,7 +29,7 @@ from platonic.datasets.mp20 import _PACKAGE_MP20
 from platonic.errors import PlatonicError
 from platonic.extract import extract
 from platonic.store import EmbeddingStore, StoreError
-from robust_fakes import load_tiny, small_crystals, tiny_embedding
+from robust_fakes import load_tiny, small_crystals, tiny_embedding, use_tiny
 
 runner = CliRunner()
 
@@ -244,7 +244,7 @@ CLI_FILE_CASES = [case for case in FILE_CASES if case.error is not None]
 
 @pytest.mark.parametrize("case", CLI_FILE_CASES, ids=[case.name for case in CLI_FILE_CASES])
 def test_structure_file_through_the_cli(case, tmp_path, monkeypatch):
-    monkeypatch.setattr("platonic.models.load_model", load_tiny)
+    use_tiny(monkeypatch)
     path = case.write(tmp_path)
     result, squashed = run_cli("extract", "--dataset", str(path), "--models", "tiny", "--out", str(tmp_path / "s"),
                                "--no-progress")
@@ -252,7 +252,7 @@ def test_structure_file_through_the_cli(case, tmp_path, monkeypatch):
 
 
 def test_skip_bad_keeps_the_good_frames_and_records_the_bad_one(tmp_path, monkeypatch):
-    monkeypatch.setattr("platonic.models.load_model", load_tiny)
+    use_tiny(monkeypatch)
     path = FILE_CASES[0].write(tmp_path)
     out = tmp_path / "s"
     with pytest.warns(RejectedStructuresWarning, match="skipped 1 invalid item"):
@@ -329,7 +329,7 @@ CLI_ARGUMENT_CASES = [case for case in ARGUMENT_CASES if case.cli is not None]
 
 @pytest.mark.parametrize("case", CLI_ARGUMENT_CASES, ids=[case.name for case in CLI_ARGUMENT_CASES])
 def test_dataset_argument_through_the_cli(case, tmp_path, monkeypatch):
-    monkeypatch.setattr("platonic.models.load_model", load_tiny)
+    use_tiny(monkeypatch)
     args = [_fill(value, tmp_path) for value in case.cli]
     if case.file:
         args = ["--dataset", str(_three_frames(tmp_path)), *args]
@@ -501,7 +501,7 @@ def test_resume_recomputes_a_shard_with_unlisted_nan_rows(store_root):
 def test_nan_model_output_is_a_reject_not_silent(tmp_path, monkeypatch):
     """Documented acceptance: a structure whose embedding holds NaN gets NaN rows and a reject
     record with the reason; the store is complete and says how many structures were rejected."""
-    monkeypatch.setattr("platonic.models.load_model", load_tiny)
+    use_tiny(monkeypatch)
     out = tmp_path / "s"
     data = small_crystals(6)  # Cl (Z=17) only in the NaCl crystals c1 and c5
     path = tmp_path / "crystals.extxyz"

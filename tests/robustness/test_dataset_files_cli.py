@@ -17,7 +17,7 @@ from platonic import datasets
 from platonic.cli import app
 from platonic.datasets.mp20 import _PACKAGE_MP20
 from platonic.store import EmbeddingStore
-from robust_fakes import load_tiny, small_crystals, tiny_embedding
+from robust_fakes import load_tiny, small_crystals, tiny_embedding, use_tiny
 
 runner = CliRunner()
 
@@ -50,7 +50,7 @@ def structure_file(request, tmp_path):
 
 
 def test_extract_on_a_structure_file_with_n(structure_file, tmp_path, monkeypatch):
-    monkeypatch.setattr("platonic.models.load_model", load_tiny)
+    use_tiny(monkeypatch)
     out = tmp_path / "store"
     result = runner.invoke(
         app,
