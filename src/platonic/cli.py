@@ -42,6 +42,11 @@ def _error_message(exc: BaseException) -> tuple[int, str]:
 
     from platonic.errors import PlatonicError
 
+    if getattr(exc, "exit_code", None) is not None:  # a study whose stage failed
+        cause = exc.__cause__
+        if isinstance(cause, OSError) and not isinstance(cause, FileNotFoundError):
+            return int(exc.exit_code), f"{exc} ({_error_message(cause)[1]})"
+        return int(exc.exit_code), str(exc)
     if isinstance(exc, (PlatonicError, FileNotFoundError)):
         return EXIT_BAD_INPUT, _cli_advice(str(exc))
     if isinstance(exc, OSError):
@@ -55,11 +60,6 @@ def _error_message(exc: BaseException) -> tuple[int, str]:
             advice = "check the path and the disk"
         code = errno.errorcode.get(exc.errno, "") if exc.errno else ""
         return EXIT_FAILED, f"cannot write or read{where}: {reason}{f' [{code}]' if code else ''}; {advice}"
-    if getattr(exc, "exit_code", None) is not None:  # a study whose stage failed
-        cause = exc.__cause__
-        if isinstance(cause, OSError) and not isinstance(cause, FileNotFoundError):
-            return int(exc.exit_code), f"{exc} ({_error_message(cause)[1]})"
-        return int(exc.exit_code), str(exc)
     return EXIT_FAILED, (f"unexpected {type(exc).__name__}: {exc} (platonic --verbose VERB ..., or "
                          "PLATONIC_DEBUG=1, shows the traceback)")
 

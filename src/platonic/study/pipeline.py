@@ -37,7 +37,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
-from platonic.errors import NotApplicableError
+from platonic.errors import NotApplicableError, PlatonicError
 from platonic.study.config import StudyConfig
 from platonic.study import stages
 
@@ -59,8 +59,9 @@ class StageRecord:
     error: dict[str, str] | None = None
 
 
-class StudyFailed(RuntimeError):
-    """A stage of the study raised; the manifest and the report record what ran and the failure."""
+class StudyFailed(PlatonicError, RuntimeError):
+    """A stage of the study raised; the manifest and the report record what ran and the failure
+    (a runtime failure: the command line exits with ``exit_code`` 1, not as bad input)."""
 
     exit_code = 1
 
