@@ -295,6 +295,8 @@ def _write_rejects(path: Path, rows: list[dict]) -> None:
 @app.command("info", rich_help_panel="Pipeline")
 def info_cmd(store: Path = typer.Argument(Path("store"), help="Store directory.")) -> None:
     """Show what a store holds: dataset, models, completeness, rejects."""
+    from platonic.store import StoreError
+
     s = _open_store(store)
     console.print(
         f"dataset [bold]{s.meta['dataset_name']}[/] fingerprint {s.dataset_fingerprint}: "
