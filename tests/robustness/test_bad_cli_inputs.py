@@ -178,9 +178,9 @@ def test_cuda_without_a_gpu(tmp_path, dummy_store):
 
 
 def test_missing_weights(tmp_path, monkeypatch):
-    import platonic.models.chgnet as chgnet
+    from platonic.models.chgnet import CHGNetModel
 
-    monkeypatch.setattr(chgnet, "weights_path", lambda name: tmp_path / "gone" / f"{name}.pth.tar")
+    monkeypatch.setattr(CHGNetModel, "weights_path", classmethod(lambda cls, name: tmp_path / "gone" / f"{name}.pth.tar"))
     check(runner.invoke(app, ["extract", "--models", "chgnet-0.3.0", "--n", "2", "--out", str(tmp_path / "s")]), 2,
           "'chgnet-0.3.0'", "weights file", "gone", "missing")
     check(runner.invoke(app, ["run", "--n", "2", "--out", str(tmp_path / "o")]), 2, "[models].names", "missing")

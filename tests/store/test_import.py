@@ -144,7 +144,7 @@ def test_anchors_project_compare_treat_the_import_like_the_extraction(stores, tm
     np.testing.assert_array_equal(anchors_a["row"], anchors_b["row"])
     for model in ("radial", "other"):
         np.testing.assert_allclose(unified_b[model], unified_a[model], rtol=0, atol=1e-6)
-    assert len(table_a) > 0 and set(table_a["metric"]) == {"procrustes", "cka", "mknn", "gfre"}
+    assert len(table_a) > 0 and set(table_a["metric"]) == {"procrustes", "cka", "mknn", "mknn_self", "gfre"}
     np.testing.assert_allclose(table_b["value"].to_numpy(), table_a["value"].to_numpy(), rtol=1e-5, atol=1e-6)
 
 

@@ -193,7 +193,7 @@ def unified_maps(
     coordinates, summary = [], []
     for (method, k), anchor_rows in anchors.items():
         anchor_rows = _rows(anchor_rows, n_rows, f"anchors[{(method, k)!r}]")
-        z = {m: PlatonicTransform().fit(X[anchor_rows]).transform(X[rows]).astype(np.float64) for m, X in arrays.items()}
+        z = {m: PlatonicTransform(anchor_rows="all").fit(X[anchor_rows]).transform(X[rows]).astype(np.float64) for m, X in arrays.items()}
         pca = PCA(n_components=min(2, anchor_rows.size)).fit(np.vstack([z[m] for m in fit_models]))
         for model, zm in z.items():
             P = pca.transform(zm)
