@@ -182,7 +182,7 @@ def test_missing_weights(tmp_path, monkeypatch):
 
     monkeypatch.setattr(CHGNetModel, "weights_path", classmethod(lambda cls, name: tmp_path / "gone" / f"{name}.pth.tar"))
     check(runner.invoke(app, ["extract", "--models", "chgnet-0.3.0", "--n", "2", "--out", str(tmp_path / "s")]), 2,
-          "'chgnet-0.3.0'", "weights file", "gone", "missing")
+          "'chgnet-0.3.0'", "weights", "gone", "missing")
     check(runner.invoke(app, ["run", "--n", "2", "--out", str(tmp_path / "o")]), 2, "[models].names", "missing")
 
 

@@ -184,7 +184,7 @@ def test_control_without_chemistry_is_skipped_not_an_error(copper_study, tmp_pat
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())
     assert [s["analysis"] for s in manifest["skipped"]] == ["control"]
-    assert "[analyse] chemistry = false" in manifest["skipped"][0]["reason"]
+    assert "the chemistry analysis did not run" in manifest["skipped"][0]["reason"]
 
 
 def _run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
