@@ -216,6 +216,7 @@ def test_drift_report_writes_every_table(real_store, tmp_path):
 @pytest.mark.slow
 def test_drift_report_with_dimers(real_store, tmp_path):
     paths = drift_report(real_store.store, real_store.unified, tmp_path, references=["diep"],
+                         pairs=[("chgnet-0.3.0", "chgnet-r2scan"), ("sevennet-0", "sevennet-mf-0")],
                          distances=np.arange(1.6, 6.01, 0.2))
     minima = pd.read_csv(paths["drift_dimer_minima"])
     assert len(minima) == 8 and np.isfinite(minima["r_eq"]).all()

@@ -60,7 +60,7 @@ def test_extract_rerun_noop_and_kill9_resume(tmp_path):
     before = {p: p.stat().st_mtime_ns for p in shard_dir.glob("shard-*.json")}
 
     resumed = subprocess.run(_cli(*args), capture_output=True, text=True, check=True)
-    assert "chgnet-0.3.0" in resumed.stderr
+    assert "chgnet-0.3.0" in resumed.stdout  # the result table: stdout
     store = EmbeddingStore(out)
     assert store.is_complete("chgnet-0.3.0")
     written = [json.loads(p.read_text()) for p in shard_dir.glob("shard-*.json")]

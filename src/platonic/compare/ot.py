@@ -126,7 +126,7 @@ def entropic_ot(
     method: str = "sinkhorn",
     num_iter_max: int = 10_000,
     stop_threshold: float = 1e-9,
-    marginal_tolerance: float = 1e-6,
+    marginal_tolerance: float = 1e-5,
 ) -> float:
     """:math:`\\mathrm{OT}_\\varepsilon` between the uniform measures on the rows of A and B.
 
@@ -136,7 +136,7 @@ def entropic_ot(
     eps : absolute entropic regularisation (> 0), in squared embedding units
     method : POT Sinkhorn variant (``"sinkhorn"`` or ``"sinkhorn_log"``; see the module docstring)
     num_iter_max, stop_threshold : passed to ``ot.sinkhorn``
-    marginal_tolerance : largest accepted L1 error of the plan's marginals
+    marginal_tolerance : largest accepted L1 error of the plan's marginals; 1e-5 by default: the value then moves by at most 1e-5 x max(C), and plain Sinkhorn on centred clouds (smaller eps) stalls near 3e-6 within its iteration cap
 
     Returns
     -------
@@ -225,7 +225,7 @@ def score_ot_details(
     method: str = "sinkhorn",
     num_iter_max: int = 10_000,
     stop_threshold: float = 1e-9,
-    marginal_tolerance: float = 1e-6,
+    marginal_tolerance: float = 1e-5,
 ) -> OTDetails:
     """ScoreOT of two row-matched embeddings in the same space, with what was used.
 
