@@ -21,11 +21,11 @@ import sys
 import types
 from pathlib import Path
 
-import numpy as np
 from ase import Atoms
 
 from platonic.models._provenance import package_versions
 from platonic.models.base import EmbeddingModel, Variant, sha256_file
+from platonic.models.sevennet import PreHookForward
 
 
 def scatter_forward() -> types.ModuleType:
@@ -52,7 +52,7 @@ def _forward_torch_scatter() -> None:
     sys.modules["torch_scatter"] = scatter_forward()
 
 
-class HIENetModel(EmbeddingModel):
+class HIENetModel(PreHookForward, EmbeddingModel):
     """The HIENet-V3 checkpoint run in batch mode without its force module."""
 
     family = "HIENet"
@@ -124,25 +124,6 @@ class HIENetModel(EmbeddingModel):
         from torch_geometric.data import Batch
 
         return Batch.from_data_list([self._graph(a) for a in structures]).to(self.device)
-
-    def _embed_batch(self, structures: list[Atoms]) -> list[np.ndarray]:
-        import torch
-
-        batch = self._batch(structures)
-        with torch.inference_mode():
-            self.model(batch)
-        features = self._captured.float().cpu().numpy()
-        self._captured = None
-        bounds = np.cumsum([0] + [len(a) for a in structures])
-        return [features[bounds[i] : bounds[i + 1]] for i in range(len(structures))]
-
-    def energy_forward(self, structures: list[Atoms]) -> np.ndarray:
-        """The model's own batched energy-only forward (graph building included), for benchmarks."""
-        import torch
-
-        with torch.inference_mode():
-            out = self.model(self._batch(structures))
-        return out["inferred_total_energy"].cpu().numpy()
 
     def calculator(self):
         _forward_torch_scatter()

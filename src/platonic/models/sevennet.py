@@ -30,7 +30,31 @@ CHECKPOINTS = {
 MODALITIES = {"sevennet-mf-0": "PBE", "sevennet-mf-0-r2scan": "R2SCAN"}
 
 
-class SevenNetModel(EmbeddingModel):
+class PreHookForward:
+    """Embedding and energy of SevenNet-built models (SevenNet, HIENet): one batched forward whose
+    pre-hook on ``reduce_input_to_hidden`` stores the node features in ``self._captured``."""
+
+    def _embed_batch(self, structures: list[Atoms]) -> list[np.ndarray]:
+        import torch
+
+        batch = self._batch(structures)
+        with torch.inference_mode():
+            self.model(batch)
+        features = self._captured.float().cpu().numpy()
+        self._captured = None
+        bounds = np.cumsum([0] + [len(a) for a in structures])
+        return [features[bounds[i] : bounds[i + 1]] for i in range(len(structures))]
+
+    def energy_forward(self, structures: list[Atoms]) -> np.ndarray:
+        """The model's own batched energy-only forward (graph building included), for benchmarks."""
+        import torch
+
+        with torch.inference_mode():
+            out = self.model(self._batch(structures))
+        return out["inferred_total_energy"].cpu().numpy()
+
+
+class SevenNetModel(PreHookForward, EmbeddingModel):
     """A SevenNet checkpoint run in batch mode without its force module."""
 
     family = "SevenNet"
@@ -102,25 +126,6 @@ class SevenNetModel(EmbeddingModel):
             for graph in graphs:
                 graph["data_modality"] = self.modality
         return Batch.from_data_list(graphs).to(self.device)
-
-    def _embed_batch(self, structures: list[Atoms]) -> list[np.ndarray]:
-        import torch
-
-        batch = self._batch(structures)
-        with torch.inference_mode():
-            self.model(batch)
-        features = self._captured.float().cpu().numpy()
-        self._captured = None
-        bounds = np.cumsum([0] + [len(a) for a in structures])
-        return [features[bounds[i] : bounds[i + 1]] for i in range(len(structures))]
-
-    def energy_forward(self, structures: list[Atoms]) -> np.ndarray:
-        """The model's own batched energy-only forward (graph building included), for benchmarks."""
-        import torch
-
-        with torch.inference_mode():
-            out = self.model(self._batch(structures))
-        return out["inferred_total_energy"].cpu().numpy()
 
     def calculator(self):
         from sevenn.calculator import SevenNetCalculator
