@@ -246,14 +246,7 @@ def plot_unified_maps(coordinates: pd.DataFrame, labels: np.ndarray, method: str
         limits = panel[["pc1", "pc2"]].quantile([0.005, 0.995]).to_numpy()
         for i, model in enumerate(models):
             ax = axes[i, j]
-            points = panel[panel["model"] == model].sort_values("point")
-            ax.scatter(points["pc1"], points["pc2"], c=categories.codes[points["point"].to_numpy()], cmap=cmap,
-                       vmin=-0.5, vmax=len(categories.categories) - 0.5, s=1.5, alpha=0.6, linewidths=0)
-            pad = 0.05 * (limits[1] - limits[0])
-            ax.set_xlim(limits[0, 0] - pad[0], limits[1, 0] + pad[0])
-            ax.set_ylim(limits[0, 1] - pad[1], limits[1, 1] + pad[1])
-            ax.set_xticks([])
-            ax.set_yticks([])
+            _draw_panel(ax, panel[panel["model"] == model], limits, categories, cmap)
             if i == 0:
                 ax.set_title(f"K = {k}", fontsize=9)
             if j == 0:
@@ -263,6 +256,18 @@ def plot_unified_maps(coordinates: pd.DataFrame, labels: np.ndarray, method: str
     fig.suptitle(f"unified space vs K, {method} anchors (one shared PCA per K)", fontsize=10)
     fig.tight_layout(rect=(0, 0.6 / (1.8 * len(models) + 0.8) + 0.03, 1, 0.97))
     return fig
+
+
+def _draw_panel(ax, points: pd.DataFrame, limits: np.ndarray, categories: pd.Categorical, cmap) -> None:
+    """One map panel: the points coloured by category, within the panel group's shared limits."""
+    points = points.sort_values("point")
+    ax.scatter(points["pc1"], points["pc2"], c=categories.codes[points["point"].to_numpy()], cmap=cmap,
+               vmin=-0.5, vmax=len(categories.categories) - 0.5, s=1.5, alpha=0.6, linewidths=0)
+    pad = 0.05 * (limits[1] - limits[0])
+    ax.set_xlim(limits[0, 0] - pad[0], limits[1, 0] + pad[0])
+    ax.set_ylim(limits[0, 1] - pad[1], limits[1, 1] + pad[1])
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 def plot_methods_at_k(coordinates: pd.DataFrame, labels: np.ndarray, k: int, models: Sequence[str] | None = None):
@@ -279,14 +284,7 @@ def plot_methods_at_k(coordinates: pd.DataFrame, labels: np.ndarray, k: int, mod
         limits = panel[["pc1", "pc2"]].quantile([0.005, 0.995]).to_numpy()
         for j, model in enumerate(models):
             ax = axes[i, j]
-            points = panel[panel["model"] == model].sort_values("point")
-            ax.scatter(points["pc1"], points["pc2"], c=categories.codes[points["point"].to_numpy()], cmap=cmap,
-                       vmin=-0.5, vmax=len(categories.categories) - 0.5, s=1.5, alpha=0.6, linewidths=0)
-            pad = 0.05 * (limits[1] - limits[0])
-            ax.set_xlim(limits[0, 0] - pad[0], limits[1, 0] + pad[0])
-            ax.set_ylim(limits[0, 1] - pad[1], limits[1, 1] + pad[1])
-            ax.set_xticks([])
-            ax.set_yticks([])
+            _draw_panel(ax, panel[panel["model"] == model], limits, categories, cmap)
             if i == 0:
                 ax.set_title(model, fontsize=7)
             if j == 0:
