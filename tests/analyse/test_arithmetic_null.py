@@ -71,7 +71,7 @@ def test_identical_model_is_retrieved_and_an_unrelated_one_is_at_chance():
     unified = {"ref": z, "same": z.copy(), "unrelated": rng.normal(size=z.shape)}
     null = arithmetic_null(unified, table, "ref", n_queries=300, n_candidates=10, random_state=1)
     assert list(null.columns) == NULL_COLUMNS
-    assert len(null) == 3 * 2 * 2 * 3  # cases x bases x centrings x models
+    assert len(null) == 4 * 2 * 2 * 3  # cases x bases x centrings x models
     same = null[null.model == "same"]
     assert (same["top1"] == 1).all() and (same["mean_rank"] == 1).all()
     np.testing.assert_allclose(same["matched"], 1.0)
@@ -96,7 +96,7 @@ def test_a_common_offset_hides_matching_until_centred():
 def test_material_matched_mean_equals_an_independent_loop():
     table, z, rng = _synthetic(n_structures=30)
     other = z @ rng.normal(size=(z.shape[1], z.shape[1]))
-    null = arithmetic_null({"ref": z, "m": other}, table, "ref", n_queries=10**6, n_candidates=5,
+    null = arithmetic_null({"ref": z, "m": other}, table, "ref", n_queries=500, n_candidates=5,
                            bases=["material"], centrings=["none"])
     row = null[(null.case == "material") & (null.model == "m")].iloc[0]
     cosines = []
@@ -134,3 +134,33 @@ def test_stitched_random_product_closed_form():
     # stitched vectors (0, 2), (3, 0), (1, 0) against (1, 1): all at 45 degrees
     assert result["null_mean"] == pytest.approx(np.cos(np.pi / 4))
     assert result["null_max"] == pytest.approx(np.cos(np.pi / 4))
+
+
+def test_polymorph_differences_against_a_loop_centring_invariant_and_absent_pairs_stated():
+    table, z, rng = _synthetic(n_structures=30)
+    other = z @ rng.normal(size=(z.shape[1], z.shape[1]))
+    null = arithmetic_null({"ref": z, "m": other, "same": z.copy()}, table, "ref", n_queries=500,
+                           n_candidates=5)
+    poly = null[null.case == "polymorph"].set_index(["basis", "centring", "model"])
+    assert (poly.loc[(slice(None), slice(None), "same"), "mean_rank"] == 1).all()
+    # composition cancels in a same-formula difference, and so does the centre
+    for basis in ("material", "formula_unit"):
+        for column in ("matched", "mismatched", "mean_rank"):
+            assert poly.loc[(basis, "none", "m"), column] == pytest.approx(poly.loc[(basis, "dataset", "m"), column],
+                                                                            abs=1e-9)
+    # matched mean over every same-formula pair, by an independent loop over structures
+    vectors = {s: (other[a["row"]].mean(axis=0), z[a["row"]].mean(axis=0), a["formula"].iloc[0])
+               for s, a in table.groupby("structure_index")}
+    cosines = []
+    for s in vectors:
+        for t in vectors:
+            if s < t and vectors[s][2] == vectors[t][2]:
+                d_m, d_ref = vectors[s][0] - vectors[t][0], vectors[s][1] - vectors[t][1]
+                cosines.append(d_m @ d_ref / np.linalg.norm(d_m) / np.linalg.norm(d_ref))
+    row = poly.loc[("material", "none", "m")]
+    assert row["n_queries"] == len(cosines) and row["matched"] == pytest.approx(np.mean(cosines), abs=1e-12)
+
+    unique = table.assign(formula="H" + (table["structure_index"] + 1).astype(str))  # no two share a formula
+    absent = arithmetic_null({"ref": z, "m": other}, unique, "ref", n_candidates=5)
+    absent = absent[absent.case == "polymorph"]
+    assert len(absent) == 8 and (absent["n_queries"] == 0).all() and absent["matched"].isna().all()

@@ -59,6 +59,8 @@ def test_rerun_reuses_everything_and_a_change_recomputes_only_what_depends_on_it
     assert manifest["dataset"]["structures"] == 14 and manifest["config"]["anchors"]["k"] == 8
     assert set(manifest["models"]) == {"chgnet-0.3.0", "diep"} and manifest["packages"]["chgnet"]
     assert len(manifest["models"]["diep"]["weights_sha256"]) == 64
+    for stage in manifest["stages"]:  # every computed stage carries its own peak memory
+        assert stage["peak_rss_mib"] > 50 and stage["peak_rss_scope"] in ("stage", "process"), stage
 
     study = tmp_path / "study"
     shutil.copytree(first.out, study)
@@ -140,3 +142,19 @@ def test_lfre_atoms_default_is_one_setting_for_cli_and_study():
     assert DEFAULTS["compare"]["lfre_atoms"] == 1000  # the paper's 1,000 test atoms
     # `platonic compare` leaves it unset and reads the study default
     assert inspect.signature(cli.compare_cmd).parameters["lfre_atoms"].default.default is None
+
+
+def test_mknn_queries_bounds_the_query_atoms_and_zero_means_every_atom(tiny_study, tiny_study_config, tmp_path):
+    first, _ = tiny_study
+    study = tmp_path / "study"
+    shutil.copytree(first.out, study)
+    overrides = tiny_study_config
+    overrides["compare"]["metrics"] = ["mknn"]
+    atoms = json.loads((first.out / "manifest.json").read_text())["dataset"]["atoms"]
+    for queries, expected in ((7, 7), (0, atoms)):
+        overrides["compare"]["mknn_queries"] = queries
+        result = run_study(make_config(overrides), study, log=lambda message, **event: None)
+        mknn = pd.read_csv(result.store / "results" / "metrics.csv").query("metric == 'mknn'")
+        assert len(mknn) and set(mknn["n"]) == {expected}
+    with pytest.raises(ConfigError, match="mknn_queries"):
+        make_config({"compare": {"mknn_queries": -1}})

@@ -15,7 +15,13 @@ should *not* match, built from the store's structures:
 * **stitched**: reactants from the reference, product from model :math:`m`,
   :math:`\mathbf s^m_i = \mathbf v^m_{c} - \mathbf v^\mathrm{ref}_{a} - \mathbf v^\mathrm{ref}_{b}`,
   against :math:`\mathbf r^\mathrm{ref}_i`; mismatched: the product replaced by a random
-  structure :math:`q`, :math:`\mathbf v^m_q - \mathbf v^\mathrm{ref}_a - \mathbf v^\mathrm{ref}_b`.
+  structure :math:`q`, :math:`\mathbf v^m_q - \mathbf v^\mathrm{ref}_a - \mathbf v^\mathrm{ref}_b`;
+* **polymorph**: two structures :math:`(a, b)` of the same reduced formula (Table 1's TiO2 Pbcn −
+  rutile), :math:`\mathbf d = \mathbf v_a - \mathbf v_b`; matched
+  :math:`\cos(\mathbf d^m_i, \mathbf d^\mathrm{ref}_i)`, mismatched against another same-formula
+  pair's :math:`\mathbf d^\mathrm{ref}_j`. Composition cancels in :math:`\mathbf d`, so what is left
+  is structure; centring cancels too (same atoms per formula unit), so both centrings give the
+  same row. A store with fewer than two same-formula pairs gets a row of NaN with ``n_queries`` 0.
 
 For each query :math:`i` with matched score :math:`c_i` and ``n_candidates - 1`` mismatched
 scores :math:`c_{ij}`, :func:`matched_vs_mismatched` reports the **margin**
@@ -47,7 +53,7 @@ from pymatgen.core import Composition
 from platonic.analyse.arithmetic import BASES, CENTRINGS, EmbeddingArithmeticError
 from platonic.errors import NotApplicableError
 
-CASES = ("material", "reaction", "stitched")
+CASES = ("material", "reaction", "stitched", "polymorph")
 NULL_COLUMNS = ["case", "basis", "centring", "model", "reference", "matched", "mismatched", "margin", "mean_rank",
                 "chance_rank", "top1", "chance_top1", "n_queries", "n_candidates", "n_structures"]
 
@@ -113,6 +119,17 @@ def structure_vectors(z: np.ndarray, offsets: np.ndarray, units: np.ndarray, bas
     sums = np.add.reduceat(z, offsets[:-1], axis=0)
     divisor = np.diff(offsets) if basis == "material" else units
     return sums / np.asarray(divisor, dtype=np.float64)[:, None]
+
+
+def _same_formula_pairs(formulas: np.ndarray, n_max: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, 2) indices of structure pairs sharing a reduced formula: all of them, or ``n_max`` drawn."""
+    pairs = [(members[i], members[j])
+             for members in pd.Series(np.arange(formulas.size)).groupby(formulas).agg(list)
+             for i in range(len(members)) for j in range(i + 1, len(members))]
+    pairs = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+    if len(pairs) > n_max:
+        pairs = pairs[np.sort(rng.choice(len(pairs), size=n_max, replace=False))]
+    return pairs
 
 
 def _others(rng: np.random.Generator, n: int, size: tuple[int, ...], exclude: np.ndarray) -> np.ndarray:
@@ -182,6 +199,10 @@ def arithmetic_null(
     triples = np.stack([rng.choice(n_structures, size=3, replace=False) for _ in range(n_queries)])
     reaction_wrong = _others(rng, n_queries, (n_queries, n_candidates - 1), np.arange(n_queries))
     product_wrong = _others(rng, n_structures, (n_queries, n_candidates - 1), triples[:, 2])
+    pairs = _same_formula_pairs(table["formula"].to_numpy()[starts], n_queries, rng)
+    n_pair_candidates = min(n_candidates, len(pairs))
+    pair_wrong = (_others(rng, len(pairs), (len(pairs), n_pair_candidates - 1), np.arange(len(pairs)))
+                  if len(pairs) >= 2 else None)
 
     records = []
     for centring in centrings:
@@ -207,10 +228,16 @@ def arithmetic_null(
                     "stitched": (_cosine_rows(own[triples[:, 2]] - ref_reactants, ref_reaction),
                                  _cosine_rows(own[product_wrong] - ref_reactants[:, None], ref_reaction[:, None])),
                 }
-                for case, (matched, mismatched) in scores.items():
+                if pair_wrong is not None:
+                    own_difference = own[pairs[:, 0]] - own[pairs[:, 1]]
+                    ref_difference = ref[pairs[:, 0]] - ref[pairs[:, 1]]
+                    scores["polymorph"] = (_cosine_rows(own_difference, ref_difference),
+                                           _cosine_rows(own_difference[:, None], ref_difference[pair_wrong]))
+                for case in CASES:
+                    summary = (matched_vs_mismatched(*scores[case]) if case in scores else
+                               {key: np.nan for key in NULL_COLUMNS[5:12]} | {"n_queries": 0, "n_candidates": 0})
                     records.append({"case": case, "basis": basis, "centring": centring, "model": model,
-                                    "reference": reference, **matched_vs_mismatched(matched, mismatched),
-                                    "n_structures": n_structures})
+                                    "reference": reference, **summary, "n_structures": n_structures})
     return pd.DataFrame(records)[NULL_COLUMNS]
 
 

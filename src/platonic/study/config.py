@@ -30,6 +30,7 @@ default below, so ``platonic run`` with no file is the default study::
     metrics = ["procrustes", "cka", "mknn", "ot", "superscore", "gfre", "gfrd", "lfre"]
     spaces = ["raw", "unified"]
     k = 10               # mutual-kNN neighbours
+    mknn_queries = 10000 # mKNN averaged over this many seeded query atoms (neighbours among all); 0: every atom
     ot_samples = 2000
     ot_repeats = 3
     twonn_atoms = 20000  # 0 skips the intrinsic dimension
@@ -82,7 +83,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "extract": {"engine": "inprocess", "address": "local", "workers": 0},
     "anchors": {"reference": "chgnet-0.3.0", "method": "direct", "k": 100, "seed": 0, "sweep": True,
                 "diversity": True},
-    "compare": {"metrics": SYMMETRIC + ASYMMETRIC, "spaces": ["raw", "unified"], "k": 10, "ot_samples": 2000,
+    "compare": {"metrics": SYMMETRIC + ASYMMETRIC, "spaces": ["raw", "unified"], "k": 10, "mknn_queries": 10000,
+                "ot_samples": 2000,
                 "ot_repeats": 3, "twonn_atoms": 20000, "lfre_atoms": 1000, "permutations": 5, "centred": True,
                 "exclude_same_structure": True, "seed": 0},
     "analyse": {"chemistry": True, "arithmetic": True, "reference": "chgnet-0.3.0", "seed": 0, "maps": True,
@@ -103,7 +105,7 @@ LIST_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("compare", "spaces"): ("raw", "unified"),
 }
 MINIMUM: dict[tuple[str, str], int] = {
-    ("dataset", "n"): 1, ("anchors", "k"): 2, ("compare", "k"): 1, ("compare", "ot_samples"): 2,
+    ("dataset", "n"): 1, ("anchors", "k"): 2, ("compare", "k"): 1, ("compare", "mknn_queries"): 0, ("compare", "ot_samples"): 2,
     ("compare", "ot_repeats"): 1, ("compare", "twonn_atoms"): 0, ("compare", "lfre_atoms"): 10, ("compare", "permutations"): 0,
     ("diagnose", "rotations"): 1, ("diagnose", "top"): 1,
     ("diagnose", "equivariance_groups"): 0, ("diagnose", "equivariance_min_structures"): 1,

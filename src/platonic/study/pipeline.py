@@ -39,7 +39,7 @@ from typing import Callable
 
 from platonic.errors import NotApplicableError, PlatonicError
 from platonic.study.config import StudyConfig
-from platonic.study import stages
+from platonic.study import resources, stages
 
 
 @dataclass
@@ -57,6 +57,8 @@ class StageRecord:
     status: str = "done"
     skipped: dict[str, str] = field(default_factory=dict)
     error: dict[str, str] | None = None
+    peak_rss_mib: float | None = None
+    peak_rss_scope: str | None = None
 
 
 class StudyFailed(PlatonicError, RuntimeError):
@@ -142,7 +144,8 @@ class _Stages:
         previous = self._reusable(name, key, outputs)
         if previous is not None:
             record = StageRecord(name, key, False, previous.get("seconds"), previous.get("summary", "reused"),
-                                 status="reused", skipped=previous.get("skipped", {}))
+                                 status="reused", skipped=previous.get("skipped", {}),
+                                 peak_rss_mib=previous.get("peak_rss_mib"), peak_rss_scope=previous.get("peak_rss_scope"))
             self.records.append(record)
             self.log(f"{name}: up to date (reused)", stage=name, status="reused", seconds=record.seconds)
             self._log_skips(record)
@@ -150,6 +153,7 @@ class _Stages:
             return
         (self.results / f".{name}.key").unlink(missing_ok=True)
         skipped: dict[str, str] = {}
+        scope = resources.reset_peak()
         t0 = time.perf_counter()
         try:
             summary, status = work(skipped), "done"
@@ -161,10 +165,13 @@ class _Stages:
                      error=type(exc).__name__, error_message=str(exc))
             raise
         seconds = time.perf_counter() - t0
-        record = StageRecord(name, key, True, seconds, summary, status=status, skipped=skipped)
+        peak = resources.peak_rss_mib()
+        record = StageRecord(name, key, True, seconds, summary, status=status, skipped=skipped,
+                             peak_rss_mib=peak, peak_rss_scope=scope)
         self.results.mkdir(parents=True, exist_ok=True)
         (self.results / f".{name}.record.json").write_text(
-            json.dumps({"seconds": seconds, "summary": summary, "status": status, "skipped": skipped}))
+            json.dumps({"seconds": seconds, "summary": summary, "status": status, "skipped": skipped,
+                        "peak_rss_mib": peak, "peak_rss_scope": scope}))
         (self.results / f".{name}.key").write_text(key)
         self.records.append(record)
         self.log(f"{name}: {summary} ({seconds:.1f} s)", stage=name, status=status, seconds=seconds, summary=summary)
@@ -242,6 +249,7 @@ def _extract_stage(config: StudyConfig, dataset, models: list[str], result: Stud
     from platonic.extract import extract
     from platonic.store import EmbeddingStore
 
+    scope = resources.reset_peak()
     t0 = time.perf_counter()
     try:
         extracted = extract(dataset, models, result.store, device=config["models"]["device"], progress=progress,
@@ -263,7 +271,9 @@ def _extract_stage(config: StudyConfig, dataset, models: list[str], result: Stud
         sum(per_model[m] for m in models) if all(m in per_model for m in models) else None)
     summary = f"{written} shards written, {sum(extracted.shards_skipped.values())} reused"
     result.records.append(StageRecord("extract", "", written > 0, seconds, summary,
-                                      status="done" if written else "reused"))
+                                      status="done" if written else "reused",
+                                      peak_rss_mib=resources.peak_rss_mib() if written else None,
+                                      peak_rss_scope=scope if written else None))
     log(f"extract: {summary}" + (f" ({time.perf_counter() - t0:.1f} s)" if written else ""), stage="extract",
         status="done" if written else "reused", seconds=seconds, summary=summary)
     rejected = {m: len(r) for m, r in extracted.rejects.items() if r}
@@ -305,7 +315,8 @@ def _analysis_stages(config: StudyConfig, store, dataset, models: list[str], res
 
     def compare_work(skipped: dict[str, str]) -> str:
         written = stages.compare_stage(store, models, c["metrics"], c["spaces"], seed=c["seed"],
-                                       twonn_atoms=c["twonn_atoms"], k=c["k"], ot_n_samples=c["ot_samples"],
+                                       twonn_atoms=c["twonn_atoms"], k=c["k"],
+                                       n_queries=c["mknn_queries"] or None, ot_n_samples=c["ot_samples"],
                                        ot_repeats=c["ot_repeats"], lfre_n_test=c["lfre_atoms"],
                                        n_permutations=c["permutations"], centred=c["centred"],
                                        exclude_same_structure=c["exclude_same_structure"])
@@ -343,6 +354,7 @@ def _analysis_stages(config: StudyConfig, store, dataset, models: list[str], res
 def _report_stage(out: Path, store, result: StudyResult, log: Callable[..., None]) -> None:
     from platonic.report import build_study_report
 
+    scope = resources.reset_peak()
     t0 = time.perf_counter()
     report = out / "report.html"
     try:
@@ -352,7 +364,8 @@ def _report_stage(out: Path, store, result: StudyResult, log: Callable[..., None
         log(f"report: failed: {type(exc).__name__}: {exc}", stage="report", status="failed",
             error=type(exc).__name__, error_message=str(exc))
         raise
-    result.records.append(StageRecord("report", "", True, time.perf_counter() - t0, str(report)))
+    result.records.append(StageRecord("report", "", True, time.perf_counter() - t0, str(report),
+                                      peak_rss_mib=resources.peak_rss_mib(), peak_rss_scope=scope))
     log(f"report: {report} ({result.records[-1].seconds:.1f} s)", stage="report", status="done",
         seconds=result.records[-1].seconds, summary=str(report))
 
