@@ -15,10 +15,12 @@ seed:
   every other weight from N(0, 1) (its layers normalise by fan-in in the forward pass instead),
   while mace-torch scales the contraction weights down (std 0.044 for correlation 3, 0.25 for 2,
   measured on the built model). The embeddings of both are small (|e| ≤ 0.005 on rattled NaCl).
- ``mace:/path/to/file.model`` loads a user's file
-(e.g. MACE-MP-0 or MACE-OMAT, downloaded elsewhere). Files saved by mace-torch with e3nn 0.4.4 may not
-load under the e3nn 0.6 that SevenNet needs; such files need their own environment (mace-torch with
-e3nn 0.4.4) writing into the same store, and the error says so.
+
+``mace:/path/to/file.model`` loads a user's file (e.g. MACE-MP-0 or MACE-OMAT, downloaded
+elsewhere). Files saved by mace-torch with e3nn 0.4.4 (the official ones) do not load or run under
+the e3nn 0.6 that SevenNet needs, so files run in the isolated environment ``mace`` (mace-torch
+0.3.16, e3nn 0.4.4; ``platonic env create mace``) as a worker process (:mod:`platonic.envs`) whose
+embeddings are written into the same store. The two random controls run in this process.
 """
 
 from __future__ import annotations
@@ -111,9 +113,9 @@ class MACEFileError(PlatonicError, ValueError):
 
 
 _E3NN_REMEDY = (
-    "Files saved with mace-torch under e3nn 0.4.4 (the official MACE-MP/OMAT files) may not load or run "
-    "under the e3nn 0.6 that SevenNet needs: install mace-torch with e3nn==0.4.4 in a separate venv and "
-    "run `platonic extract --models mace:PATH` there, writing into the same store."
+    "Files saved with mace-torch under e3nn 0.4.4 (the official MACE-MP/OMAT files) do not load or run "
+    "under the e3nn 0.6 that SevenNet needs; `mace:PATH` runs them in the isolated environment 'mace' "
+    "(mace-torch==0.3.16, e3nn==0.4.4; `platonic env create mace`)"
 )
 
 
@@ -163,6 +165,14 @@ class MACEModel(EmbeddingModel):
         ),
     }
     invariance_tolerance = 2e-6
+    # Real MACE files need e3nn 0.4.4 (mace-torch's own pin), which the main environment cannot have.
+    environment = "mace"
+    environment_requirements = ("mace-torch==0.3.16", "e3nn==0.4.4")
+
+    @classmethod
+    def environment_of(cls, name: str):
+        """Files by path run in the ``mace`` environment; the seeded controls run here."""
+        return None if name in cls.variants else cls.environment
 
     @classmethod
     def static_card(cls, name: str):
