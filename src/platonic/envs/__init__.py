@@ -148,9 +148,11 @@ def create(name: str, *, python: str | None = None, source: Path | None = None,
     """
     env = get(name)
     source = Path(source) if source is not None else checkout_root()
-    if source is None or not (Path(source) / "pyproject.toml").is_file():
-        raise IsolatedEnvironmentError(f"platonic is not running from a source checkout, so it cannot be installed into "
-                                f"{env.path}: pass the checkout with --source PATH")
+    if source is None:
+        raise IsolatedEnvironmentError(f"platonic is not running from a source checkout, so it cannot be installed "
+                                       f"into {env.path}: pass the checkout with --source PATH")
+    if not (source / "pyproject.toml").is_file():
+        raise IsolatedEnvironmentError(f"--source {source}: not a platonic checkout (no pyproject.toml)")
 
     def run(args: list[str], what: str) -> None:
         log(f"{what}: {' '.join(map(str, args))}")
