@@ -49,6 +49,6 @@ def test_create_refuses_what_it_cannot_do(monkeypatch, tmp_path):
     monkeypatch.setenv("PLATONIC_ENVS_DIR", str(tmp_path / "e"))
     with pytest.raises(IsolatedEnvironmentError, match="unknown environment 'nope'; declared: .*mace"):
         envs.create("nope")
-    with pytest.raises(IsolatedEnvironmentError, match=r"--source .*not a platonic checkout \\(no pyproject.toml\\)"):
+    with pytest.raises(IsolatedEnvironmentError, match=r"--source .*not a platonic checkout \(no pyproject.toml\)"):
         envs.create("mace", source=tmp_path)
     assert not (tmp_path / "e").exists()
