@@ -41,7 +41,7 @@ def test_families_sharing_an_environment_must_agree_on_pins(monkeypatch):
     monkeypatch.setattr(registry, "families", lambda: (A, B))
     assert envs.environments()["shared"].families == ("A", "B")
     monkeypatch.setattr(registry, "families", lambda: (A, C))
-    with pytest.raises(IsolatedEnvironmentError, match=r"'shared'.*C requires \['x==2'\] but A require \['x==1'\]"):
+    with pytest.raises(IsolatedEnvironmentError, match=r"'shared'.*C requires \['x==2'\] on this python but A require \['x==1'\]"):
         envs.environments()
 
 
@@ -52,3 +52,12 @@ def test_create_refuses_what_it_cannot_do(monkeypatch, tmp_path):
     with pytest.raises(IsolatedEnvironmentError, match=r"--source .*not a platonic checkout \(no pyproject.toml\)"):
         envs.create("mace", source=tmp_path)
     assert not (tmp_path / "e").exists()
+
+
+def test_env_create_on_the_command_line_reports_errors_with_exit_2():
+    from typer.testing import CliRunner
+
+    from platonic.cli import app
+
+    result = CliRunner().invoke(app, ["env", "create", "nope"])
+    assert result.exit_code == 2 and "unknown environment 'nope'" in " ".join(result.output.split())

@@ -46,6 +46,7 @@ class Environment:
     name: str
     requirements: tuple[str, ...]
     families: tuple[str, ...]
+    base_python: str | None = None  # the interpreter to build it on; None: the one running platonic
 
     @property
     def path(self) -> Path:
@@ -111,16 +112,17 @@ def environments() -> dict[str, Environment]:
     for cls in families():
         if not cls.environment:
             continue
-        reqs = tuple(cls.environment_requirements)
+        reqs, base = tuple(cls.environment_requirements), cls.environment_python
         label = f"{cls.__module__}.{cls.__qualname__}"
         if cls.environment in found:
             env = found[cls.environment]
-            if env.requirements != reqs:
-                raise IsolatedEnvironmentError(f"environment {cls.environment!r}: {label} requires {list(reqs)} but "
-                                        f"{', '.join(env.families)} require {list(env.requirements)}")
-            found[cls.environment] = Environment(env.name, reqs, (*env.families, cls.family))
+            if (env.requirements, env.base_python) != (reqs, base):
+                raise IsolatedEnvironmentError(
+                    f"environment {cls.environment!r}: {label} requires {list(reqs)} on {base or 'this python'} but "
+                    f"{', '.join(env.families)} require {list(env.requirements)} on {env.base_python or 'this python'}")
+            found[cls.environment] = Environment(env.name, reqs, (*env.families, cls.family), base)
         else:
-            found[cls.environment] = Environment(cls.environment, reqs, (cls.family,))
+            found[cls.environment] = Environment(cls.environment, reqs, (cls.family,), base)
     return found
 
 
@@ -143,7 +145,8 @@ def create(name: str, *, python: str | None = None, source: Path | None = None,
            log: Callable[[str], None] = print) -> Path:
     """Create (or refresh) environment ``name``: a venv with torch, the family's pins and platonic.
 
-    ``python``: the interpreter to base it on (default: the one running); ``source``: the platonic
+    ``python``: the interpreter to base it on (default: the family's ``environment_python``, else
+    the one running); ``source``: the platonic
     checkout to install editable (default: the one running). Returns the environment's folder.
     """
     env = get(name)
@@ -162,7 +165,7 @@ def create(name: str, *, python: str | None = None, source: Path | None = None,
             raise IsolatedEnvironmentError(f"creating environment {name!r} failed at {what} (exit {done.returncode}):\n{tail}")
 
     (env.path / MARKER).unlink(missing_ok=True)  # an interrupted creation must not look installed
-    run([python or sys.executable, "-m", "venv", env.path], "venv")
+    run([python or env.base_python or sys.executable, "-m", "venv", env.path], "venv")
     pip = [env.python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     # One resolver run for torch and the pins, so that nothing replaces the pinned CPU torch.
     run([*pip, *env.all_requirements()], "packages")

@@ -162,8 +162,12 @@ class EmbeddingModel(abc.ABC):
     #: (:mod:`platonic.envs`) that streams embeddings back; the store is written as for any model.
     #: Families sharing an environment name must list the same requirements. Override
     #: :meth:`environment_of` to send only some names there.
+    #: ``environment_python`` is the interpreter it is built on (e.g. ``"python3.12"``; ``None``: the one
+    #: running platonic). The local CPU torch wheel is for CPython 3.11 only: elsewhere pip takes
+    #: torch==2.13.0 from PyPI, the CUDA build with GBs of dependencies.
     environment: ClassVar[str | None] = None
     environment_requirements: ClassVar[tuple[str, ...]] = ()
+    environment_python: ClassVar[str | None] = None
 
     @classmethod
     def installed(cls) -> bool:
