@@ -6,7 +6,8 @@ running here (e3nn 0.6), loads it by path (``mace:/path``): the worker in the en
 MP-20 structures into a store, and those rows must equal, bit for bit, the same adapter run
 directly in the environment on the same batches, and agree with mace-torch's own
 ``MACECalculator.get_descriptors``. Rotation, translation and permutation invariance hold within
-the family's tolerance. Loaded in this process, the same file fails, and a file written here fails
+the family's tolerance (measured: 0 after the float32 cast of this float64 model; a 2 % strain
+moves it well beyond). Loaded in this process, the same file fails, and a file written here fails
 there: the reason the environment exists.
 
 Skipped where the environment is not installed: creating it (`platonic env create mace`) takes
@@ -115,7 +116,10 @@ def test_invariances_through_the_worker(made):
             np.testing.assert_allclose(model.embed([moved])[0], ref, atol=atol, rtol=0)
             order = rng.permutation(len(a))
             np.testing.assert_allclose(model.embed([a[order]])[0], ref[order], atol=atol, rtol=0)
-            assert np.abs(ref).max() > 0
+            # The test can fail: a 2 % strain (not an isometry) moves the embedding far beyond the tolerance.
+            strained = a.copy()
+            strained.set_cell(a.cell[:] * 1.02, scale_atoms=True)
+            assert np.abs(model.embed([strained])[0] - ref).max() > 10 * atol
 
 
 def test_neither_e3nn_reads_the_others_files(made, tmp_path):
