@@ -1,4 +1,8 @@
-"""The MACE adapters: the seeded random control and a MACE file loaded by path."""
+"""The MACE adapters: the seeded random control and a MACE file loaded by path.
+
+Files written here (mace-torch under e3nn 0.6) are loaded in-process with :class:`MACEModel`;
+``load_model("mace:PATH")`` runs files in the isolated ``mace`` environment (tests/envs).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import pytest
 from ase.build import bulk
 
 from platonic.models import load_model
+from platonic.models.mace import MACEModel
 
 
 def structures():
@@ -40,7 +45,7 @@ def test_mace_model_file_round_trip(tmp_path):
     path = tmp_path / "random.model"
     torch.save(build_dummy(seed=3), path)
     dtype = torch.get_default_dtype()
-    from_file = load_model(f"mace:{path}")
+    from_file = MACEModel(f"mace:{path}")  # in-process: load_model would send it to the 'mace' environment
     assert torch.get_default_dtype() == dtype
     assert len(from_file.card.weights_sha256) == 64 and from_file.card.dim == 128 and from_file.card.trained
     emb = from_file.embed(structures())
@@ -58,19 +63,19 @@ def test_mace_file_errors_are_clear(tmp_path):
     from platonic.models.mace import MACEFileError, build_dummy
 
     with pytest.raises(FileNotFoundError, match="missing.model"):
-        load_model(f"mace:{tmp_path / 'missing.model'}")
+        MACEModel(f"mace:{tmp_path / 'missing.model'}")
     (tmp_path / "junk.model").write_bytes(b"not a model")
     with pytest.raises(MACEFileError, match="could not load MACE file.*e3nn==0.4.4"):
-        load_model(f"mace:{tmp_path / 'junk.model'}")
+        MACEModel(f"mace:{tmp_path / 'junk.model'}")
     torch.save({"weights": torch.zeros(2)}, tmp_path / "not_mace.model")
     with pytest.raises(MACEFileError, match="does not hold a MACE model"):
-        load_model(f"mace:{tmp_path / 'not_mace.model'}")
+        MACEModel(f"mace:{tmp_path / 'not_mace.model'}")
     # A file that unpickles but cannot run, as e3nn-version mismatches do (shape error in a layer).
     broken = build_dummy(seed=1)
     broken.interactions[0].linear_up = torch.nn.Linear(3, 3)
     torch.save(broken, tmp_path / "broken.model")
     with pytest.raises(MACEFileError, match="forward pass failed.*e3nn==0.4.4"):
-        load_model(f"mace:{tmp_path / 'broken.model'}")
+        MACEModel(f"mace:{tmp_path / 'broken.model'}")
 
 
 def test_random_normal_control_draws_every_parameter_from_a_standard_normal():

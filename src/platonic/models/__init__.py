@@ -102,7 +102,26 @@ def load_model(name: str | EmbeddingModel, device: str = "cpu") -> EmbeddingMode
         return name
     if not isinstance(name, str):
         raise TypeError(f"a model is a registry name, 'family:/path' or an EmbeddingModel, got {type(name).__name__}")
-    return family_of(name)(name, device=device)
+    cls = family_of(name)
+    env = _isolated_environment(cls, name)
+    if env is not None:
+        # Never a fallback to this process: a missing environment is an error naming its command.
+        from platonic.envs.remote import IsolatedModel
+
+        return IsolatedModel(cls, name, env, device=device)
+    return cls(name, device=device)
+
+
+def _isolated_environment(cls: type[EmbeddingModel], name: str):
+    """The :class:`platonic.envs.Environment` that runs ``name``, or ``None`` for this process
+    (no environment declared, or this process is that environment's python)."""
+    env_name = cls.environment_of(name)
+    if not env_name:
+        return None
+    from platonic import envs
+
+    env = envs.get(env_name)
+    return None if envs.running_in(env) else env
 
 
 def model_name(model: str | EmbeddingModel) -> str:
@@ -143,8 +162,9 @@ def __getattr__(attr: str):
 
 
 def available_models() -> list[dict]:
-    """One static card per registered model, with its licence and whether its package and weights
-    are found, as dicts (for tables and JSON).
+    """One static card per registered model, with its licence, the environment it runs in
+    (``"main"`` or an isolated one, with its status) and whether its package and weights are
+    found, as dicts (for tables and JSON).
 
     Nothing is loaded or imported from the model packages (no torch): weights are located from the
     package's install folder and licences are read from the installed metadata.
@@ -156,6 +176,17 @@ def available_models() -> list[dict]:
             row = cls.static_card(name).to_dict()
             row.update(package=cls.distribution, extra=cls.extra, default=name in defaults,
                        drift_pairs=[list(p) for p in cls.drift_pairs if name in p])
+            env = _isolated_environment(cls, name)
+            row.update(environment=env.name if env else "main",
+                       environment_status=env.status() if env else "installed")
+            if env is not None:
+                # Its package lives in the isolated environment, not here: found iff that is installed.
+                ready = env.status() == "installed"
+                row.update(weights_found=ready, weights=row["weights_source"])
+                if not ready:
+                    row["reason"] = f"environment {env.name!r} {env.status()} (`{env.create_command}`)"
+                rows.append(row)
+                continue
             if not cls.installed():
                 row.update(licence="unknown: package not installed", weights_found=False,
                            reason=f"package {cls.distribution} not installed (pip install 'platonic[{cls.extra}]')")

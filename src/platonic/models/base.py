@@ -153,10 +153,30 @@ class EmbeddingModel(abc.ABC):
     optional: ClassVar[bool] = False
     #: Order of the family in listings and in the default study (controls last).
     order: ClassVar[int] = 50
+    #: The isolated virtual environment this family's models run in; ``None``: this process.
+    #: A family whose pinned packages clash with the main environment names one here (e.g.
+    #: ``"mace"``) and lists its pins in ``environment_requirements`` (e.g.
+    #: ``("mace-torch==0.3.16", "e3nn==0.4.4")``); ``platonic env create <name>`` then makes
+    #: ``.venvs/<name>/`` with ``torch==2.13.0``, those pins and platonic itself, and
+    #: :func:`platonic.models.load_model` runs the model there as a worker process
+    #: (:mod:`platonic.envs`) that streams embeddings back; the store is written as for any model.
+    #: Families sharing an environment name must list the same requirements. Override
+    #: :meth:`environment_of` to send only some names there.
+    #: ``environment_python`` is the interpreter it is built on (e.g. ``"python3.12"``; ``None``: the one
+    #: running platonic). The local CPU torch wheel is for CPython 3.11 only: elsewhere pip takes
+    #: torch==2.13.0 from PyPI, the CUDA build with GBs of dependencies.
+    environment: ClassVar[str | None] = None
+    environment_requirements: ClassVar[tuple[str, ...]] = ()
+    environment_python: ClassVar[str | None] = None
 
     @classmethod
     def installed(cls) -> bool:
         return bool(cls.import_name) and importlib.util.find_spec(cls.import_name) is not None
+
+    @classmethod
+    def environment_of(cls, name: str) -> str | None:
+        """The isolated environment that runs ``name`` (default: the family's, for every name)."""
+        return cls.environment
 
     @classmethod
     def weights_path(cls, name: str) -> Path | None:

@@ -15,10 +15,12 @@ seed:
   every other weight from N(0, 1) (its layers normalise by fan-in in the forward pass instead),
   while mace-torch scales the contraction weights down (std 0.044 for correlation 3, 0.25 for 2,
   measured on the built model). The embeddings of both are small (|e| ≤ 0.005 on rattled NaCl).
- ``mace:/path/to/file.model`` loads a user's file
-(e.g. MACE-MP-0 or MACE-OMAT, downloaded elsewhere). Files saved by mace-torch with e3nn 0.4.4 may not
-load under the e3nn 0.6 that SevenNet needs; such files need their own environment (mace-torch with
-e3nn 0.4.4) writing into the same store, and the error says so.
+
+``mace:/path/to/file.model`` loads a user's file (e.g. MACE-MP-0 or MACE-OMAT, downloaded
+elsewhere). Files saved by mace-torch with e3nn 0.4.4 (the official ones) do not load or run under
+the e3nn 0.6 that SevenNet needs, so files run in the isolated environment ``mace`` (mace-torch
+0.3.16, e3nn 0.4.4; ``platonic env create mace``) as a worker process (:mod:`platonic.envs`) whose
+embeddings are written into the same store. The two random controls run in this process.
 """
 
 from __future__ import annotations
@@ -70,8 +72,10 @@ def build_dummy(seed: int = DUMMY_SEED, init: str = "default"):
     if init not in ("default", "normal"):
         raise ValueError(f"init must be 'default' or 'normal', got {init!r}")
     import torch
-    from e3nn import o3
+    # mace before e3nn: e3nn 0.4.4 reads its constants with torch.load, which torch >= 2.6 refuses
+    # (weights_only) unless TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1, and importing mace sets that.
     from mace import modules
+    from e3nn import o3
 
     hp = SMALL_HYPERPARAMETERS
     numbers = list(range(1, 84)) + list(range(89, 95))  # the 89 elements of MPtrj (H..Bi, Ac..Pu)
@@ -110,11 +114,17 @@ class MACEFileError(PlatonicError, ValueError):
     """A MACE model file that cannot be loaded or run in this environment."""
 
 
-_E3NN_REMEDY = (
-    "Files saved with mace-torch under e3nn 0.4.4 (the official MACE-MP/OMAT files) may not load or run "
-    "under the e3nn 0.6 that SevenNet needs: install mace-torch with e3nn==0.4.4 in a separate venv and "
-    "run `platonic extract --models mace:PATH` there, writing into the same store."
-)
+def _e3nn_remedy() -> str:
+    """What to do about a file that does not load or run: depends on the e3nn running it."""
+    from importlib.metadata import version
+
+    if version("e3nn").startswith("0.4."):
+        return ("Files saved under e3nn >= 0.5 (e.g. written by platonic's main environment, where mace-torch "
+                "runs without its e3nn pin) do not load under e3nn 0.4.4: load those in the main environment, "
+                "in-process, with platonic.models.mace.MACEModel('mace:PATH')")
+    return ("Files saved with mace-torch under e3nn 0.4.4 (the official MACE-MP/OMAT files) do not load or run "
+            "under the e3nn 0.6 that SevenNet needs; `mace:PATH` runs them in the isolated environment 'mace' "
+            "(mace-torch==0.3.16, e3nn==0.4.4; `platonic env create mace`)")
 
 
 def load_file(path: Path):
@@ -127,7 +137,7 @@ def load_file(path: Path):
         try:
             model = torch.load(path, map_location="cpu", weights_only=False)
         except Exception as exc:  # noqa: BLE001 - any unpickling failure gets the same remedy
-            raise MACEFileError(f"could not load MACE file {path}: {type(exc).__name__}: {exc}. {_E3NN_REMEDY}") from exc
+            raise MACEFileError(f"could not load MACE file {path}: {type(exc).__name__}: {exc}. {_e3nn_remedy()}") from exc
     if not isinstance(model, torch.nn.Module) or not hasattr(model, "atomic_numbers") or not hasattr(model, "r_max"):
         raise MACEFileError(f"{path} does not hold a MACE model (no module with atomic_numbers and r_max)")
     return model.eval()
@@ -163,6 +173,14 @@ class MACEModel(EmbeddingModel):
         ),
     }
     invariance_tolerance = 2e-6
+    # Real MACE files need e3nn 0.4.4 (mace-torch's own pin), which the main environment cannot have.
+    environment = "mace"
+    environment_requirements = ("mace-torch==0.3.16", "e3nn==0.4.4")
+
+    @classmethod
+    def environment_of(cls, name: str):
+        """Files by path run in the ``mace`` environment; the seeded controls run here."""
+        return None if name in cls.variants else cls.environment
 
     @classmethod
     def static_card(cls, name: str):
@@ -179,6 +197,7 @@ class MACEModel(EmbeddingModel):
 
     def __init__(self, name: str = "mace-dummy", device: str = "cpu"):
         super().__init__(device)
+        import mace  # noqa: F401 - before e3nn: see build_dummy
         from e3nn import o3
 
         if name in self.variants:
@@ -223,7 +242,7 @@ class MACEModel(EmbeddingModel):
             self._forward([dimer])
         except Exception as exc:  # noqa: BLE001 - any failure here gets the same remedy
             raise MACEFileError(
-                f"MACE file {path} loaded but its forward pass failed: {type(exc).__name__}: {exc}. {_E3NN_REMEDY}"
+                f"MACE file {path} loaded but its forward pass failed: {type(exc).__name__}: {exc}. {_e3nn_remedy()}"
             ) from exc
 
     @property
