@@ -70,7 +70,41 @@ def write_orb(folder):
     return path
 
 
-WRITERS = {"orb": write_orb}
+def write_mattersim(folder):
+    """An M3GNet network of MatterSim-v1.0.0-1M's shape with mattersim's random init, written by
+    mattersim's own ``Potential.save`` (the format of its releases)."""
+    import torch
+    from mattersim.forcefield.m3gnet.m3gnet import M3Gnet
+    from mattersim.forcefield.potential import Potential
+
+    torch.manual_seed(0)
+    path = folder / "mattersim-random.pth"
+    Potential(M3Gnet(device="cpu"), device="cpu").save(str(path))
+    return path
+
+
+def write_pet(folder):
+    """A PET network with metatrain's default hyper-parameters and random init for the 86 elements
+    H-Rn, written as metatrain writes (and UPET publishes) checkpoints: ``torch.save(get_checkpoint())``."""
+    import torch
+
+    from platonic.models.pet import scriptable_torch
+
+    with scriptable_torch():  # metatensor compiles TorchScript at import: see the adapter
+        from metatrain.pet import PET
+        from metatrain.utils.architectures import get_default_hypers
+        from metatrain.utils.data import DatasetInfo
+        from metatrain.utils.data.target_info import get_energy_target_info
+
+    torch.manual_seed(0)
+    info = DatasetInfo(length_unit="Angstrom", atomic_types=list(range(1, 87)),
+                       targets={"energy": get_energy_target_info("energy", {"quantity": "energy", "unit": "eV"})})
+    path = folder / "pet-random.ckpt"
+    torch.save(PET(get_default_hypers("pet")["model"], info).get_checkpoint(), path)
+    return path
+
+
+WRITERS = {"orb": write_orb, "mattersim": write_mattersim, "pet": write_pet}
 
 
 @pytest.fixture(scope="module", params=sorted(WRITERS))
@@ -186,6 +220,61 @@ def test_orb_embedding_is_what_the_energy_head_reads(loaded):
         batch = m._batch(structures())
         rebuilt = head.denormalize(head(emb, batch), batch) + m.model.pair_repulsion_fn(batch)["energy"]
     np.testing.assert_allclose(rebuilt.numpy(), energy.numpy(), atol=1e-4, rtol=1e-5)
+
+
+def test_mattersim_embedding_is_what_the_readout_reads(loaded):
+    """E = sum_i AtomScaling(final(h_i), Z_i): the hooked rows rebuild the model's energies."""
+    prefix, _, m = loaded
+    if prefix != "mattersim":
+        pytest.skip("MatterSim only")
+    import torch
+
+    emb = np.concatenate(m.embed(structures()))
+    inputs = m._inputs(structures())
+    numbers = torch.from_numpy(np.concatenate([a.numbers for a in structures()]))
+    with torch.inference_mode():
+        energies = m.model(inputs)
+        per_atom = m.model.normalizer(m.model.final(torch.from_numpy(emb)).view(-1), numbers)
+        rebuilt = torch.zeros(len(structures())).index_add_(0, inputs["batch"], per_atom)
+    np.testing.assert_allclose(rebuilt.numpy(), energies.numpy(), atol=1e-5, rtol=1e-6)
+
+
+def test_mattersim_refuses_a_file_with_missing_weights(loaded, tmp_path):
+    prefix, path, _ = loaded
+    if prefix != "mattersim":
+        pytest.skip("MatterSim only")
+    import torch
+
+    from platonic.models.mattersim import MatterSimFileError
+
+    checkpoint = torch.load(path, weights_only=False)
+    checkpoint["model"] = {k: v for k, v in checkpoint["model"].items() if not k.startswith("final.")}
+    torch.save(checkpoint, tmp_path / "partial.pth")
+    with pytest.raises(MatterSimFileError, match="partial.pth: .* weights of the network are not in the file.*final"):
+        load_model(f"mattersim:{tmp_path / 'partial.pth'}")
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(MatterSimFileError, match="could not load MatterSim checkpoint .*junk.pth"):
+        load_model(f"mattersim:{tmp_path / 'junk.pth'}")
+
+
+def test_pet_exported_model_embeds_like_its_checkpoint(loaded, tmp_path):
+    """The same network as a metatrain checkpoint and as an exported metatomic model (.pt)."""
+    prefix, _, m = loaded
+    if prefix != "pet":
+        pytest.skip("PET only")
+    from platonic.models.pet import scriptable_torch
+
+    with scriptable_torch():  # saving compiles the model to TorchScript
+        m.model.save(str(tmp_path / "pet-random.pt"))
+    exported = load_model(f"pet:{tmp_path / 'pet-random.pt'}")
+    assert exported.card.dim == m.card.dim and exported.card.weights_sha256 != m.card.weights_sha256
+    for a, b in zip(exported.embed(structures()), m.embed(structures())):
+        assert relative_change(a, b) <= tolerance(m)
+    from platonic.models.pet import PETFileError
+
+    (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(PETFileError, match="could not load .*junk.ckpt"):
+        load_model(f"pet:{tmp_path / 'junk.ckpt'}")
 
 
 def test_orb_file_must_be_named_after_its_architecture(loaded, tmp_path):

@@ -1,0 +1,188 @@
+"""PET (Pozdnyakov & Ceriotti 2023) as trained in PET-MAD / UPET, run through metatrain and metatomic:
+``pet:/path/file.ckpt`` (a metatrain checkpoint, the format UPET releases are published in, e.g.
+``pet-mad-s-v1.0.2.ckpt``) or ``pet:/path/file.pt`` (an exported metatomic ``AtomisticModel``).
+
+Both are run as the metatomic model the package's ASE calculator runs (a checkpoint is exported
+first, as ``upet``/``metatrain`` do), asking for two outputs in one pass: ``energy`` and
+``features``, the per-atom internal representation metatomic standardises and PET provides. For
+PET that is, for each readout layer (the last GNN layer with PET's default feed-forward
+featurisation), the node features concatenated with the cutoff-weighted sum of the edge features
+around the atom::
+
+    f_i = [ x_i  |  sum_j fc(r_ij) e_ij ]      (width d_node + d_pet per readout layer)
+
+The energy heads read exactly these node and edge features: ``E = sum_i [ node_head(x_i) +
+sum_j fc(r_ij) edge_head(e_ij) ] + composition``, so ``f_i`` is what feeds the readout, with the edge
+part summed before (not after) its MLP head. Nothing is hooked: the output is the package's own.
+
+PET is **not rotation-invariant by construction**: a transformer reads the raw Cartesian edge
+vectors, and rotational symmetry is learned from augmented data (nor are mirror images exact).
+
+Install (an optional extra): ``pip install 'platonic[pet]'`` (upet 0.3.1 with metatrain 2026.4.1,
+metatomic-torch 0.1.19; their compiled parts support torch 2.3-2.14).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from platonic.errors import PlatonicError
+from platonic.models._provenance import package_versions
+from platonic.models.base import EmbeddingModel, ModelCard, UnsupportedStructureError, sha256_file
+
+#: metatomic's standard name of the per-atom representation output.
+FEATURES = "features"
+
+
+class PETFileError(PlatonicError, ValueError):
+    """A PET/metatomic file that cannot be loaded or gives no per-atom features."""
+
+
+@contextlib.contextmanager
+def scriptable_torch():
+    """TorchScript-compile with torch's own ``index_select``.
+
+    torch_geometric 2.8 replaces ``torch.index_select`` by a Python wrapper when imported (for its
+    HashTensor); metatensor and metatomic compile TorchScript (at import, on export and on save) that
+    calls ``torch.index_select``, and compiling the wrapper fails ("Arguments for call are not
+    valid"). In a study process PyG is imported first (SevenNet, CHGNet, TensorNet), so compile with
+    the original restored, then put the wrapper back (plain tensors go through it unchanged).
+    """
+    import torch
+
+    hash_tensor = sys.modules.get("torch_geometric.hash_tensor")
+    original = getattr(hash_tensor, "_old_index_select", None)
+    patched = torch.index_select
+    if original is None or patched is original:
+        yield
+        return
+    torch.index_select = original
+    try:
+        yield
+    finally:
+        torch.index_select = patched
+
+
+class PETModel(EmbeddingModel):
+    """The per-atom ``features`` output of a PET (metatrain) model."""
+
+    family = "PET"
+    distribution, import_name = "metatrain", "metatrain"
+    extra = "pet"
+    optional = True
+    order = 64
+    layer = "features output: readout-layer node features | cutoff-weighted sum of edge features"
+    dim = -1
+    equivariant = False
+    mirror = "not invariant"
+    path_prefix = "pet"
+    variants: dict = {}
+    rotation_invariant = False
+    #: Translation, permutation and batch, measured on a random-weight file (see the tests).
+    invariance_tolerance = 1e-5
+
+    @classmethod
+    def static_card(cls, name: str) -> ModelCard:
+        target = name.removeprefix("pet:")
+        return ModelCard(
+            name=name, family=cls.family, variant=Path(target).name, layer=cls.layer, dim=-1, equivariant=False,
+            conservative=True, training_data="as documented with the file", weights_source=target,
+            licence="see the file's licence (UPET/PET-MAD releases: BSD-3-Clause)",
+            package_versions=package_versions("metatrain", "metatomic-torch"), mirror=cls.mirror,
+        )
+
+    def __init__(self, name: str, device: str = "cpu"):
+        super().__init__(device)
+        if not name.startswith("pet:"):
+            raise ValueError(f"unknown PET model {name!r}; use 'pet:/path/to/model.ckpt' or 'pet:/path/to/model.pt'")
+        import torch
+
+        path = Path(name.removeprefix("pet:")).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"PET checkpoint {path} does not exist")
+        dtype = torch.get_default_dtype()
+        with scriptable_torch():
+            from metatrain.utils.io import is_exported_file, load_model
+
+            try:
+                loaded = load_model(str(path))
+                exported = loaded if is_exported_file(str(path)) else loaded.eval().export()
+            except Exception as exc:  # noqa: BLE001 - a damaged or foreign file
+                raise PETFileError(f"could not load {path} with metatrain: {type(exc).__name__}: {exc}") from exc
+            finally:
+                torch.set_default_dtype(dtype)
+        capabilities = exported.capabilities()
+        for needed in (FEATURES, "energy"):
+            if needed not in capabilities.outputs:
+                raise PETFileError(f"{path}: the model has no {needed!r} output "
+                                   f"(it has {', '.join(capabilities.outputs.keys())})")
+        self.model = exported.to(device).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.dtype = getattr(torch, capabilities.dtype)
+        self.numbers = frozenset(int(z) for z in capabilities.atomic_types)
+        self.card = dataclasses.replace(
+            self.static_card(name),
+            dim=self._probe_width(path),
+            weights_source=str(path.resolve()),
+            weights_sha256=sha256_file(path),
+            package_versions=package_versions("metatrain", "metatomic-torch", "metatensor-torch", "upet"),
+            notes=f"interaction range {capabilities.interaction_range} Å; dtype {capabilities.dtype}; "
+            "not rotation-invariant by construction (symmetry learned by augmentation)",
+        )
+
+    def _probe_width(self, path: Path) -> int:
+        z = min(self.numbers)
+        dimer = Atoms([z, z], positions=[[0, 0, 0], [0, 0, 1.5]], cell=np.eye(3) * 10.0, pbc=True)
+        try:
+            return int(self._forward([dimer], energy=False)[FEATURES].block().values.shape[1])
+        except Exception as exc:  # noqa: BLE001 - a file that loads but cannot run
+            raise PETFileError(f"{path} loaded, but its forward pass failed: {type(exc).__name__}: {exc}") from exc
+
+    @property
+    def supported_numbers(self) -> frozenset[int]:
+        return self.numbers
+
+    def _forward(self, structures: list[Atoms], energy: bool = True, features: bool = True) -> dict:
+        import torch
+        from metatomic.torch import ModelEvaluationOptions, ModelOutput, systems_to_torch
+        from metatrain.utils.neighbor_lists import get_system_with_neighbor_lists
+
+        requests = self.model.requested_neighbor_lists()
+        systems = [get_system_with_neighbor_lists(s, requests).to(self.device)
+                   for s in systems_to_torch(structures, dtype=self.dtype)]
+        outputs = {}
+        if features:
+            outputs[FEATURES] = ModelOutput(per_atom=True)
+        if energy:
+            outputs["energy"] = ModelOutput(quantity="energy", unit="eV", per_atom=False)
+        options = ModelEvaluationOptions(length_unit="Angstrom", outputs=outputs)
+        with torch.no_grad():  # metatomic's checks run outside inference mode
+            return self.model(systems, options, check_consistency=False)
+
+    def _embed_batch(self, structures: list[Atoms]) -> list[np.ndarray]:
+        block = self._forward(structures, energy=False)[FEATURES].block()
+        samples = block.samples.values.cpu().numpy()
+        expected = np.concatenate([np.stack([np.full(len(a), i), np.arange(len(a))], axis=1)
+                                   for i, a in enumerate(structures)])
+        if samples.shape != expected.shape or not (samples == expected).all():
+            raise UnsupportedStructureError(f"{self.card.name}: features for {len(samples)} (system, atom) samples, "
+                                            f"not one row per atom in order")
+        features = block.values.float().cpu().numpy()
+        bounds = np.cumsum([0] + [len(a) for a in structures])
+        return [features[bounds[i] : bounds[i + 1]] for i in range(len(structures))]
+
+    def energy_forward(self, structures: list[Atoms]) -> np.ndarray:
+        """The model's own batched energy (no forces), for benchmarks."""
+        return self._forward(structures, features=False)["energy"].block().values.cpu().numpy().ravel()
+
+    def calculator(self):
+        from metatomic_ase import MetatomicCalculator
+
+        return MetatomicCalculator(self.model, device=self.device)
