@@ -17,7 +17,9 @@ fi
 pip() { "$VENV/bin/python" -m pip "$@"; }
 pip install -q --upgrade pip
 pip install -q torch==2.13.0
-pip install -q -e ".[offline,finetune,test,ray]"
+# orb and pet: the Orb-v3 and PET (UPET) adapters, for files by path (about 40 s, `pip check` clean);
+# MatterSim is left out: it goes in with --no-deps and leaves declared packages missing (pyproject.toml).
+pip install -q -e ".[offline,finetune,test,ray,orb,pet]"
 # mace-torch pins e3nn==0.4.4, which sevenn cannot use; the random-weight MACE control runs on
 # e3nn 0.6, so mace-torch goes in without its pins (its other needs are listed here explicitly).
 pip install -q torch-ema prettytable python-hostlist configargparse GitPython lmdb h5py

@@ -84,8 +84,9 @@ class PETModel(EmbeddingModel):
     path_prefix = "pet"
     variants: dict = {}
     rotation_invariant = False
-    #: Translation, permutation and batch, measured on a random-weight file (see the tests).
-    invariance_tolerance = 1e-5
+    #: Translation, permutation and batch: <= 2.2e-7 on a random-weight file (rotations 2.4e-2,
+    #: mirror images 9e-2).
+    invariance_tolerance = 2e-6
 
     @classmethod
     def static_card(cls, name: str) -> ModelCard:
@@ -93,7 +94,7 @@ class PETModel(EmbeddingModel):
         return ModelCard(
             name=name, family=cls.family, variant=Path(target).name, layer=cls.layer, dim=-1, equivariant=False,
             conservative=True, training_data="as documented with the file", weights_source=target,
-            licence="see the file's licence (UPET/PET-MAD releases: BSD-3-Clause)",
+            licence="see the file's licence",
             package_versions=package_versions("metatrain", "metatomic-torch"), mirror=cls.mirror,
         )
 
