@@ -202,6 +202,22 @@ def test_missing_file_is_a_clear_error(loaded, tmp_path):
         load_model(f"{prefix}:{tmp_path / 'nothing.ckpt'}")
 
 
+def test_extract_by_path_stores_the_embeddings_and_card(loaded, tmp_path):
+    """``platonic extract --models <prefix>:/path`` end to end: the store holds the adapter's rows and card."""
+    from platonic.datasets import Dataset
+    from platonic.extract import extract
+    from platonic.store import EmbeddingStore
+
+    prefix, path, m = loaded
+    data = Dataset("three", structures(), ids=["a", "b", "c"], splits=["custom"] * 3, sources=["x"] * 3)
+    name = f"{prefix}:{path}"
+    extract(data, [name], tmp_path / "store")
+    store = EmbeddingStore(tmp_path / "store")
+    stored = store.load(name)
+    assert relative_change(stored, np.concatenate(m.embed(structures()))) <= tolerance(m)
+    assert store.model_card(name).weights_sha256 == m.card.weights_sha256 and store.model_card(name).dim == m.card.dim
+
+
 # ----------------------------------------------------------------------------- the hooked layer
 def test_orb_embedding_is_what_the_energy_head_reads(loaded):
     """The trunk's node features equal the ones the full forward hands to heads.energy, and the
