@@ -299,6 +299,41 @@ def test_pet_exported_model_embeds_like_its_checkpoint(loaded, tmp_path):
         load_model(f"pet:{tmp_path / 'junk.ckpt'}")
 
 
+def test_pet_features_are_what_the_energy_heads_read(loaded):
+    """The first d_node columns are the input of the node energy head, the rest as wide as the edge
+    energy head's input (their cutoff-weighted neighbour sum), read by pre-hooks on the checkpoint's
+    own PET module."""
+    prefix, path, m = loaded
+    if prefix != "pet":
+        pytest.skip("PET only")
+    import torch
+    from metatomic.torch import ModelOutput, systems_to_torch
+
+    from platonic.models.pet import scriptable_torch
+
+    with scriptable_torch():
+        from metatrain.utils.io import load_model as load_metatrain
+        from metatrain.utils.neighbor_lists import get_system_with_neighbor_lists
+
+        pet = load_metatrain(str(path)).eval()
+    seen = {}
+    heads = pet.backend
+    handles = [heads.node_heads["energy"][0].register_forward_pre_hook(lambda mod, args: seen.update(node=args[0])),
+               heads.edge_heads["energy"][0].register_forward_pre_hook(lambda mod, args: seen.update(edge=args[0]))]
+    try:
+        systems = [get_system_with_neighbor_lists(s, pet.requested_neighbor_lists())
+                   for s in systems_to_torch(structures(), dtype=torch.float32)]
+        with torch.no_grad():
+            pet(systems, {"energy": ModelOutput(per_atom=False)})
+    finally:
+        for handle in handles:
+            handle.remove()
+    emb = np.concatenate(m.embed(structures()))
+    d_node = seen["node"].shape[1]
+    assert emb.shape[1] == d_node + seen["edge"].shape[-1]
+    assert relative_change(emb[:, :d_node], seen["node"].numpy()) <= tolerance(m)
+
+
 def test_orb_file_must_be_named_after_its_architecture(loaded, tmp_path):
     prefix, path, _ = loaded
     if prefix != "orb":

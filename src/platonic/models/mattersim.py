@@ -105,7 +105,8 @@ class MatterSimModel(EmbeddingModel):
             potential = Potential.from_checkpoint(str(path) if digest else target, device=device,
                                                   load_training_state=False)
         except Exception as exc:  # noqa: BLE001 - a damaged or foreign file, or no network for a release
-            raise MatterSimFileError(f"could not load MatterSim checkpoint {target}: {type(exc).__name__}: {exc}") from exc
+            raise MatterSimFileError(
+                f"could not load MatterSim checkpoint {target}: {type(exc).__name__}: {exc}") from exc
         finally:
             torch.set_default_dtype(dtype)
         if digest is not None:
@@ -130,7 +131,7 @@ class MatterSimModel(EmbeddingModel):
     def _check_complete(path: Path, model) -> None:
         import torch
 
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)  # as mattersim loads it
         missing = sorted(set(model.state_dict()) - set(checkpoint.get("model", {})))
         if missing:
             raise MatterSimFileError(f"{path}: {len(missing)} weights of the network are not in the file "
@@ -147,8 +148,9 @@ class MatterSimModel(EmbeddingModel):
         from mattersim.datasets.utils.build import build_dataloader
         from mattersim.forcefield.potential import batch_to_dict
 
-        loader = build_dataloader(structures, cutoff=self.args["cutoff"], threebody_cutoff=self.args["threebody_cutoff"],
-                                  batch_size=len(structures), only_inference=True, shuffle=False)
+        loader = build_dataloader(structures, cutoff=self.args["cutoff"],
+                                  threebody_cutoff=self.args["threebody_cutoff"], batch_size=len(structures),
+                                  only_inference=True, shuffle=False)
         batches = list(loader)
         if len(batches) != 1 or int(batches[0].num_graphs) != len(structures):
             raise UnsupportedStructureError(f"mattersim built {sum(int(b.num_graphs) for b in batches)} graphs "

@@ -76,7 +76,8 @@ def architecture_of(filename: str, names) -> str:
 
 
 class OrbModel(EmbeddingModel):
-    """The trunk node features of an Orb checkpoint (v3 conservative or direct; v2 builders too)."""
+    """The trunk node features of an Orb checkpoint (v3 conservative or direct; orb-models' v2 builders
+    load through the same path, but no v2 file has been tried)."""
 
     family = "Orb"
     distribution, import_name = "orb-models", "orb_models"
@@ -111,7 +112,6 @@ class OrbModel(EmbeddingModel):
         super().__init__(device)
         if not name.startswith("orb:"):
             raise ValueError(f"unknown Orb model {name!r}; use 'orb:/path/to/orb-v3-...ckpt' or 'orb:<release name>'")
-        import torch
         from orb_models.forcefield import pretrained
 
         target = name.removeprefix("orb:")
@@ -156,8 +156,8 @@ class OrbModel(EmbeddingModel):
 
     @staticmethod
     def _check_complete(path: Path, model, arch: str) -> None:
-        """orb-models accepts a file that lacks whole heads (it loads the common ones and leaves the
-        rest random), so a conservative file under a direct name loads silently: refuse it."""
+        """orb-models accepts a file that lacks a whole head (it loads the heads the file has and leaves
+        the others at their random init, without a word): refuse such a file."""
         import torch
 
         keys = set(torch.load(path, map_location="cpu", weights_only=True))
