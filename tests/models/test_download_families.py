@@ -219,12 +219,11 @@ def test_extract_by_path_stores_the_embeddings_and_card(loaded, tmp_path):
 
 
 # ----------------------------------------------------------------------------- the hooked layer
+@pytest.mark.parametrize("loaded", ["orb"], indirect=True)
 def test_orb_embedding_is_what_the_energy_head_reads(loaded):
     """The trunk's node features equal the ones the full forward hands to heads.energy, and the
     energy rebuilt from them is the model's: E = denorm(MLP(mean_i h_i)) + pair repulsion."""
-    prefix, _, m = loaded
-    if prefix != "orb":
-        pytest.skip("Orb only")
+    _, _, m = loaded
     import torch
 
     head = m.model.heads["energy"]
@@ -244,11 +243,10 @@ def test_orb_embedding_is_what_the_energy_head_reads(loaded):
     np.testing.assert_allclose(rebuilt.numpy(), energy.numpy(), atol=1e-4, rtol=1e-5)
 
 
+@pytest.mark.parametrize("loaded", ["mattersim"], indirect=True)
 def test_mattersim_embedding_is_what_the_readout_reads(loaded):
     """E = sum_i AtomScaling(final(h_i), Z_i): the hooked rows rebuild the model's energies."""
-    prefix, _, m = loaded
-    if prefix != "mattersim":
-        pytest.skip("MatterSim only")
+    _, _, m = loaded
     import torch
 
     emb = np.concatenate(m.embed(structures()))
@@ -261,10 +259,9 @@ def test_mattersim_embedding_is_what_the_readout_reads(loaded):
     np.testing.assert_allclose(rebuilt.numpy(), energies.numpy(), atol=1e-5, rtol=1e-6)
 
 
+@pytest.mark.parametrize("loaded", ["mattersim"], indirect=True)
 def test_mattersim_refuses_a_file_with_missing_weights(loaded, tmp_path):
-    prefix, path, _ = loaded
-    if prefix != "mattersim":
-        pytest.skip("MatterSim only")
+    _, path, _ = loaded
     import torch
 
     from platonic.models.mattersim import MatterSimFileError
@@ -279,11 +276,10 @@ def test_mattersim_refuses_a_file_with_missing_weights(loaded, tmp_path):
         load_model(f"mattersim:{tmp_path / 'junk.pth'}")
 
 
+@pytest.mark.parametrize("loaded", ["pet"], indirect=True)
 def test_pet_exported_model_embeds_like_its_checkpoint(loaded, tmp_path):
     """The same network as a metatrain checkpoint and as an exported metatomic model (.pt)."""
-    prefix, _, m = loaded
-    if prefix != "pet":
-        pytest.skip("PET only")
+    _, _, m = loaded
     from platonic.models.pet import scriptable_torch
 
     with scriptable_torch():  # saving compiles the model to TorchScript
@@ -299,13 +295,12 @@ def test_pet_exported_model_embeds_like_its_checkpoint(loaded, tmp_path):
         load_model(f"pet:{tmp_path / 'junk.ckpt'}")
 
 
+@pytest.mark.parametrize("loaded", ["pet"], indirect=True)
 def test_pet_features_are_what_the_energy_heads_read(loaded):
     """The first d_node columns are the input of the node energy head, the rest as wide as the edge
     energy head's input (their cutoff-weighted neighbour sum), read by pre-hooks on the checkpoint's
     own PET module."""
-    prefix, path, m = loaded
-    if prefix != "pet":
-        pytest.skip("PET only")
+    _, path, m = loaded
     import torch
     from metatomic.torch import ModelOutput, systems_to_torch
 
@@ -334,10 +329,9 @@ def test_pet_features_are_what_the_energy_heads_read(loaded):
     assert relative_change(emb[:, :d_node], seen["node"].numpy()) <= tolerance(m)
 
 
+@pytest.mark.parametrize("loaded", ["orb"], indirect=True)
 def test_orb_file_must_be_named_after_its_architecture(loaded, tmp_path):
-    prefix, path, _ = loaded
-    if prefix != "orb":
-        pytest.skip("Orb only")
+    _, path, _ = loaded
     from platonic.models.orb import OrbFileError
 
     renamed = tmp_path / "my-model.ckpt"
