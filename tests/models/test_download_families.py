@@ -15,7 +15,7 @@ relative change of an embedding:
 Orb-v3 and PET are not rotation-invariant by construction (Orb: spherical harmonics of edge
 directions fed to MLPs; PET: a transformer on raw edge vectors, symmetry learned by augmentation):
 their rotation test asserts the embedding *moves*, which is the finding the study's rotation
-diagnostic (paper Fig. 5g) reports; a trained file moves less, a random one is the worst case.
+diagnostic (paper Fig. 5g) reports. How far a trained file moves has not been measured here.
 """
 
 from __future__ import annotations
