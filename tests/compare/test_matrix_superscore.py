@@ -1,6 +1,5 @@
 import math
 
-import matplotlib
 import numpy as np
 import pytest
 
@@ -15,8 +14,6 @@ from platonic.compare import (
     score_ot,
     super_score,
 )
-
-matplotlib.use("Agg")
 
 
 def test_super_score_formula_and_bounds():

@@ -31,6 +31,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from platonic.errors import PlatonicError
+from platonic.plotting import save, subplots
 
 NORM_SPACES = ("unified", "raw")
 
@@ -111,13 +112,8 @@ def _scaling_one_space(norms: pd.DataFrame, reference: str) -> pd.DataFrame:
 
 def plot_norm_scaling(norms: pd.DataFrame, reference: str):
     """Per space, the distribution over materials of each model's norm ratio to ``reference``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     spaces = list(dict.fromkeys(norms["space"])) if "space" in norms.columns else [None]
-    fig, axes = plt.subplots(1, len(spaces), figsize=(5.5 * len(spaces), 3.8), squeeze=False)
+    fig, axes = subplots(1, len(spaces), figsize=(5.5 * len(spaces), 3.8), squeeze=False)
     for ax, space in zip(axes[0], spaces):
         part = norms if space is None else norms[norms["space"] == space]
         wide = part.pivot_table(index="structure_id", columns="model", values="norm", sort=False).dropna()
@@ -158,8 +154,5 @@ def norm_scaling_report(store, unified: Mapping[str, Any], models: list[str], re
     wide.insert(0, "formula", formulas.reindex(wide.index).to_numpy())
     wide.reset_index().to_csv(paths["norm_scaling_materials"], index=False)
     fig = plot_norm_scaling(norms, reference)
-    fig.savefig(paths["norm_scaling_png"], dpi=110)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    save(fig, paths["norm_scaling_png"], dpi=110)
     return paths

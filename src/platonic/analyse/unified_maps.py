@@ -46,6 +46,7 @@ from scipy.spatial.distance import pdist
 from scipy.stats import skew
 
 from platonic.errors import PlatonicError
+from platonic.plotting import category_handles, colormap, save, subplots
 
 #: Atoms drawn (seeded) on the maps and used for the diversity measures.
 DEFAULT_MAP_POINTS = 2000
@@ -54,15 +55,6 @@ MAP_METHODS = ("direct", "random")
 
 class MapInputError(PlatonicError, ValueError):
     """Bad input to the anchor or unified maps: shapes, rows, unknown models."""
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _matrix(X: Any, name: str) -> np.ndarray:
@@ -133,9 +125,8 @@ def anchor_map(X: Any, anchor_sets: Mapping[str, Any], rows: Any | None = None) 
 
 def plot_anchor_map(anchors: pd.DataFrame, coverage: pd.DataFrame, background: np.ndarray, reference: str = ""):
     """Fig 2b: the reference map (grey) with each anchor set on it, one panel per set."""
-    plt = _pyplot()
     methods = list(dict.fromkeys(anchors["method"]))
-    fig, axes = plt.subplots(1, len(methods), figsize=(4.6 * len(methods), 4.2), squeeze=False, sharex=True, sharey=True)
+    fig, axes = subplots(1, len(methods), figsize=(4.6 * len(methods), 4.2), squeeze=False, sharex=True, sharey=True)
     for ax, method in zip(axes[0], methods):
         part = anchors[anchors["method"] == method]
         row = coverage[coverage["method"] == method].iloc[0]
@@ -234,13 +225,12 @@ def plot_unified_maps(coordinates: pd.DataFrame, labels: np.ndarray, method: str
                       ks: Sequence[int] | None = None):
     """Fig 3a / S2 / S3: rows = models, columns = K, for one anchor method; coloured by ``labels``
     (one per evaluation point, e.g. periodic group). Panels of one column share the PCA axes."""
-    plt = _pyplot()
     part = coordinates[coordinates["method"] == method]
     models = list(dict.fromkeys(part["model"])) if models is None else list(models)
     ks = sorted(set(part["k"])) if ks is None else list(ks)
     categories = pd.Categorical(np.asarray(labels))
-    cmap = plt.get_cmap("tab20", max(len(categories.categories), 1))
-    fig, axes = plt.subplots(len(models), len(ks), figsize=(1.9 * len(ks) + 0.6, 1.8 * len(models) + 0.8), squeeze=False)
+    cmap = colormap("tab20", max(len(categories.categories), 1))
+    fig, axes = subplots(len(models), len(ks), figsize=(1.9 * len(ks) + 0.6, 1.8 * len(models) + 0.8), squeeze=False)
     for j, k in enumerate(ks):
         panel = part[part["k"] == k]
         limits = panel[["pc1", "pc2"]].quantile([0.005, 0.995]).to_numpy()
@@ -251,7 +241,7 @@ def plot_unified_maps(coordinates: pd.DataFrame, labels: np.ndarray, method: str
                 ax.set_title(f"K = {k}", fontsize=9)
             if j == 0:
                 ax.set_ylabel(model, fontsize=7)
-    handles = [plt.Line2D([], [], marker="o", ls="", color=cmap(i), label=str(c)) for i, c in enumerate(categories.categories)]
+    handles = category_handles(cmap, categories.categories)
     fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), fontsize=7, frameon=False)
     fig.suptitle(f"unified space vs K, {method} anchors (one shared PCA per K)", fontsize=10)
     fig.tight_layout(rect=(0, 0.6 / (1.8 * len(models) + 0.8) + 0.03, 1, 0.97))
@@ -272,13 +262,12 @@ def _draw_panel(ax, points: pd.DataFrame, limits: np.ndarray, categories: pd.Cat
 
 def plot_methods_at_k(coordinates: pd.DataFrame, labels: np.ndarray, k: int, models: Sequence[str] | None = None):
     """Fig 3b-c: every model at one K, random anchors (top row) against DIRECT (bottom row)."""
-    plt = _pyplot()
     part = coordinates[coordinates["k"] == k]
     models = list(dict.fromkeys(part["model"])) if models is None else list(models)
     methods = [m for m in ("random", "direct") if m in set(part["method"])]
     categories = pd.Categorical(np.asarray(labels))
-    cmap = plt.get_cmap("tab20", max(len(categories.categories), 1))
-    fig, axes = plt.subplots(len(methods), len(models), figsize=(2.0 * len(models), 2.1 * len(methods) + 0.6), squeeze=False)
+    cmap = colormap("tab20", max(len(categories.categories), 1))
+    fig, axes = subplots(len(methods), len(models), figsize=(2.0 * len(models), 2.1 * len(methods) + 0.6), squeeze=False)
     for i, method in enumerate(methods):
         panel = part[part["method"] == method]
         limits = panel[["pc1", "pc2"]].quantile([0.005, 0.995]).to_numpy()
@@ -289,7 +278,7 @@ def plot_methods_at_k(coordinates: pd.DataFrame, labels: np.ndarray, k: int, mod
                 ax.set_title(model, fontsize=7)
             if j == 0:
                 ax.set_ylabel(f"{method}, K = {k}", fontsize=8)
-    handles = [plt.Line2D([], [], marker="o", ls="", color=cmap(i), label=str(c)) for i, c in enumerate(categories.categories)]
+    handles = category_handles(cmap, categories.categories)
     fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), fontsize=7, frameon=False)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
     return fig
@@ -297,9 +286,7 @@ def plot_methods_at_k(coordinates: pd.DataFrame, labels: np.ndarray, k: int, mod
 
 # --------------------------------------------------------------------------- a store
 def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
-    return path
+    return save(fig, path, dpi=110)
 
 
 def saved_sweep_anchors(path: Path, reference: str, seed: int) -> dict[int, np.ndarray]:

@@ -30,6 +30,7 @@ from .geometry import geometry_table
 from .intrinsic import twonn_stability
 from .knn import choose_query_rows, knn_indices, l2_normalise_rows, neighbourhood_agreement
 from .matrix import ASYMMETRIC_METRICS, SYMMETRIC_METRICS, heatmap, metric_matrix
+from platonic.plotting import save, subplots
 
 CENTRED_SPACE = "unified-centred"
 
@@ -176,23 +177,15 @@ def intrinsic_dimensions(store, unified: dict[str, Path] | None, models: Sequenc
 
 def save_heatmaps(table: pd.DataFrame, out: str | Path) -> list[Path]:
     """One PNG per (space, metric) present in ``table``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for (space, metric), part in table.groupby(["space", "metric"]):
         if metric == "mknn_self":  # one value per model, no matrix: a table in the report
             continue
-        fig, ax = plt.subplots(figsize=(6.5, 5.5))
+        fig, ax = subplots(figsize=(6.5, 5.5))
         heatmap(part, metric, ax=ax)
         ax.set_title(f"{metric} ({space} space, n={int(part['n'].iloc[0])})")
         fig.tight_layout()
-        path = out / f"heatmap_{metric}_{space}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save(fig, out / f"heatmap_{metric}_{space}.png", dpi=110))
     return paths

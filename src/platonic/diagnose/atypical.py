@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 from platonic.errors import PlatonicError
+from platonic.plotting import save, subplots
 
 STATISTICS = ("median", "mean")
 #: Structure columns copied from the atom table into the ranking.
@@ -227,14 +228,9 @@ def plot_atypical(ranking: pd.DataFrame, distances: pd.DataFrame, top: int = 20)
     ``ranking`` is :func:`atypicality_scores`' first table (``structure_id`` and ``formula``
     columns, as :func:`atypical_report` adds them, label the bars when present).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     head = ranking.dropna(subset=["score"]).head(top)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, max(4.0, 0.32 * len(head) + 1.5)),
-                                      gridspec_kw={"width_ratios": [1, 2]})
+    fig, (left, right) = subplots(1, 2, figsize=(12, max(4.0, 0.32 * len(head) + 1.5)),
+                                  gridspec_kw={"width_ratios": [1, 2]})
     left.hist(ranking["score"].dropna(), bins=40, color="tab:grey")
     left.set_xlabel("atypicality score (1 = typical disagreement)")
     left.set_ylabel("structures")
@@ -316,8 +312,5 @@ def atypical_report(
     ranking.head(top).to_csv(paths["atypical_top"], index=False)
     distances.to_csv(paths["atypical_distances"], index=False)
     fig = plot_atypical(ranking, distances, top=top)
-    fig.savefig(paths["atypical_png"], dpi=120)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    save(fig, paths["atypical_png"], dpi=120)
     return paths

@@ -16,6 +16,7 @@ import pandas as pd
 
 from platonic.report.html import Section, write_report
 from platonic.report.paper_sections import norm_scaling_section, unified_space_sections
+from platonic.plotting import save
 
 MAP_POINTS = 20000  # atoms drawn in the raw PCA maps
 
@@ -178,12 +179,7 @@ def _analysis_sections(results: Path, skipped: dict[str, str] | None = None,
 
 
 def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=110)
 
 
 def _read_csv(path: Path) -> pd.DataFrame | None:
