@@ -35,6 +35,7 @@ from ase import Atoms
 from matplotlib.figure import Figure
 from scipy.spatial.transform import Rotation
 from platonic.errors import PlatonicError
+from platonic.results import Diagnose
 
 #: BaCeO3, Pnma, 20 atoms: a tilted perovskite with atoms on inversion centres (Ce), on mirror planes
 #: (Ba, O1) and in general positions (O2).
@@ -267,9 +268,9 @@ def _anchor_rows(anchors) -> np.ndarray:
 
 
 def _transform_from_store(store, model, rows: np.ndarray):
-    """The model's transform of the :class:`~platonic.analyse.arithmetic.UnifiedSpace` of the store
+    """The model's transform of the :class:`~platonic.analyse.unified_space.UnifiedSpace` of the store
     (which refuses a loaded model whose fingerprint is not the store's)."""
-    from platonic.analyse.arithmetic import EmbeddingArithmeticError, UnifiedSpace
+    from platonic.analyse.unified_space import EmbeddingArithmeticError, UnifiedSpace
 
     name = model.card.name
     space = UnifiedSpace.from_store(store, rows, [name], centroids=False)
@@ -348,10 +349,10 @@ def rotation_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
-        "changes": out / "rotation_changes.csv",
-        "atoms": out / "rotation_atoms.csv",
-        "models": out / "rotation_models.csv",
-        "figure": out / "rotation.png",
+        "changes": out / Diagnose.ROTATION_CHANGES,
+        "atoms": out / Diagnose.ROTATION_ATOMS,
+        "models": out / Diagnose.ROTATION_MODELS,
+        "figure": out / Diagnose.ROTATION_PNG,
     }
     changes.to_csv(paths["changes"], index=False)
     per_atom.to_csv(paths["atoms"], index=False)
