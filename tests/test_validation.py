@@ -15,7 +15,7 @@ class CallerError(PlatonicError, ValueError):
 
 
 @pytest.mark.parametrize("bad, words", [
-    (np.zeros(3), "got 1D array instead$"), (np.zeros((2, 2, 2)), "dim 3"), (np.zeros((0, 3)), "0 sample"),
+    (np.zeros(3), "got 1D array instead.*Reshape your data"), (np.zeros((2, 2, 2)), "dim 3"), (np.zeros((0, 3)), "0 sample"),
     (np.zeros((3, 0)), "0 feature"), ([["a", "b"]], "string"), (np.array([[1 + 1j]]), "Complex"),
 ])
 def test_bad_shapes_and_types_name_the_argument_and_raise_the_callers_error(bad, words):
@@ -40,7 +40,7 @@ def test_dtypes_kept_or_converted_and_memory_maps_not_copied(tmp_path):
     mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
     checked = check_matrix(mapped, "X", dtype=(np.float64, np.float32))
     assert np.shares_memory(checked, mapped)
-    with pytest.raises(ValidationError, match="at least 4 row"):
+    with pytest.raises(ValidationError, match="at least 4 rows"):
         check_matrix(as32, "X", min_rows=4)
 
 

@@ -5,26 +5,34 @@ Every public function checks its array arguments here instead of by hand:
 * :func:`check_matrix` is :func:`sklearn.utils.check_array` (2-D, real numbers, at least
   ``min_rows`` rows and one column, dtype kept when it is one of ``dtype`` and converted to the
   first otherwise) plus a finiteness check that names the first bad row, which scikit-learn's
-  message does not. Its ``ValueError``/``TypeError`` comes back as the caller's ``error`` class
-  (a :class:`~platonic.errors.PlatonicError` subclass) naming the argument.
+  message does not. Its ``ValueError`` comes back as the caller's ``error`` class (a
+  :class:`~platonic.errors.PlatonicError` subclass) naming the argument, with scikit-learn's
+  message after it; values that are not numbers at all (a dict) keep scikit-learn's ``TypeError``,
+  which its estimator checks require.
 * :func:`check_rows` checks integer row indices into a matrix.
 * :func:`check_int` checks a count (``bool`` is refused: ``True`` is not a count).
 * :func:`check_generator` is the ``random_state`` convention of the library: ``None``, an
   ``int`` seed or a :class:`numpy.random.Generator` (used as is), like
   :func:`sklearn.utils.check_random_state` but returning a ``Generator``, since the package draws
   with ``numpy.random.default_rng`` (an int gives exactly the draws ``default_rng(int)`` gives).
-* :func:`check_seed` is the int form, for the scikit-learn and scipy calls that take an int
-  ``random_state`` (KFold, resample, Rotation.random).
+* :func:`check_seed` is the int form, for functions that write the seed into their results
+  (a Generator has no seed to record).
+* :func:`seed_alias` keeps the former keyword ``seed=`` of a renamed function working, with a
+  ``DeprecationWarning``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Union
+import functools
+import warnings
+from typing import Any, Callable, TypeVar, Union
 
 import numpy as np
 from sklearn.utils import check_array
 
 from platonic.errors import PlatonicError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: What a ``random_state`` argument accepts: None (fresh entropy), an int seed, or a Generator.
 RandomState = Union[None, int, np.integer, np.random.Generator]
@@ -61,10 +69,11 @@ def check_matrix(
     try:
         array = check_array(X, dtype=dtype, ensure_2d=True, ensure_all_finite=False, ensure_min_samples=min_rows,
                             ensure_min_features=1, input_name=name)
-    except (TypeError, ValueError) as failure:
+    except ValueError as failure:  # a TypeError (values that are no numbers at all) stays one, as in sklearn
         shape = getattr(np.asarray(X, dtype=object) if not hasattr(X, "shape") else X, "shape", None)
-        raise error(f"{name} must be a 2-D (atoms x {columns}) array of real numbers with at least {min_rows} "
-                    f"row(s) and one column, got shape {shape}: {str(failure).splitlines()[0].rstrip(':')}") from failure
+        rows = "one row" if min_rows <= 1 else f"{min_rows} rows"
+        raise error(f"{name} must be a 2-D (atoms x {columns}) array of real numbers with at least {rows} and one "
+                    f"column, got shape {shape}: {' '.join(str(failure).split())}") from failure
     if not finite:
         return array
     finite_rows = np.isfinite(array).all(axis=1)
@@ -106,3 +115,21 @@ def check_seed(random_state: Any, name: str = "random_state", error: type[Except
     if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)) or random_state < 0:
         raise error(f"{name} must be a non-negative integer seed or a numpy Generator, got {random_state!r}")
     return int(random_state)
+
+
+def seed_alias(function: F) -> F:
+    """Let callers of ``function`` still pass ``seed=`` for its ``random_state`` (with a DeprecationWarning).
+
+    Passing both is an error rather than a silent choice of one.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if "seed" in kwargs:
+            if "random_state" in kwargs:
+                raise TypeError(f"{function.__qualname__}() got both seed= and random_state=; pass random_state=")
+            warnings.warn(f"{function.__qualname__}(seed=) is now random_state=", DeprecationWarning, stacklevel=2)
+            kwargs["random_state"] = kwargs.pop("seed")
+        return function(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
