@@ -39,6 +39,11 @@ class Analyse:
     """File names in ``results/analyse/``."""
 
     ELEMENTS = "elements.csv"
+    ELEMENT_MAP_PNG = "element_map.png"
+    PERIODIC_TABLE_PNG = "periodic_table.png"
+    GROUP_COHERENCE_PNG = "group_coherence.png"
+    TRAJECTORIES_PNG = "trajectories.png"
+    CUMULANT_GAIN_PNG = "cumulant_gain.png"
     GROUP_COHERENCE = "group_coherence.csv"
     GROUP_SILHOUETTES = "group_silhouettes.csv"
     TRAJECTORIES = "trajectories.csv"
@@ -96,31 +101,43 @@ class Diagnose:
         return f"drift_{view}{suffix}"
 
 
+class _Entry:
+    """A file or folder of the results folder, read as a path from a :class:`Results`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, results: "Results | None", owner: type | None = None) -> Any:
+        return self if results is None else results.root / self.name
+
+
 @dataclass(frozen=True)
 class Results:
-    """The results folder of one store (``<store>/results``) and the paths in it."""
+    """The results folder of one store (``<store>/results``) and the paths in it: folders
+    ``analyse``, ``diagnose``, ``figures``, ``unified``; files ``anchors``, ``anchor_diversity``,
+    ``k_sweep``, ``k_sweep_anchors``, ``metrics``, ``metrics_parquet``, ``unified_geometry``,
+    ``intrinsic_dimension``, ``intrinsic_dimension_curve`` (each a :class:`~pathlib.Path`)."""
 
     root: Path
 
+    analyse = _Entry("analyse")
+    diagnose = _Entry("diagnose")
+    figures = _Entry("figures")
+    unified = _Entry("unified")
+    anchors = _Entry(ANCHORS)
+    anchor_diversity = _Entry(ANCHOR_DIVERSITY)
+    k_sweep = _Entry(K_SWEEP)
+    k_sweep_anchors = _Entry(K_SWEEP_ANCHORS)
+    metrics = _Entry(METRICS)
+    metrics_parquet = _Entry(METRICS_PARQUET)
+    unified_geometry = _Entry(UNIFIED_GEOMETRY)
+    intrinsic_dimension = _Entry(INTRINSIC_DIMENSION)
+    intrinsic_dimension_curve = _Entry(INTRINSIC_DIMENSION_CURVE)
+
     @classmethod
     def of(cls, store: Any) -> "Results":
-        return cls(Path(store.root) / "results")
-
-    @property
-    def analyse(self) -> Path:
-        return self.root / "analyse"
-
-    @property
-    def diagnose(self) -> Path:
-        return self.root / "diagnose"
-
-    @property
-    def figures(self) -> Path:
-        return self.root / "figures"
-
-    @property
-    def unified(self) -> Path:
-        return self.root / "unified"
+        """The results of ``store``: an :class:`~platonic.store.EmbeddingStore` or its folder."""
+        return cls(Path(store if isinstance(store, (str, Path)) else store.root) / "results")
 
     def unified_matrix(self, model: str) -> Path:
         """``unified/<model>.npy``, with ``:`` and ``/`` of a model name (``mace:/path``) made safe."""
@@ -128,39 +145,3 @@ class Results:
 
     def heatmap(self, metric: str, space: str) -> Path:
         return self.figures / heatmap_name(metric, space)
-
-    @property
-    def anchors(self) -> Path:
-        return self.root / ANCHORS
-
-    @property
-    def anchor_diversity(self) -> Path:
-        return self.root / ANCHOR_DIVERSITY
-
-    @property
-    def k_sweep(self) -> Path:
-        return self.root / K_SWEEP
-
-    @property
-    def k_sweep_anchors(self) -> Path:
-        return self.root / K_SWEEP_ANCHORS
-
-    @property
-    def metrics(self) -> Path:
-        return self.root / METRICS
-
-    @property
-    def metrics_parquet(self) -> Path:
-        return self.root / METRICS_PARQUET
-
-    @property
-    def unified_geometry(self) -> Path:
-        return self.root / UNIFIED_GEOMETRY
-
-    @property
-    def intrinsic_dimension(self) -> Path:
-        return self.root / INTRINSIC_DIMENSION
-
-    @property
-    def intrinsic_dimension_curve(self) -> Path:
-        return self.root / INTRINSIC_DIMENSION_CURVE

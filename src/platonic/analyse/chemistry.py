@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from platonic.errors import NotApplicableError
+from platonic.plotting import save
+from platonic.results import Analyse
 
 from platonic.analyse.cumulants import (
     DEFAULT_MAX_ORDER,
@@ -163,19 +165,21 @@ def analyse_chemistry(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name, table in (("elements", elements_table), ("group_coherence", coherence), ("group_silhouettes", per_group),
-                        ("trajectories", trajectories), ("cumulant_gain", gain),
-                        ("cumulant_gain_control", gain_control)):
-        paths[name] = out / f"{name}.csv"
+    for name, file, table in (("elements", Analyse.ELEMENTS, elements_table),
+                              ("group_coherence", Analyse.GROUP_COHERENCE, coherence),
+                              ("group_silhouettes", Analyse.GROUP_SILHOUETTES, per_group),
+                              ("trajectories", Analyse.TRAJECTORIES, trajectories),
+                              ("cumulant_gain", Analyse.CUMULANT_GAIN, gain),
+                              ("cumulant_gain_control", Analyse.CUMULANT_GAIN_CONTROL, gain_control)):
+        paths[name] = out / file
         table.to_csv(paths[name], index=False)
     figures = {
-        "element_map": plot_element_map(elements_table, models),
-        "periodic_table": plot_periodic_table(elements_table, "cos_to_reference", models),
-        "trajectories_figure": plot_trajectories(trajectories, models),
-        "group_coherence_figure": plot_group_coherence(coherence),
-        "cumulant_gain_figure": plot_cumulant_gain(gain),
+        "element_map": (Analyse.ELEMENT_MAP_PNG, plot_element_map(elements_table, models)),
+        "periodic_table": (Analyse.PERIODIC_TABLE_PNG, plot_periodic_table(elements_table, "cos_to_reference", models)),
+        "trajectories_figure": (Analyse.TRAJECTORIES_PNG, plot_trajectories(trajectories, models)),
+        "group_coherence_figure": (Analyse.GROUP_COHERENCE_PNG, plot_group_coherence(coherence)),
+        "cumulant_gain_figure": (Analyse.CUMULANT_GAIN_PNG, plot_cumulant_gain(gain)),
     }
-    for name, figure in figures.items():
-        paths[name] = out / f"{name.removesuffix('_figure')}.png"
-        figure.savefig(paths[name], dpi=120)
+    for name, (file, figure) in figures.items():
+        paths[name] = save(figure, out / file, dpi=120)
     return paths

@@ -32,6 +32,8 @@ from scipy.stats import spearmanr
 
 from platonic.errors import PlatonicError
 from platonic.plotting import save, subplots
+from platonic.results import Analyse
+from platonic.validation import check_matrix
 
 NORM_SPACES = ("unified", "raw")
 
@@ -60,8 +62,8 @@ def material_norms(matrices: Mapping[str, Any], structure_ids: Any) -> pd.DataFr
     counts = np.bincount(codes)
     tables = []
     for model, X in matrices.items():
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[0] != ids.size:
+        X = check_matrix(X, f"matrices[{model!r}]", NormScalingError, finite=False)  # NaN rows: rejected
+        if X.shape[0] != ids.size:
             raise NormScalingError(f"matrices[{model!r}] must have {ids.size} rows, got shape {X.shape}")
         finite = np.isfinite(X).all(axis=1)
         sums = np.zeros((first.size, X.shape[1]))
@@ -145,8 +147,8 @@ def norm_scaling_report(store, unified: Mapping[str, Any], models: list[str], re
     norms = pd.concat(parts, ignore_index=True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"norm_scaling": out / "norm_scaling.csv", "norm_scaling_materials": out / "norm_scaling_materials.csv",
-             "norm_scaling_png": out / "norm_scaling.png"}
+    paths = {"norm_scaling": out / Analyse.NORM_SCALING, "norm_scaling_materials": out / Analyse.NORM_SCALING_MATERIALS,
+             "norm_scaling_png": out / Analyse.NORM_SCALING_PNG}
     norm_scaling(norms, reference).to_csv(paths["norm_scaling"], index=False)
     formulas = table.groupby("structure_id", sort=False)["formula"].first()
     wide = norms[norms["space"] == "unified"].pivot_table(index="structure_id", columns="model", values="norm",

@@ -47,6 +47,8 @@ from scipy.stats import skew
 
 from platonic.errors import PlatonicError
 from platonic.plotting import category_handles, colormap, save, subplots
+from platonic.results import Analyse
+from platonic.validation import check_matrix, check_rows
 
 #: Atoms drawn (seeded) on the maps and used for the diversity measures.
 DEFAULT_MAP_POINTS = 2000
@@ -58,21 +60,12 @@ class MapInputError(PlatonicError, ValueError):
 
 
 def _matrix(X: Any, name: str) -> np.ndarray:
-    array = np.asarray(X)
-    if array.ndim != 2 or array.shape[0] < 3 or array.shape[1] == 0:
-        raise MapInputError(f"{name} must be a 2-D (atoms x features) array with >= 3 rows, got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise MapInputError(f"{name} has NaN or inf values: pass only rows every model embedded")
-    return array
+    return check_matrix(X, name, MapInputError, min_rows=3, dtype=(np.float64, np.float32),
+                        hint=": pass only rows every model embedded")
 
 
 def _rows(rows: Any, n: int, name: str) -> np.ndarray:
-    rows = np.asarray(rows)
-    if rows.ndim != 1 or rows.size == 0 or not np.issubdtype(rows.dtype, np.integer):
-        raise MapInputError(f"{name} must be a non-empty 1-D integer array, got {rows!r}")
-    if rows.min() < 0 or rows.max() >= n:
-        raise MapInputError(f"{name} must lie in [0, {n}), got {rows.min()}..{rows.max()}")
-    return rows.astype(np.int64)
+    return check_rows(rows, n, name, MapInputError)
 
 
 # --------------------------------------------------------------------------- Fig 2b
@@ -337,7 +330,7 @@ def maps_report(store, models: Sequence[str], out_dir: str | Path, anchors: pd.D
     rng = np.random.default_rng(seed)
     points = np.sort(rng.choice(valid.size, size=min(valid.size, n_points), replace=False))
     labels = store.atom_table()["element"].map(PERIODIC_GROUP_LABELS).fillna("other").to_numpy()[valid][points]
-    trained = [m for m in models if store.card(m)["card"].get("trained", True)] or models
+    trained = [m for m in models if store.model_card(m).trained] or models
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -345,22 +338,22 @@ def maps_report(store, models: Sequence[str], out_dir: str | Path, anchors: pd.D
     map_anchors, coverage, background = anchor_map(raw[reference], {m: anchor_sets[m, k_study] for m in MAP_METHODS},
                                                    rows=points)
     map_anchors["row"] = valid[map_anchors["row"].to_numpy()]
-    paths["anchor_map"] = out / "anchor_map.csv"
+    paths["anchor_map"] = out / Analyse.ANCHOR_MAP
     map_anchors.to_csv(paths["anchor_map"], index=False)
-    paths["anchor_coverage"] = out / "anchor_coverage.csv"
+    paths["anchor_coverage"] = out / Analyse.ANCHOR_COVERAGE
     coverage.to_csv(paths["anchor_coverage"], index=False)
-    paths["anchor_map_png"] = _save(plot_anchor_map(map_anchors, coverage, background, reference), out / "anchor_map.png")
+    paths["anchor_map_png"] = _save(plot_anchor_map(map_anchors, coverage, background, reference), out / Analyse.ANCHOR_MAP_PNG)
 
     coordinates, summary = unified_maps(raw, anchor_sets, points, fit_models=trained)
-    paths["unified_maps"] = out / "unified_maps.parquet"
+    paths["unified_maps"] = out / Analyse.UNIFIED_MAPS
     coordinates.to_parquet(paths["unified_maps"], index=False)
-    paths["unified_maps_summary"] = out / "unified_maps_summary.csv"
+    paths["unified_maps_summary"] = out / Analyse.UNIFIED_MAPS_SUMMARY
     summary.to_csv(paths["unified_maps_summary"], index=False)
-    paths["unified_diversity"] = out / "unified_diversity.csv"
+    paths["unified_diversity"] = out / Analyse.UNIFIED_DIVERSITY
     unified_diversity_table(summary, k_study).to_csv(paths["unified_diversity"], index=False)
     for method in MAP_METHODS:
         paths[f"unified_maps_{method}_png"] = _save(plot_unified_maps(coordinates, labels, method, models, ks),
-                                                    out / f"unified_maps_{method}.png")
+                                                    out / Analyse.unified_maps_png(method))
     paths["unified_maps_k_png"] = _save(plot_methods_at_k(coordinates, labels, k_study, models),
-                                        out / "unified_maps_methods.png")
+                                        out / Analyse.UNIFIED_MAPS_METHODS_PNG)
     return paths

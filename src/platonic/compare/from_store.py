@@ -31,6 +31,7 @@ from .intrinsic import twonn_stability
 from .knn import choose_query_rows, knn_indices, l2_normalise_rows, neighbourhood_agreement
 from .matrix import ASYMMETRIC_METRICS, SYMMETRIC_METRICS, heatmap, metric_matrix
 from platonic.plotting import save, subplots
+from platonic.results import heatmap_name
 
 CENTRED_SPACE = "unified-centred"
 
@@ -103,7 +104,7 @@ def compare_store(
         table["rows_used"] = int(rows.size)
         tables.append(table)
     combined = pd.concat(tables, ignore_index=True)
-    controls = [m for m in models if not store.card(m)["card"].get("trained", True)]
+    controls = [m for m in models if not store.model_card(m).trained]
     return significance(combined, controls)
 
 
@@ -139,7 +140,7 @@ def unified_geometry_table(store, unified: dict[str, Path], models: Sequence[str
     on the atoms every model embedded; ``trained`` from the model cards."""
     raw_valid = np.logical_and.reduce([np.isfinite(store.load(m)).all(axis=1) for m in models])
     table = geometry_table({m: np.load(unified[m], mmap_mode="r")[raw_valid] for m in models})
-    table.insert(1, "trained", [bool(store.card(m)["card"].get("trained", True)) for m in models])
+    table.insert(1, "trained", [bool(store.model_card(m).trained) for m in models])
     return table
 
 
@@ -187,5 +188,5 @@ def save_heatmaps(table: pd.DataFrame, out: str | Path) -> list[Path]:
         heatmap(part, metric, ax=ax)
         ax.set_title(f"{metric} ({space} space, n={int(part['n'].iloc[0])})")
         fig.tight_layout()
-        paths.append(save(fig, out / f"heatmap_{metric}_{space}.png", dpi=110))
+        paths.append(save(fig, out / heatmap_name(metric, space), dpi=110))
     return paths
