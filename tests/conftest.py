@@ -59,6 +59,6 @@ def real_store(tmp_path_factory) -> RealStore:
     dataset = load("mp20", split="val", n=48, seed=7)
     extract(dataset, list(REAL_STORE_MODELS), root / "store", shard_size=16)
     store = EmbeddingStore(root / "store")
-    anchors = choose_anchors(store, "chgnet-0.3.0", k=20, method="direct", seed=0)
+    anchors = choose_anchors(store, "chgnet-0.3.0", k=20, method="direct", random_state=0)
     unified = project_store(store, anchors["row"].to_numpy(), root / "unified")
     return RealStore(store=store, dataset=dataset, anchors=anchors, unified=unified)

@@ -67,3 +67,22 @@ def test_random_state_int_generator_or_none():
     for bad in (True, 1.5, -1, "0"):
         with pytest.raises(CallerError, match="seed must be a non-negative integer seed or a numpy Generator"):
             check_generator(bad, "seed", CallerError)
+
+
+def test_renamed_seed_keyword_still_works_with_a_warning_and_a_generator_is_accepted():
+    from platonic.anchors import select_anchors
+    from platonic.validation import seed_alias
+
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    expected = select_anchors(X, 5, method="random", random_state=3)
+    with pytest.warns(DeprecationWarning, match=r"select_anchors\(seed=\) is now random_state="):
+        assert np.array_equal(select_anchors(X, 5, method="random", seed=3), expected)
+    # a Generator seeded like the int draws the same anchors
+    assert np.array_equal(select_anchors(X, 5, method="random", random_state=np.random.default_rng(3)), expected)
+
+    @seed_alias
+    def draw(random_state=0):
+        return random_state
+
+    with pytest.raises(TypeError, match="both seed= and random_state="):
+        draw(seed=1, random_state=2)

@@ -38,12 +38,14 @@ from platonic.analyse.plots_chemistry import (
     plot_periodic_table,
     plot_trajectories,
 )
+from platonic.validation import seed_alias
 
 
 def _as_array(value: np.ndarray | str | Path) -> np.ndarray:
     return np.load(value) if isinstance(value, (str, Path)) else np.asarray(value)
 
 
+@seed_alias
 def analyse_chemistry(
     unified: Mapping[str, np.ndarray | str | Path],
     atom_table: pd.DataFrame,
@@ -57,7 +59,7 @@ def analyse_chemistry(
     metric: str = "euclidean",
     n_permutations: int = 200,
     max_order: int = DEFAULT_MAX_ORDER,
-    seed: int = 0,
+    random_state: int = 0,
     controls: Sequence[str] | None = None,
 ) -> dict[str, Path]:
     """Element embeddings, group coherence, trajectories and cumulant gains; write tables and figures.
@@ -76,7 +78,7 @@ def analyse_chemistry(
         first model)
     control : the random-weight model (e.g. ``"mace-dummy"``): flagged in the coherence table and
         left out of the shared-PCA fit
-    min_atoms, metric, n_permutations, seed : see :func:`platonic.analyse.elements.element_means`
+    min_atoms, metric, n_permutations, random_state : see :func:`platonic.analyse.elements.element_means`
         and :func:`platonic.analyse.elements.group_coherence`
     max_order : highest cumulant order of the structure features (8, as in Malosso et al.)
     controls : every untrained model (default ``[control]``): marked in the cumulant gain table and
@@ -131,7 +133,7 @@ def analyse_chemistry(
     elements_table = element_table({m: matrices[m][rows] for m in models}, elements, min_atoms=min_atoms,
                                    structure_index=structures, reference=reference)
     elements_table = add_shared_pca(elements_table, fit_models=fit_models)
-    options = {"metric": metric, "n_permutations": n_permutations, "seed": seed, "control": control}
+    options = {"metric": metric, "n_permutations": n_permutations, "random_state": random_state, "control": control}
     coherence, per_group = coherence_tables(elements_table, **options)
     coherence.insert(1, "space", "unified")
     per_group.insert(1, "space", "unified")

@@ -48,7 +48,7 @@ from scipy.stats import skew
 from platonic.errors import PlatonicError
 from platonic.plotting import category_handles, colormap, save, subplots
 from platonic.results import Analyse
-from platonic.validation import check_matrix, check_rows
+from platonic.validation import check_matrix, check_rows, seed_alias
 
 #: Atoms drawn (seeded) on the maps and used for the diversity measures.
 DEFAULT_MAP_POINTS = 2000
@@ -291,15 +291,16 @@ def saved_sweep_anchors(path: Path, reference: str, seed: int) -> dict[int, np.n
     return {int(k): g.sort_values("anchor")["row"].to_numpy() for k, g in part.groupby("k")}
 
 
+@seed_alias
 def maps_report(store, models: Sequence[str], out_dir: str | Path, anchors: pd.DataFrame, ks: Sequence[int] | None = None,
-                n_points: int = DEFAULT_MAP_POINTS, seed: int = 0, sweep_anchors: Path | None = None) -> dict[str, Path]:
+                n_points: int = DEFAULT_MAP_POINTS, random_state: int = 0, sweep_anchors: Path | None = None) -> dict[str, Path]:
     """Fig 2b, Fig 3a-c / S2 / S3 and Table S2 for the models of ``store``, into ``out_dir``.
 
     ``anchors`` is the study's anchor table (its attrs name the reference model, K, method and
     seed). DIRECT anchors for every K are read from ``sweep_anchors`` (written by the K sweep)
     where they match the reference and the anchors' seed, else chosen here; random anchors are
     drawn with :func:`platonic.anchors.select_anchors` (``method="random"``, the anchors' seed).
-    Candidates are the atoms every model embedded; ``n_points`` of them (drawn with ``seed``) are
+    Candidates are the atoms every model embedded; ``n_points`` of them (drawn with ``random_state``) are
     mapped and measured.
     """
     from platonic.analyse.elements import PERIODIC_GROUP_LABELS
@@ -317,7 +318,7 @@ def maps_report(store, models: Sequence[str], out_dir: str | Path, anchors: pd.D
     position[valid] = np.arange(valid.size)
     raw = {m: store.load(m)[valid] for m in models}
     ks = sorted({k for k in (DEFAULT_KS if ks is None else ks) if k <= valid.size} | ({k_study} if k_study <= valid.size else set()))
-    anchor_seed = int(anchors.attrs.get("seed", seed))
+    anchor_seed = int(anchors.attrs.get("seed", random_state))
     saved = saved_sweep_anchors(sweep_anchors, reference, anchor_seed) if sweep_anchors is not None else {}
     if anchors.attrs.get("method") == "direct":
         saved.setdefault(k_study, anchors["row"].to_numpy())
@@ -327,7 +328,7 @@ def maps_report(store, models: Sequence[str], out_dir: str | Path, anchors: pd.D
         anchor_sets["direct", k] = (rows if rows is not None and (rows >= 0).all()
                                     else select_anchors(raw[reference], k, "direct", anchor_seed))
         anchor_sets["random", k] = select_anchors(raw[reference], k, "random", anchor_seed)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     points = np.sort(rng.choice(valid.size, size=min(valid.size, n_points), replace=False))
     labels = store.atom_table()["element"].map(PERIODIC_GROUP_LABELS).fillna("other").to_numpy()[valid][points]
     trained = [m for m in models if store.model_card(m).trained] or models

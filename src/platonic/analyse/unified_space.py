@@ -1,4 +1,4 @@
-"""The unified space of a set of models, for structures that are not in the store.
+r"""The unified space of a set of models, for structures that are not in the store.
 
 A structure gets into model ``m``'s unified coordinates :math:`z_i = [\cos(e_i, a^m_k)]_k` by
 embedding it with ``m`` and applying ``m``'s :class:`~platonic.project.transform.PlatonicTransform`,

@@ -60,7 +60,7 @@ def anchor_stage(store, reference: str, k: int, method: str, seed: int, models: 
     from platonic.anchors.from_store import choose_anchors, common_rows, save_anchors
 
     models = list(models or store.models())
-    anchors = choose_anchors(store, reference, k=k, method=method, seed=seed, models=models)
+    anchors = choose_anchors(store, reference, k=k, method=method, random_state=seed, models=models)
     results = Results.of(store)
     save_anchors(anchors, results.anchors)
     tables = {"anchors": anchors}
@@ -80,7 +80,7 @@ def sweep_stage(store, reference: str, method: str, seed: int, models: Sequence[
     valid = common_rows(store, models)
     embeddings = {m: store.load(m)[valid] for m in [reference] + [m for m in models if m != reference]}
     ks = [k for k in DEFAULT_KS if k <= int(valid.sum())]
-    table = k_sweep(embeddings, ks=ks, method=method, seed=seed, reference=reference)
+    table = k_sweep(embeddings, ks=ks, method=method, random_state=seed, reference=reference)
     table.to_csv(Results.of(store).k_sweep, index=False)
     # the anchors of every K, as store rows: the unified maps of the analyse stage reuse them
     rows = np.flatnonzero(valid)
@@ -113,7 +113,7 @@ def compare_stage(store, models: Sequence[str], metrics: Sequence[str], spaces: 
     if "unified" in spaces and not all(p.exists() for p in unified.values()):
         raise StageOrderError(f"no unified matrices in {results.unified} for every model: "
                               "run `platonic anchors` and `platonic project` first")
-    table = compare_store(store, unified, models, metrics, spaces, seed=seed, **options)
+    table = compare_store(store, unified, models, metrics, spaces, random_state=seed, **options)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(results.metrics, index=False)
     table.to_parquet(results.metrics_parquet, index=False)
@@ -126,7 +126,7 @@ def compare_stage(store, models: Sequence[str], metrics: Sequence[str], spaces: 
                                  "intrinsic dimension of this model measure noise"
                                  for row in geometry.itertuples() if row.degenerate]
     if twonn_atoms:
-        dims, curve = intrinsic_dimensions(store, unified, models, spaces, n_atoms=twonn_atoms, seed=seed)
+        dims, curve = intrinsic_dimensions(store, unified, models, spaces, n_atoms=twonn_atoms, random_state=seed)
         dims.to_csv(results.intrinsic_dimension, index=False)
         curve.to_csv(results.intrinsic_dimension_curve, index=False)
         written["intrinsic_dimension"] = dims
@@ -170,7 +170,7 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
             _check_elements(store.atom_table())
             return analyse_chemistry(unified_paths(store, models), store.atom_table(), out,
                                      raw={m: store.load(m) for m in models}, models=models, reference=reference,
-                                     control=controls[0] if controls else None, controls=controls, seed=seed,
+                                     control=controls[0] if controls else None, controls=controls, random_state=seed,
                                      min_atoms=CHEMISTRY_MIN_ATOMS)
 
         written |= _applicable("chemistry", skipped, chemistry_work)
@@ -185,7 +185,7 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
     if maps:
         from platonic.analyse.unified_maps import maps_report
 
-        written |= maps_report(store, models, out, load_anchors(results.anchors), seed=seed,
+        written |= maps_report(store, models, out, load_anchors(results.anchors), random_state=seed,
                                sweep_anchors=results.k_sweep_anchors)
     if norms:
         from platonic.analyse.norm_scaling import norm_scaling_report
@@ -262,7 +262,7 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
         written |= _applicable("equivariance", skipped, equivariance_work)
     if rotation:
         def rotation_work() -> dict:
-            report = rotation_report(models, out, n_rotations=rotations, seed=seed, store=store,
+            report = rotation_report(models, out, n_rotations=rotations, random_state=seed, store=store,
                                      anchors=load_anchors(Results.of(store).anchors), device=device)
             return {f"rotation_{k}": v for k, v in report.items()}
 
@@ -274,7 +274,7 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
                 raise NotApplicableError("fine-tuning drift compares a model with its fine-tune; none of the pairs "
                                          + ", ".join(f"{a} -> {b}" for a, b in DEFAULT_DRIFT_PAIRS)
                                          + " is among the models")
-            return drift_report(store, unified, out, pairs=pairs, dimers=dimers, seed=seed, device=device)
+            return drift_report(store, unified, out, pairs=pairs, dimers=dimers, random_state=seed, device=device)
 
         written |= _applicable("drift", skipped, drift_work)
     if atypical:

@@ -14,6 +14,7 @@ from sklearn.metrics import silhouette_samples
 from ._checks import ChemistryInputError, _check_min, _check_unified
 from .means import table_vectors
 from .periodic import GROUP_SEQUENCES, PERIODIC_GROUP_LABELS
+from platonic.validation import check_seed, seed_alias
 
 
 # ----------------------------------------------------------------------------- group coherence
@@ -50,13 +51,14 @@ class GroupCoherence:
                 "seed": self.seed, "left_out": " ".join(self.left_out)}
 
 
+@seed_alias
 def group_coherence(
     vectors: np.ndarray,
     labels: Sequence[str],
     *,
     metric: str = "euclidean",
     n_permutations: int = 200,
-    seed: int = 0,
+    random_state: int = 0,
     names: Sequence[str] | None = None,
 ) -> GroupCoherence:
     """Silhouette of ``vectors`` labelled by ``labels``, against a label-permutation null.
@@ -67,7 +69,7 @@ def group_coherence(
     labels : the group of each row
     metric : ``"euclidean"`` or ``"cosine"`` (cosine of the rows centred on their mean)
     n_permutations : shuffles of the labels for the null (>= 1)
-    seed : seed of the permutation generator
+    random_state : int seed (recorded as ``seed``) of the permutation generator
     names : row names (element symbols) used to list the rows left out
 
     Returns
@@ -75,6 +77,7 @@ def group_coherence(
     :class:`GroupCoherence`. Rows whose label occurs once are left out (and listed); at least two
     groups must remain, and fewer groups than rows.
     """
+    random_state = check_seed(random_state, "random_state", ChemistryInputError)  # written in the results
     if metric not in COHERENCE_METRICS:
         raise ChemistryInputError(f"metric must be one of {COHERENCE_METRICS}, got {metric!r}")
     n_permutations = _check_min(n_permutations, "n_permutations")
@@ -101,7 +104,7 @@ def group_coherence(
     distances = squareform(pdist(X, metric=metric))
     samples = silhouette_samples(distances, labels, metric="precomputed")
     score = float(samples.mean())
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     null = np.array([silhouette_samples(distances, rng.permutation(labels), metric="precomputed").mean()
                      for _ in range(n_permutations)])
     null_std = float(null.std(ddof=1)) if n_permutations > 1 else float("nan")
@@ -115,19 +118,20 @@ def group_coherence(
         n_groups=int(n_groups),
         metric=metric,
         n_permutations=n_permutations,
-        seed=seed,
+        seed=random_state,
         per_group=pd.Series(samples).groupby(labels).mean().rename("silhouette"),
         left_out=left_out,
         null_scores=null,
     )
 
 
+@seed_alias
 def coherence_tables(
     table: pd.DataFrame,
     *,
     metric: str = "euclidean",
     n_permutations: int = 200,
-    seed: int = 0,
+    random_state: int = 0,
     control: str | None = None,
     labels: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -144,6 +148,7 @@ def coherence_tables(
     left_out, excluded_min_atoms``), ``per_group`` one row per (model, group):
     ``model, group_label, silhouette, n_elements``.
     """
+    random_state = check_seed(random_state, "random_state", ChemistryInputError)  # written in the results
     labels = PERIODIC_GROUP_LABELS if labels is None else labels
     models = list(dict.fromkeys(table["model"]))
     if control is not None and control not in models:
@@ -159,12 +164,12 @@ def coherence_tables(
         excluded = part.loc[~part["included"], "element"].tolist()
         try:
             result = group_coherence(u.to_numpy(), group_of, metric=metric, n_permutations=n_permutations,
-                                     seed=seed, names=u.index)
+                                     random_state=random_state, names=u.index)
         except ChemistryInputError as error:
             # Too few elements for a silhouette (a small sample): the row says so instead of a number.
             records.append({"model": model, "is_control": model == control, "silhouette": np.nan, "null_mean": np.nan,
                             "null_std": np.nan, "z_score": np.nan, "p_value": np.nan, "n_elements": len(u),
-                            "metric": metric, "n_permutations": n_permutations, "seed": seed,
+                            "metric": metric, "n_permutations": n_permutations, "seed": random_state,
                             "excluded_min_atoms": " ".join(excluded), "note": str(error)})
             continue
         records.append({"model": model, "is_control": model == control, **result.as_record(),

@@ -12,6 +12,7 @@ from ase.data import atomic_numbers
 from platonic.compare import global_reconstruction_error
 
 from ._checks import NORM_QUANTILES, DriftInputError, _check_matrix, _check_pair, _element_groups
+from platonic.validation import seed_alias
 
 
 # --------------------------------------------------------------------------- unified space
@@ -134,13 +135,14 @@ def norm_quantiles(norms: pd.DataFrame, quantiles: Sequence[float] = NORM_QUANTI
 
 
 # --------------------------------------------------------------------------- reconstruction
+@seed_alias
 def pair_reconstruction(
     embeddings: Mapping[str, Any],
     pre: str,
     fine_tuned: str,
     references: Sequence[str] = (),
     n_atoms: int | None = None,
-    seed: int = 0,
+    random_state: int = 0,
 ) -> pd.DataFrame:
     """GFRE between a drift pair in both directions, and between the fine-tuned model and references.
 
@@ -152,7 +154,7 @@ def pair_reconstruction(
         against which a pre-training bias shows)
     n_atoms : if given and smaller than the row count, a seeded random subsample of rows used for
         every GFRE of the call (the scikit-matter 50/50 split is then drawn inside it)
-    seed : seed of that subsample
+    random_state : int seed or numpy Generator of that subsample
 
     Returns
     -------
@@ -175,7 +177,7 @@ def pair_reconstruction(
         if isinstance(n_atoms, bool) or not isinstance(n_atoms, (int, np.integer)) or n_atoms < 4:
             raise DriftInputError(f"n_atoms must be an integer >= 4 or None, got {n_atoms!r}")
         if n_atoms < total:
-            rows = np.sort(np.random.default_rng(seed).choice(total, size=int(n_atoms), replace=False))
+            rows = np.sort(np.random.default_rng(random_state).choice(total, size=int(n_atoms), replace=False))
     directions = [(pre, fine_tuned, "pre->ft"), (fine_tuned, pre, "ft->pre")]
     for reference in references:
         directions += [(reference, fine_tuned, "reference->ft"), (fine_tuned, reference, "ft->reference")]

@@ -16,6 +16,7 @@ from ._checks import DEFAULT_BOX_LENGTH, DEFAULT_DISTANCES, DriftInputError
 from .dimers import _check_distances, dimer_curves, dimer_minima
 from .elements import atom_norms, element_displacement, norm_quantiles, norm_ratios, pair_reconstruction
 from .plots import plot_dimer_curves, plot_element_displacement, plot_norm_distribution, plot_norm_ratios
+from platonic.validation import seed_alias
 
 
 def _matrix(value: Any) -> np.ndarray:
@@ -42,7 +43,7 @@ def _pair_tables(
     unified: Mapping[str, Any],
     elements: np.ndarray,
     n_gfre_atoms: int | None,
-    seed: int,
+    random_state: int,
 ) -> dict[str, pd.DataFrame]:
     """Every table of one pair, each with leading ``pair, pre, fine_tuned`` columns."""
     z_pre, z_ft = _matrix(unified[pre]), _matrix(unified[ft])
@@ -60,7 +61,7 @@ def _pair_tables(
     gfre = []
     for space, source in (("raw", raw), ("unified", {m: _matrix(unified[m]) for m in models})):
         part = pair_reconstruction({m: source[m][gfre_rows] for m in models}, pre, ft, references,
-                                   n_atoms=n_gfre_atoms, seed=seed)
+                                   n_atoms=n_gfre_atoms, random_state=random_state)
         part.insert(0, "space", space)
         gfre.append(part)
     tables["gfre"] = pd.concat(gfre, ignore_index=True)
@@ -83,6 +84,7 @@ def _pair_tables(
     return tables
 
 
+@seed_alias
 def drift_report(
     store: Any,
     unified: Mapping[str, Any],
@@ -94,7 +96,7 @@ def drift_report(
     distances: Any = DEFAULT_DISTANCES,
     box_length: float = DEFAULT_BOX_LENGTH,
     n_gfre_atoms: int | None = None,
-    seed: int = 0,
+    random_state: int = 0,
     device: str = "cpu",
 ) -> dict[str, Path]:
     """Every drift view for every pair, written as CSV tables and PNG figures.
@@ -109,7 +111,7 @@ def drift_report(
         of the store outside the pair (random-weight controls left out)
     dimers : also compute the dimer curves (loads each checkpoint's calculator once)
     dimer_elements, distances, box_length, device : see :func:`dimer_curves`
-    n_gfre_atoms, seed : optional seeded row subsample for the GFRE (:func:`pair_reconstruction`)
+    n_gfre_atoms, random_state : optional seeded row subsample for the GFRE (:func:`pair_reconstruction`)
 
     Rows used per pair: the atoms that both checkpoints embedded (``n_atoms`` and
     ``rows_excluded`` in ``drift_summary.csv``); the GFRE rows are those also embedded by every
@@ -144,7 +146,7 @@ def drift_report(
         for m in (pre, ft, *pair_refs):
             if m not in raw:
                 raw[m] = store.load(m)
-        pair_tables = _pair_tables(f"{pre} -> {ft}", pre, ft, pair_refs, raw, unified, elements, n_gfre_atoms, seed)
+        pair_tables = _pair_tables(f"{pre} -> {ft}", pre, ft, pair_refs, raw, unified, elements, n_gfre_atoms, random_state)
         for name, table in pair_tables.items():
             parts.setdefault(name, []).append(table)
     out = Path(out_dir)
