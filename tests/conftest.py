@@ -9,8 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pytest
+
+#: Stands in for a notebook user's own backend choice. Every test that draws (the plotting
+#: functions, the stage writers, the whole tiny study) then checks that the package left it alone:
+#: no module may select a backend (see tests/test_plotting.py and platonic.plotting).
+USER_BACKEND = "svg"
+matplotlib.use(USER_BACKEND)
 
 REAL_STORE_MODELS = ("chgnet-0.3.0", "chgnet-r2scan", "sevennet-0", "sevennet-mf-0", "diep", "mace-dummy")
 
@@ -29,6 +36,17 @@ class RealStore:
         return np.load(self.unified[model])
 
 
+@pytest.fixture
+def user_backend() -> str:
+    return USER_BACKEND
+
+
+@pytest.fixture(autouse=True)
+def _backend_left_alone():
+    yield
+    assert matplotlib.get_backend() == USER_BACKEND, "the package switched matplotlib's backend"
+
+
 @pytest.fixture(scope="session")
 def real_store(tmp_path_factory) -> RealStore:
     from platonic.anchors.from_store import choose_anchors
@@ -41,6 +59,6 @@ def real_store(tmp_path_factory) -> RealStore:
     dataset = load("mp20", split="val", n=48, seed=7)
     extract(dataset, list(REAL_STORE_MODELS), root / "store", shard_size=16)
     store = EmbeddingStore(root / "store")
-    anchors = choose_anchors(store, "chgnet-0.3.0", k=20, method="direct", seed=0)
+    anchors = choose_anchors(store, "chgnet-0.3.0", k=20, method="direct", random_state=0)
     unified = project_store(store, anchors["row"].to_numpy(), root / "unified")
     return RealStore(store=store, dataset=dataset, anchors=anchors, unified=unified)

@@ -549,7 +549,9 @@ def analyse_cmd(
     if chemistry and "chemistry" not in skipped:
         import pandas as pd
 
-        coherence = pd.read_csv(out / "group_coherence.csv")
+        from platonic.results import Analyse
+
+        coherence = pd.read_csv(out / Analyse.GROUP_COHERENCE)
         typer.echo(coherence[["model", "space", "silhouette", "z_score", "p_value"]].round(3).to_string(index=False))
     console.print(f"{len(written)} tables and figures in {out} ({time.perf_counter() - t0:.1f} s)")
 
@@ -591,7 +593,9 @@ def diagnose_cmd(
     if control and "control" not in skipped:
         import pandas as pd
 
-        for line in pd.read_csv(out / "control_verdict.csv").itertuples():
+        from platonic.results import Diagnose
+
+        for line in pd.read_csv(out / Diagnose.CONTROL_VERDICT).itertuples():
             console.print(f"control {line.control}: {escape(line.verdict)}")
     console.print(f"{len(written)} tables and figures in {out} ({time.perf_counter() - t0:.1f} s)")
 

@@ -143,7 +143,7 @@ def clustered(n_groups=4, per_group=6, spread=0.05, seed=0):
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 def test_well_separated_groups_are_coherent(metric):
     X, labels = clustered()
-    result = group_coherence(X, labels, metric=metric, n_permutations=99, seed=1)
+    result = group_coherence(X, labels, metric=metric, n_permutations=99, random_state=1)
     reference = silhouette_score(X - X.mean(axis=0) if metric == "cosine" else X, labels, metric=metric)
     assert result.score == pytest.approx(reference, rel=1e-12)
     assert result.score > 0.9
@@ -155,7 +155,7 @@ def test_well_separated_groups_are_coherent(metric):
 def test_shuffled_labels_score_near_the_null():
     X, labels = clustered()
     shuffled = np.random.default_rng(5).permutation(labels)
-    result = group_coherence(X, shuffled, n_permutations=200, seed=2)
+    result = group_coherence(X, shuffled, n_permutations=200, random_state=2)
     assert abs(result.z_score) < 2.5
     assert result.p_value > 0.05
     assert abs(result.score - result.null_mean) < 3 * result.null_std
@@ -166,8 +166,8 @@ def test_coherence_is_scale_free_seeded_and_lists_single_member_groups():
     X = np.vstack([X, np.ones((1, 8))])
     labels = np.append(labels, "lonely")
     names = [f"e{i}" for i in range(len(labels))]
-    first = group_coherence(X, labels, n_permutations=30, seed=7, names=names)
-    scaled = group_coherence(4.0 * X, labels, n_permutations=30, seed=7, names=names)
+    first = group_coherence(X, labels, n_permutations=30, random_state=7, names=names)
+    scaled = group_coherence(4.0 * X, labels, n_permutations=30, random_state=7, names=names)
     assert first.left_out == [names[-1]] and first.n_elements == len(labels) - 1
     assert scaled.score == pytest.approx(first.score, rel=1e-12)
     np.testing.assert_allclose(scaled.null_scores, first.null_scores, rtol=1e-12)

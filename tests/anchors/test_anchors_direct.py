@@ -11,7 +11,7 @@ from platonic.anchors import AnchorError, DIRECTConvergenceError, DIRECTSampler,
 
 def test_direct_returns_k_distinct_rows(blobs):
     X, _ = blobs
-    sampler = DIRECTSampler(n_anchors=25, seed=0).fit(X)
+    sampler = DIRECTSampler(n_anchors=25, random_state=0).fit(X)
     assert sampler.anchors_.shape == (25,)
     assert np.unique(sampler.anchors_).size == 25
     assert np.unique(X[sampler.anchors_], axis=0).shape[0] == 25
@@ -22,7 +22,7 @@ def test_direct_returns_k_distinct_rows(blobs):
 
 def test_each_anchor_is_its_cluster_member_nearest_the_cluster_mean(blobs):
     X, _ = blobs
-    sampler = DIRECTSampler(n_anchors=12, seed=1).fit(X)
+    sampler = DIRECTSampler(n_anchors=12, random_state=1).fit(X)
     scores = sampler.space_.transform(X)
     for cluster, anchor in enumerate(sampler.anchors_):
         members = np.flatnonzero(sampler.labels_ == cluster)
@@ -34,8 +34,8 @@ def test_each_anchor_is_its_cluster_member_nearest_the_cluster_mean(blobs):
 
 def test_direct_is_deterministic_per_seed(blobs):
     X, _ = blobs
-    first = DIRECTSampler(n_anchors=30, seed=42).fit(X).anchors_
-    again = DIRECTSampler(n_anchors=30, seed=42).fit(X).anchors_
+    first = DIRECTSampler(n_anchors=30, random_state=42).fit(X).anchors_
+    again = DIRECTSampler(n_anchors=30, random_state=42).fit(X).anchors_
     np.testing.assert_array_equal(first, again)
 
 
@@ -43,11 +43,11 @@ def test_direct_finds_one_anchor_per_blob_where_random_does_not(blobs):
     X, blob = blobs
     n_blobs = np.unique(blob).size
     for seed in (0, 42, 12345):
-        sampler = DIRECTSampler(n_anchors=n_blobs, seed=seed).fit(X)
+        sampler = DIRECTSampler(n_anchors=n_blobs, random_state=seed).fit(X)
         assert sorted(blob[sampler.anchors_]) == list(range(n_blobs))
         assert adjusted_rand_score(blob, sampler.labels_) == 1.0
     random_covers = [
-        np.unique(blob[select_anchors(X, n_blobs, method="random", seed=seed)]).size == n_blobs
+        np.unique(blob[select_anchors(X, n_blobs, method="random", random_state=seed)]).size == n_blobs
         for seed in range(10)
     ]
     # 10 uniform draws over 10 blobs of unequal sizes cover all blobs with probability < 4e-4.
@@ -59,13 +59,13 @@ def test_direct_finds_one_anchor_per_blob_where_random_does_not(blobs):
        seed=st.integers(0, 2**31 - 1))
 def test_one_anchor_per_blob_holds_for_any_separated_blobs(make_blobs, n_blobs, extra_dims, data_seed, seed):
     X, blob = make_blobs(n_blobs=n_blobs, dim=n_blobs + extra_dims, seed=data_seed)
-    anchors = DIRECTSampler(n_anchors=n_blobs, seed=seed).fit(X).anchors_
+    anchors = DIRECTSampler(n_anchors=n_blobs, random_state=seed).fit(X).anchors_
     assert sorted(blob[anchors]) == list(range(n_blobs))
 
 
 def test_subsampled_threshold_search_matches_k_on_larger_data(make_blobs):
     X, blob = make_blobs(n_blobs=6, dim=8, seed=11)
-    sampler = DIRECTSampler(n_anchors=6, seed=0, search_sample_size=300).fit(X)
+    sampler = DIRECTSampler(n_anchors=6, random_state=0, search_sample_size=300).fit(X)
     assert X.shape[0] > 300
     assert sorted(blob[sampler.anchors_]) == list(range(6))
 

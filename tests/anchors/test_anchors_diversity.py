@@ -55,10 +55,10 @@ def test_measures_match_an_independent_computation(weighted):
 def test_silhouette_subsample_is_seeded():
     X = np.random.default_rng(0).normal(size=(2000, 5))
     anchors = np.arange(0, 2000, 100)
-    first = anchor_diversity(X, anchors, silhouette_sample_size=500, seed=3)
-    assert first == anchor_diversity(X, anchors, silhouette_sample_size=500, seed=3)
+    first = anchor_diversity(X, anchors, silhouette_sample_size=500, random_state=3)
+    assert first == anchor_diversity(X, anchors, silhouette_sample_size=500, random_state=3)
     assert first["n_silhouette_rows"] == 500
-    assert first["silhouette"] != anchor_diversity(X, anchors, silhouette_sample_size=500, seed=4)["silhouette"]
+    assert first["silhouette"] != anchor_diversity(X, anchors, silhouette_sample_size=500, random_state=4)["silhouette"]
 
 
 def test_direct_anchors_are_farther_apart_than_random_ones_on_blobs(make_blobs):
@@ -82,7 +82,7 @@ def test_direct_anchors_are_farther_apart_than_random_ones_on_blobs(make_blobs):
 def test_table_rows_match_single_evaluations(blobs):
     X, _ = blobs
     table = diversity_table(X, 5, methods=("fps",), seeds=(1,))
-    single = anchor_diversity(X, select_anchors(X, 5, method="fps", seed=1), seed=1)
+    single = anchor_diversity(X, select_anchors(X, 5, method="fps", random_state=1), random_state=1)
     assert table.loc[0, "mean_pairwise_distance"] == single["mean_pairwise_distance"]
     assert table.loc[0, "silhouette"] == single["silhouette"]
 

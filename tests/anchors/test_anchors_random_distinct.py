@@ -9,9 +9,9 @@ def test_random_anchors_skip_repeated_rows():
     rng = np.random.default_rng(0)
     X = np.vstack([np.tile(rng.normal(size=(1, 8)), (500, 1)), rng.normal(size=(500, 8))])
     for seed in range(20):
-        rows = select_anchors(X, 50, method="random", seed=seed)
+        rows = select_anchors(X, 50, method="random", random_state=seed)
         assert len(np.unique(X[rows], axis=0)) == 50
-    assert np.array_equal(distinct_random_anchors(X, 50, seed=3), distinct_random_anchors(X, 50, seed=3))
+    assert np.array_equal(distinct_random_anchors(X, 50, random_state=3), distinct_random_anchors(X, 50, random_state=3))
 
 
 def test_random_anchors_need_enough_distinct_rows():

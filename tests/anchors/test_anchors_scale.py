@@ -25,7 +25,7 @@ def clustered_embeddings(n_rows: int, dim: int, seed: int) -> np.ndarray:
 def test_direct_on_full_mp20_size_takes_few_fits(k):
     X = clustered_embeddings(282_847, 64, seed=0)
     start = time.perf_counter()
-    sampler = DIRECTSampler(n_anchors=k, seed=0).fit(X)
+    sampler = DIRECTSampler(n_anchors=k, random_state=0).fit(X)
     elapsed = time.perf_counter() - start
     assert np.unique(X[sampler.anchors_], axis=0).shape[0] == k
     assert k <= sampler.n_subclusters_ <= max(10 * k, 2000)

@@ -10,11 +10,11 @@ from platonic.anchors import ANCHOR_METHODS, AnchorError, select_anchors
 @pytest.mark.parametrize("method", ANCHOR_METHODS)
 def test_every_method_gives_k_distinct_non_zero_rows(blobs, method):
     X, _ = blobs
-    rows = select_anchors(X, 15, method=method, seed=42)
+    rows = select_anchors(X, 15, method=method, random_state=42)
     assert rows.shape == (15,) and rows.dtype == np.int64
     assert np.unique(X[rows], axis=0).shape[0] == 15
     assert np.all(np.linalg.norm(X[rows], axis=1) > 0)
-    np.testing.assert_array_equal(rows, select_anchors(X, 15, method=method, seed=42))
+    np.testing.assert_array_equal(rows, select_anchors(X, 15, method=method, random_state=42))
 
 
 def test_unknown_method_is_rejected(blobs):
@@ -26,7 +26,7 @@ def test_unknown_method_is_rejected(blobs):
 def test_random_anchors_on_too_few_distinct_rows_are_rejected():
     X = np.vstack([np.ones((5, 3)), np.arange(3.0)[None, :] + 1])
     with pytest.raises(AnchorError, match="distinct"):
-        select_anchors(X, 3, method="random", seed=0)
+        select_anchors(X, 3, method="random", random_state=0)
 
 
 def test_identical_anchor_rows_are_rejected():
@@ -42,7 +42,7 @@ def test_zero_vector_anchor_is_rejected():
     with pytest.raises(AnchorError, match="row 0 is a zero vector"):
         check_anchor_rows(X, np.arange(6))
     with pytest.raises(AnchorError, match="distinct non-zero"):
-        select_anchors(X, 6, method="random", seed=0)
+        select_anchors(X, 6, method="random", random_state=0)
 
 
 @pytest.mark.parametrize(

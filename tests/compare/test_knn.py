@@ -50,7 +50,7 @@ def test_query_subsample_averages_exact_per_atom_terms(pair):
     full = brute_force_neighbours(A, 10), brute_force_neighbours(B, 10)
     rows = np.sort(np.random.default_rng(3).choice(300, size=50, replace=False))
     expected = neighbourhood_agreement(full[0][rows], full[1][rows])
-    assert mutual_knn(A, B, n_queries=50, seed=3) == pytest.approx(expected, abs=1e-12)
+    assert mutual_knn(A, B, n_queries=50, random_state=3) == pytest.approx(expected, abs=1e-12)
 
 
 def test_self_is_excluded_even_among_duplicates():

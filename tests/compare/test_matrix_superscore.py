@@ -1,6 +1,5 @@
 import math
 
-import matplotlib
 import numpy as np
 import pytest
 
@@ -15,8 +14,6 @@ from platonic.compare import (
     score_ot,
     super_score,
 )
-
-matplotlib.use("Agg")
 
 
 def test_super_score_formula_and_bounds():
@@ -56,7 +53,7 @@ def test_matrix_agrees_with_the_pairwise_functions(embeddings):
 def test_ot_is_the_mean_of_seeded_draws_with_their_spread(embeddings):
     table = metric_matrix(embeddings, ("ot",), ot_n_samples=150, ot_repeats=3, seed=5, include_diagonal=False)
     row = table[(table.model_a == "m0") & (table.model_b == "m1")].iloc[0]
-    draws = [score_ot(embeddings["m0"], embeddings["m1"], n_samples=150, seed=s) for s in (5, 6, 7)]
+    draws = [score_ot(embeddings["m0"], embeddings["m1"], n_samples=150, random_state=s) for s in (5, 6, 7)]
     assert row["value"] == pytest.approx(np.mean(draws), abs=1e-10)
     assert row["std"] == pytest.approx(np.std(draws, ddof=1), abs=1e-10)
     assert row["n"] == 150 and row["seed"] == 5 and "3 draws" in row["detail"]

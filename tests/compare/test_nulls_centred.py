@@ -62,7 +62,7 @@ def test_mknn_null_equals_recomputed_neighbours_of_the_shuffled_model(related):
                           include_diagonal=False)
     lists_a = knn_indices(l2_normalise_rows(A), 5, groups=groups)
     values = []
-    for perm in query_preserving_permutations(240, np.arange(240), 4, seed=3):
+    for perm in query_preserving_permutations(240, np.arange(240), 4, random_state=3):
         # B's rows shuffled, each row keeping its structure label
         lists_b = knn_indices(l2_normalise_rows(B[perm]), 5, groups=groups[perm])
         values.append(neighbourhood_agreement(lists_a, lists_b))
@@ -77,7 +77,7 @@ def test_permuted_lists_with_a_query_subset(related):
     A, B, _ = related
     queries = np.sort(np.random.default_rng(2).choice(240, 60, replace=False))
     lists_b = knn_indices(l2_normalise_rows(B), 5, queries)
-    for perm in query_preserving_permutations(240, queries, 3, seed=1):
+    for perm in query_preserving_permutations(240, queries, 3, random_state=1):
         assert set(perm[queries]) == set(queries)
         expected = knn_indices(l2_normalise_rows(B[perm]), 5, queries)
         np.testing.assert_array_equal(permuted_neighbours(lists_b, queries, perm), expected)
@@ -92,7 +92,7 @@ def test_procrustes_cka_and_superscore_nulls_match_the_generic_permutation_null(
     assert row.loc["procrustes", "null_std"] == pytest.approx(permutation_null(procrustes_score, A, B, 5, 7)[1], abs=1e-12)
     assert row.loc["cka", "null_mean"] == pytest.approx(permutation_null(linear_cka, A, B, 5, 7)[0], abs=1e-12)
     supers = [super_score(procrustes_score(A, B[p]), mutual_knn(A, B[p]), row.loc["ot", "value"])
-              for p in query_preserving_permutations(240, np.arange(240), 5, seed=7)]
+              for p in query_preserving_permutations(240, np.arange(240), 5, random_state=7)]
     assert row.loc["superscore", "null_mean"] == pytest.approx(np.mean(supers), abs=1e-12)
     assert np.isnan(row.loc["ot", "null_mean"])  # a row permutation leaves OT unchanged: no null
     # independent clouds sit inside their null

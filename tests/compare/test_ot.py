@@ -54,7 +54,7 @@ def test_symmetric_solver_agrees_with_pot(clouds):
 
 def test_divergence_is_positive_and_details_are_reported(clouds):
     A, B = clouds
-    details = score_ot_details(np.vstack([A, A]), np.vstack([B, B]), n_samples=50, seed=4)
+    details = score_ot_details(np.vstack([A, A]), np.vstack([B, B]), n_samples=50, random_state=4)
     assert details.score > 0 and details.n == 50 and details.n_total == 120 and details.seed == 4
     assert details.eps == pytest.approx(0.05 * details.mean_cost)
 
@@ -64,11 +64,11 @@ def test_stratified_sample_keeps_class_proportions(clouds):
     labels = np.repeat([0, 1, 2], 20)
     from platonic.compare.ot import sample_rows
 
-    rows = sample_rows(60, 30, seed=1, strata=labels)
+    rows = sample_rows(60, 30, random_state=1, strata=labels)
     assert np.bincount(labels[rows]).tolist() == [10, 10, 10]
     assert score_ot_details(A, B, n_samples=30, strata=labels).n == 30
     rare = np.array([0] * 57 + [1, 2, 3])  # labels with a single row: proportional shares, no crash
-    rows = sample_rows(60, 20, seed=2, strata=rare)
+    rows = sample_rows(60, 20, random_state=2, strata=rare)
     assert rows.size == 20 and np.unique(rows).size == 20 and np.sum(rare[rows] == 0) >= 19
 
 

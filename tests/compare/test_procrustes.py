@@ -52,10 +52,10 @@ def test_permutation_null_is_near_random_level_and_reproducible():
     rng = np.random.default_rng(4)
     A = rng.normal(size=(500, 20))
     B = A + 0.1 * rng.normal(size=(500, 20))
-    mean, std = permutation_null(procrustes_score, A, B, n_permutations=5, seed=7)
+    mean, std = permutation_null(procrustes_score, A, B, n_permutations=5, random_state=7)
     assert 0.14 < mean < 0.20 and 0 < std < 0.02
     assert procrustes_score(A, B) > mean + 10 * std
-    assert permutation_null(procrustes_score, A, B, n_permutations=5, seed=7) == (mean, std)
+    assert permutation_null(procrustes_score, A, B, n_permutations=5, random_state=7) == (mean, std)
 
 
 def test_bad_inputs_raise():

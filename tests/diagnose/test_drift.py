@@ -138,7 +138,7 @@ def test_pair_reconstruction_reuses_gfre_and_sees_a_linear_relation():
     assert table.loc["pre->ft", "gfre"] == pytest.approx(global_reconstruction_error(pre, fine_tuned))
     assert table.loc["ft->pre", "gfre"] < 1e-6
     assert table.loc["reference->ft", "gfre"] > 0.8 and table.loc["ft->reference", "gfre"] > 0.8
-    sub = pair_reconstruction({"pre": pre, "ft": fine_tuned}, "pre", "ft", n_atoms=100, seed=1)
+    sub = pair_reconstruction({"pre": pre, "ft": fine_tuned}, "pre", "ft", n_atoms=100, random_state=1)
     assert set(sub["n_atoms"]) == {100}
     with pytest.raises(DriftInputError, match="no embeddings"):
         pair_reconstruction({"pre": pre}, "pre", "ft")

@@ -71,22 +71,22 @@ def perovskite():
 
 
 def test_random_rotations_are_proper_and_seeded():
-    rotations = random_rotations(5, seed=3)
+    rotations = random_rotations(5, random_state=3)
     assert rotations.shape == (5, 3, 3)
     identities = np.broadcast_to(np.eye(3), (5, 3, 3))
     np.testing.assert_allclose(rotations @ rotations.transpose(0, 2, 1), identities, atol=1e-12)
     np.testing.assert_allclose(np.linalg.det(rotations), 1.0)
-    np.testing.assert_array_equal(rotations, random_rotations(5, seed=3))
-    assert not np.allclose(rotations, random_rotations(5, seed=4))
-    assert random_rotations(1, seed=0).shape == (1, 3, 3)
+    np.testing.assert_array_equal(rotations, random_rotations(5, random_state=3))
+    assert not np.allclose(rotations, random_rotations(5, random_state=4))
+    assert random_rotations(1, random_state=0).shape == (1, 3, 3)
     with pytest.raises(RotationInputError, match="n_rotations"):
-        random_rotations(0, seed=0)
+        random_rotations(0, random_state=0)
     with pytest.raises(RotationInputError, match="seed"):
-        random_rotations(2, seed=None)
+        random_rotations(2, random_state=None)
 
 
 def test_rotate_keeps_the_crystal(perovskite):
-    rotation = random_rotations(1, seed=1)[0]
+    rotation = random_rotations(1, random_state=1)[0]
     turned = rotate(perovskite, rotation)
     fractional = perovskite.get_scaled_positions(wrap=False)
     np.testing.assert_allclose(turned.get_scaled_positions(wrap=False), fractional, atol=1e-12)
@@ -97,7 +97,7 @@ def test_rotate_keeps_the_crystal(perovskite):
 
 
 def test_improper_rotations_are_the_inverted_rotations(perovskite):
-    proper, improper = random_rotations(3, seed=1), random_rotations(3, seed=1, improper=True)
+    proper, improper = random_rotations(3, random_state=1), random_rotations(3, random_state=1, improper=True)
     np.testing.assert_array_equal(improper, -proper)
     np.testing.assert_allclose(np.linalg.det(improper), -1.0)
     mirrored = rotate(perovskite, improper[0])
@@ -114,7 +114,7 @@ def test_relative_change_closed_form():
 
 
 def test_cartesian_model_is_flagged_with_its_closed_form_change(perovskite):
-    rotations = random_rotations(4, seed=0)
+    rotations = random_rotations(4, random_state=0)
     changes = rotation_sensitivity(SyntheticModel("cartesian", cartesian, 3), perovskite, rotations)
     assert len(changes) == 4 * len(perovskite) and set(changes["space"]) == {"raw"}
     for index, rotation in enumerate(rotations):
@@ -127,7 +127,7 @@ def test_cartesian_model_is_flagged_with_its_closed_form_change(perovskite):
 
 
 def test_invariant_toy_model_passes_and_summaries_agree(perovskite):
-    rotations = random_rotations(3, seed=0)
+    rotations = random_rotations(3, random_state=0)
     changes = rotation_sensitivity(SyntheticModel("distances", distances, len(perovskite) + 1), perovskite, rotations)
     per_atom, per_model = summarise_rotation(changes)
     assert per_model["invariant"].item() and per_model["max_relative_change"].item() < 1e-6  # a float32 ulp
@@ -140,7 +140,7 @@ def test_invariant_toy_model_passes_and_summaries_agree(perovskite):
 
 def test_report_writes_tables_and_figure(perovskite, tmp_path):
     models = [SyntheticModel("cartesian", cartesian, 3), SyntheticModel("distances", distances, len(perovskite) + 1)]
-    paths = rotation_report(models, tmp_path, structure=perovskite, n_rotations=2, seed=5)
+    paths = rotation_report(models, tmp_path, structure=perovskite, n_rotations=2, random_state=5)
     assert all(path.is_file() for path in paths.values())
     per_model = pd.read_csv(paths["models"]).set_index("model")
     assert per_model.loc["cartesian", "invariant"] == False  # noqa: E712 (numpy bool from CSV)
@@ -152,7 +152,7 @@ def test_report_writes_tables_and_figure(perovskite, tmp_path):
 
 
 def test_plot_draws_one_panel_per_space(perovskite):
-    changes = rotation_sensitivity(SyntheticModel("cartesian", cartesian, 3), perovskite, random_rotations(2, seed=0))
+    changes = rotation_sensitivity(SyntheticModel("cartesian", cartesian, 3), perovskite, random_rotations(2, random_state=0))
     assert isinstance(plot_rotation(changes), Figure) and len(plot_rotation(changes).axes) == 1
 
 
@@ -181,17 +181,17 @@ def check_real_model(name, atoms, rotations, real_store=None):
 
 @pytest.mark.parametrize("name", ["chgnet-0.3.0", "sevennet-0"])
 def test_real_models_are_invariant_at_float_tolerance(name, real_store, perovskite):
-    per_model = check_real_model(name, perovskite, random_rotations(2, seed=0), real_store)
+    per_model = check_real_model(name, perovskite, random_rotations(2, random_state=0), real_store)
     assert set(per_model.index) == {"raw", "unified"}
 
 
 def test_chgnet_is_invariant_under_improper_rotations(perovskite):
     """CHGNet reads only distances and angles: O(3)-invariant, mirrors and inversion included."""
-    check_real_model("chgnet-0.3.0", perovskite, random_rotations(2, seed=0, improper=True))
+    check_real_model("chgnet-0.3.0", perovskite, random_rotations(2, random_state=0, improper=True))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", DEFAULT_MODELS)
 def test_every_offline_model_is_invariant_at_float_tolerance(name, perovskite):
-    check_real_model(name, perovskite, random_rotations(10, seed=0))
+    check_real_model(name, perovskite, random_rotations(10, random_state=0))
 

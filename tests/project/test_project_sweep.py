@@ -22,7 +22,7 @@ def three_models() -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def sweep(three_models):
-    return k_sweep(three_models, ks=(20, 3, 8), method="fps", seed=42, n_eval=400)
+    return k_sweep(three_models, ks=(20, 3, 8), method="fps", random_state=42, n_eval=400)
 
 
 def test_layout(sweep):
@@ -50,7 +50,7 @@ def test_values_match_a_direct_computation(three_models, sweep):
     eval_rows = np.sort(rng.choice(600, size=400, replace=False))
 
     def unified(name: str, k: int) -> np.ndarray:
-        anchors = select_anchors(three_models["reference"], k, method="fps", seed=42)
+        anchors = select_anchors(three_models["reference"], k, method="fps", random_state=42)
         X = three_models[name]
         return PlatonicTransform(anchor_rows=anchors).fit(X).transform(X[eval_rows])
 

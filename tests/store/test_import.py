@@ -105,10 +105,10 @@ def downstream(store, reference="radial"):
     from platonic.compare.from_store import compare_store
     from platonic.project.from_store import project_store
 
-    anchors = choose_anchors(store, reference, k=6, method="direct", seed=0)
+    anchors = choose_anchors(store, reference, k=6, method="direct", random_state=0)
     unified = project_store(store, anchors["row"].to_numpy(), store.root / "unified")
     table = compare_store(store, unified, models=["radial", "other"], metrics=["procrustes", "cka", "mknn", "gfre"],
-                          k=3, seed=0)
+                          k=3, random_state=0)
     return anchors, {m: np.load(p) for m, p in unified.items()}, table
 
 
@@ -255,12 +255,12 @@ def test_real_model_exported_to_extxyz_and_imported_is_the_same_model(tmp_path):
     write_extxyz(tmp_path / "chgnet.extxyz", data, extracted, name="chgnet_ext")
     import_embeddings(store, "chgnet_ext", tmp_path / "chgnet.extxyz", family="CHGNet", training_data="MPtrj")
     np.testing.assert_allclose(store.load("chgnet_ext"), extracted, rtol=0, atol=1e-8)
-    a = choose_anchors(store, "chgnet-0.3.0", k=8, method="direct", seed=0)
-    b = choose_anchors(store, "chgnet_ext", k=8, method="direct", seed=0)
+    a = choose_anchors(store, "chgnet-0.3.0", k=8, method="direct", random_state=0)
+    b = choose_anchors(store, "chgnet_ext", k=8, method="direct", random_state=0)
     np.testing.assert_array_equal(a["row"], b["row"])
     unified = project_store(store, a["row"].to_numpy(), tmp_path / "unified")
     np.testing.assert_allclose(np.load(unified["chgnet_ext"]), np.load(unified["chgnet-0.3.0"]), rtol=0, atol=1e-6)
-    table = compare_store(store, unified, metrics=["cka", "procrustes", "gfre"], k=3, seed=0)
+    table = compare_store(store, unified, metrics=["cka", "procrustes", "gfre"], k=3, random_state=0)
     pair = table[(table["model_a"] == "chgnet-0.3.0") & (table["model_b"] == "chgnet_ext")]
     assert set(pair["space"]) == {"raw", "unified"}
     for row in pair.itertuples():

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from platonic.cli import app
+from platonic.results import Analyse, Diagnose, Results
 from platonic.study.config import DEFAULTS, ConfigError, load_config, make_config
 from platonic.study.pipeline import run_study
 
@@ -49,11 +50,12 @@ def test_bad_study_files_name_file_key_and_value(tmp_path, text, message):
 def test_rerun_reuses_everything_and_a_change_recomputes_only_what_depends_on_it(tiny_study, tiny_study_config, tmp_path):
     first, _ = tiny_study
     assert first.ran() == ["extract", "anchors", "sweep", "project", "compare", "analyse", "diagnose", "report"]
-    assert (first.store / "results" / "analyse" / "group_coherence.csv").exists()
-    assert (first.store / "results" / "analyse" / "arithmetic.csv").exists()
-    assert (first.store / "results" / "diagnose" / "atypical_scores.csv").exists()
+    results = Results.of(first.store)
+    assert (results.analyse / Analyse.GROUP_COHERENCE).exists()
+    assert (results.analyse / Analyse.ARITHMETIC).exists()
+    assert (results.diagnose / Diagnose.ATYPICAL_SCORES).exists()
     assert (first.out / "report.html").stat().st_size > 10_000
-    metrics = pd.read_csv(first.store / "results" / "metrics.csv")
+    metrics = pd.read_csv(results.metrics)
     assert set(metrics["metric"]) == {"procrustes", "cka", "ot"} and set(metrics["model_a"]) == {"chgnet-0.3.0", "diep"}
     manifest = json.loads((first.out / "manifest.json").read_text())
     assert manifest["dataset"]["structures"] == 14 and manifest["config"]["anchors"]["k"] == 8

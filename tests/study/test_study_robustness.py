@@ -20,15 +20,16 @@ import pytest
 from typer.testing import CliRunner
 
 from platonic.cli import app
+from platonic.results import Analyse, Diagnose
 from platonic.study.config import make_config
 
 runner = CliRunner()
 
 #: The analyses of a study and a file each leaves when it ran.
-OUTPUTS = {"chemistry": "analyse/group_coherence.csv", "arithmetic": "analyse/arithmetic.csv",
-           "control": "diagnose/control_verdict.csv", "equivariance": "diagnose/equivariance_two_nn.csv",
-           "rotation": "diagnose/rotation_models.csv", "drift": "diagnose/drift_summary.csv",
-           "atypical": "diagnose/atypical_scores.csv"}
+OUTPUTS = {"chemistry": f"analyse/{Analyse.GROUP_COHERENCE}", "arithmetic": f"analyse/{Analyse.ARITHMETIC}",
+           "control": f"diagnose/{Diagnose.CONTROL_VERDICT}", "equivariance": f"diagnose/{Diagnose.EQUIVARIANCE_TWO_NN}",
+           "rotation": f"diagnose/{Diagnose.ROTATION_MODELS}", "drift": f"diagnose/{Diagnose.DRIFT_SUMMARY}",
+           "atypical": f"diagnose/{Diagnose.ATYPICAL_SCORES}"}
 
 
 def copper_cells(path: Path, n: int = 4) -> Path:

@@ -50,7 +50,8 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Composition
 
-from platonic.analyse.arithmetic import BASES, CENTRINGS, EmbeddingArithmeticError
+from platonic.analyse.arithmetic_vectors import BASES
+from platonic.analyse.unified_space import CENTRINGS, EmbeddingArithmeticError
 from platonic.errors import NotApplicableError
 
 CASES = ("material", "reaction", "stitched", "polymorph")
@@ -293,7 +294,7 @@ def reaction_stitch_null(
 
     The reaction (default Table 1's BaO + TiO2 -> BaTiO3) must have one product. Reactant vectors
     are the reference's, the product model m's, both embedded by ``space``
-    (:class:`~platonic.analyse.arithmetic.UnifiedSpace`); ``n_random`` structures of the store,
+    (:class:`~platonic.analyse.unified_space.UnifiedSpace`); ``n_random`` structures of the store,
     in model m's unified matrix ``unified[m]``, stand in for the product. Centred rows use the
     space's centroids, as Table 1 does.
 
@@ -301,13 +302,8 @@ def reaction_stitch_null(
     -------
     DataFrame with :data:`STITCH_NULL_COLUMNS`, one row per basis, centring and model.
     """
-    from platonic.analyse.arithmetic import (
-        TABLE1_REACTION,
-        TABLE1_REACTION_STRUCTURES,
-        _models_with_reference,
-        formula_unit_vector,
-        material_vector,
-    )
+    from platonic.analyse.arithmetic import TABLE1_REACTION, TABLE1_REACTION_STRUCTURES
+    from platonic.analyse.arithmetic_vectors import _models_with_reference, formula_unit_vector, material_vector
     from platonic.analyse.reaction import assign_structures, formula_units, parse_reaction
 
     parsed = parse_reaction(TABLE1_REACTION if equation is None else equation)

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from platonic.errors import NotApplicableError
+from platonic.plotting import save
+from platonic.results import Analyse
 
 from platonic.analyse.cumulants import (
     DEFAULT_MAX_ORDER,
@@ -36,12 +38,14 @@ from platonic.analyse.plots_chemistry import (
     plot_periodic_table,
     plot_trajectories,
 )
+from platonic.validation import seed_alias
 
 
 def _as_array(value: np.ndarray | str | Path) -> np.ndarray:
     return np.load(value) if isinstance(value, (str, Path)) else np.asarray(value)
 
 
+@seed_alias
 def analyse_chemistry(
     unified: Mapping[str, np.ndarray | str | Path],
     atom_table: pd.DataFrame,
@@ -55,7 +59,7 @@ def analyse_chemistry(
     metric: str = "euclidean",
     n_permutations: int = 200,
     max_order: int = DEFAULT_MAX_ORDER,
-    seed: int = 0,
+    random_state: int = 0,
     controls: Sequence[str] | None = None,
 ) -> dict[str, Path]:
     """Element embeddings, group coherence, trajectories and cumulant gains; write tables and figures.
@@ -74,7 +78,7 @@ def analyse_chemistry(
         first model)
     control : the random-weight model (e.g. ``"mace-dummy"``): flagged in the coherence table and
         left out of the shared-PCA fit
-    min_atoms, metric, n_permutations, seed : see :func:`platonic.analyse.elements.element_means`
+    min_atoms, metric, n_permutations, random_state : see :func:`platonic.analyse.elements.element_means`
         and :func:`platonic.analyse.elements.group_coherence`
     max_order : highest cumulant order of the structure features (8, as in Malosso et al.)
     controls : every untrained model (default ``[control]``): marked in the cumulant gain table and
@@ -129,7 +133,7 @@ def analyse_chemistry(
     elements_table = element_table({m: matrices[m][rows] for m in models}, elements, min_atoms=min_atoms,
                                    structure_index=structures, reference=reference)
     elements_table = add_shared_pca(elements_table, fit_models=fit_models)
-    options = {"metric": metric, "n_permutations": n_permutations, "seed": seed, "control": control}
+    options = {"metric": metric, "n_permutations": n_permutations, "random_state": random_state, "control": control}
     coherence, per_group = coherence_tables(elements_table, **options)
     coherence.insert(1, "space", "unified")
     per_group.insert(1, "space", "unified")
@@ -163,19 +167,21 @@ def analyse_chemistry(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name, table in (("elements", elements_table), ("group_coherence", coherence), ("group_silhouettes", per_group),
-                        ("trajectories", trajectories), ("cumulant_gain", gain),
-                        ("cumulant_gain_control", gain_control)):
-        paths[name] = out / f"{name}.csv"
+    for name, file, table in (("elements", Analyse.ELEMENTS, elements_table),
+                              ("group_coherence", Analyse.GROUP_COHERENCE, coherence),
+                              ("group_silhouettes", Analyse.GROUP_SILHOUETTES, per_group),
+                              ("trajectories", Analyse.TRAJECTORIES, trajectories),
+                              ("cumulant_gain", Analyse.CUMULANT_GAIN, gain),
+                              ("cumulant_gain_control", Analyse.CUMULANT_GAIN_CONTROL, gain_control)):
+        paths[name] = out / file
         table.to_csv(paths[name], index=False)
     figures = {
-        "element_map": plot_element_map(elements_table, models),
-        "periodic_table": plot_periodic_table(elements_table, "cos_to_reference", models),
-        "trajectories_figure": plot_trajectories(trajectories, models),
-        "group_coherence_figure": plot_group_coherence(coherence),
-        "cumulant_gain_figure": plot_cumulant_gain(gain),
+        "element_map": (Analyse.ELEMENT_MAP_PNG, plot_element_map(elements_table, models)),
+        "periodic_table": (Analyse.PERIODIC_TABLE_PNG, plot_periodic_table(elements_table, "cos_to_reference", models)),
+        "trajectories_figure": (Analyse.TRAJECTORIES_PNG, plot_trajectories(trajectories, models)),
+        "group_coherence_figure": (Analyse.GROUP_COHERENCE_PNG, plot_group_coherence(coherence)),
+        "cumulant_gain_figure": (Analyse.CUMULANT_GAIN_PNG, plot_cumulant_gain(gain)),
     }
-    for name, figure in figures.items():
-        paths[name] = out / f"{name.removesuffix('_figure')}.png"
-        figure.savefig(paths[name], dpi=120)
+    for name, (file, figure) in figures.items():
+        paths[name] = save(figure, out / file, dpi=120)
     return paths

@@ -44,7 +44,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from platonic.analyse._validation import finite_matrix
+from platonic.validation import check_matrix
 from platonic.compare import global_reconstruction_error
 from platonic.compare.reconstruction import SPLIT_SEED
 from platonic.errors import PlatonicError
@@ -55,7 +55,7 @@ class CumulantInputError(PlatonicError, ValueError):
 
 
 def _check_features(X: object) -> np.ndarray:
-    return finite_matrix(X, "X", CumulantInputError)
+    return check_matrix(X, "X", CumulantInputError)
 
 
 def _check_offsets(offsets: object, n_rows: int) -> np.ndarray:

@@ -31,6 +31,9 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from platonic.errors import PlatonicError
+from platonic.plotting import save, subplots
+from platonic.results import Analyse
+from platonic.validation import check_matrix
 
 NORM_SPACES = ("unified", "raw")
 
@@ -59,8 +62,8 @@ def material_norms(matrices: Mapping[str, Any], structure_ids: Any) -> pd.DataFr
     counts = np.bincount(codes)
     tables = []
     for model, X in matrices.items():
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[0] != ids.size:
+        X = check_matrix(X, f"matrices[{model!r}]", NormScalingError, finite=False)  # NaN rows: rejected
+        if X.shape[0] != ids.size:
             raise NormScalingError(f"matrices[{model!r}] must have {ids.size} rows, got shape {X.shape}")
         finite = np.isfinite(X).all(axis=1)
         sums = np.zeros((first.size, X.shape[1]))
@@ -111,13 +114,8 @@ def _scaling_one_space(norms: pd.DataFrame, reference: str) -> pd.DataFrame:
 
 def plot_norm_scaling(norms: pd.DataFrame, reference: str):
     """Per space, the distribution over materials of each model's norm ratio to ``reference``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     spaces = list(dict.fromkeys(norms["space"])) if "space" in norms.columns else [None]
-    fig, axes = plt.subplots(1, len(spaces), figsize=(5.5 * len(spaces), 3.8), squeeze=False)
+    fig, axes = subplots(1, len(spaces), figsize=(5.5 * len(spaces), 3.8), squeeze=False)
     for ax, space in zip(axes[0], spaces):
         part = norms if space is None else norms[norms["space"] == space]
         wide = part.pivot_table(index="structure_id", columns="model", values="norm", sort=False).dropna()
@@ -149,8 +147,8 @@ def norm_scaling_report(store, unified: Mapping[str, Any], models: list[str], re
     norms = pd.concat(parts, ignore_index=True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"norm_scaling": out / "norm_scaling.csv", "norm_scaling_materials": out / "norm_scaling_materials.csv",
-             "norm_scaling_png": out / "norm_scaling.png"}
+    paths = {"norm_scaling": out / Analyse.NORM_SCALING, "norm_scaling_materials": out / Analyse.NORM_SCALING_MATERIALS,
+             "norm_scaling_png": out / Analyse.NORM_SCALING_PNG}
     norm_scaling(norms, reference).to_csv(paths["norm_scaling"], index=False)
     formulas = table.groupby("structure_id", sort=False)["formula"].first()
     wide = norms[norms["space"] == "unified"].pivot_table(index="structure_id", columns="model", values="norm",
@@ -158,8 +156,5 @@ def norm_scaling_report(store, unified: Mapping[str, Any], models: list[str], re
     wide.insert(0, "formula", formulas.reindex(wide.index).to_numpy())
     wide.reset_index().to_csv(paths["norm_scaling_materials"], index=False)
     fig = plot_norm_scaling(norms, reference)
-    fig.savefig(paths["norm_scaling_png"], dpi=110)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    save(fig, paths["norm_scaling_png"], dpi=110)
     return paths

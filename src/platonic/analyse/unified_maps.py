@@ -46,6 +46,9 @@ from scipy.spatial.distance import pdist
 from scipy.stats import skew
 
 from platonic.errors import PlatonicError
+from platonic.plotting import category_handles, colormap, save, subplots
+from platonic.results import Analyse
+from platonic.validation import check_matrix, check_rows, seed_alias
 
 #: Atoms drawn (seeded) on the maps and used for the diversity measures.
 DEFAULT_MAP_POINTS = 2000
@@ -56,31 +59,13 @@ class MapInputError(PlatonicError, ValueError):
     """Bad input to the anchor or unified maps: shapes, rows, unknown models."""
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _matrix(X: Any, name: str) -> np.ndarray:
-    array = np.asarray(X)
-    if array.ndim != 2 or array.shape[0] < 3 or array.shape[1] == 0:
-        raise MapInputError(f"{name} must be a 2-D (atoms x features) array with >= 3 rows, got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise MapInputError(f"{name} has NaN or inf values: pass only rows every model embedded")
-    return array
+    return check_matrix(X, name, MapInputError, min_rows=3, dtype=(np.float64, np.float32),
+                        hint=": pass only rows every model embedded")
 
 
 def _rows(rows: Any, n: int, name: str) -> np.ndarray:
-    rows = np.asarray(rows)
-    if rows.ndim != 1 or rows.size == 0 or not np.issubdtype(rows.dtype, np.integer):
-        raise MapInputError(f"{name} must be a non-empty 1-D integer array, got {rows!r}")
-    if rows.min() < 0 or rows.max() >= n:
-        raise MapInputError(f"{name} must lie in [0, {n}), got {rows.min()}..{rows.max()}")
-    return rows.astype(np.int64)
+    return check_rows(rows, n, name, MapInputError)
 
 
 # --------------------------------------------------------------------------- Fig 2b
@@ -133,9 +118,8 @@ def anchor_map(X: Any, anchor_sets: Mapping[str, Any], rows: Any | None = None) 
 
 def plot_anchor_map(anchors: pd.DataFrame, coverage: pd.DataFrame, background: np.ndarray, reference: str = ""):
     """Fig 2b: the reference map (grey) with each anchor set on it, one panel per set."""
-    plt = _pyplot()
     methods = list(dict.fromkeys(anchors["method"]))
-    fig, axes = plt.subplots(1, len(methods), figsize=(4.6 * len(methods), 4.2), squeeze=False, sharex=True, sharey=True)
+    fig, axes = subplots(1, len(methods), figsize=(4.6 * len(methods), 4.2), squeeze=False, sharex=True, sharey=True)
     for ax, method in zip(axes[0], methods):
         part = anchors[anchors["method"] == method]
         row = coverage[coverage["method"] == method].iloc[0]
@@ -234,13 +218,12 @@ def plot_unified_maps(coordinates: pd.DataFrame, labels: np.ndarray, method: str
                       ks: Sequence[int] | None = None):
     """Fig 3a / S2 / S3: rows = models, columns = K, for one anchor method; coloured by ``labels``
     (one per evaluation point, e.g. periodic group). Panels of one column share the PCA axes."""
-    plt = _pyplot()
     part = coordinates[coordinates["method"] == method]
     models = list(dict.fromkeys(part["model"])) if models is None else list(models)
     ks = sorted(set(part["k"])) if ks is None else list(ks)
     categories = pd.Categorical(np.asarray(labels))
-    cmap = plt.get_cmap("tab20", max(len(categories.categories), 1))
-    fig, axes = plt.subplots(len(models), len(ks), figsize=(1.9 * len(ks) + 0.6, 1.8 * len(models) + 0.8), squeeze=False)
+    cmap = colormap("tab20", max(len(categories.categories), 1))
+    fig, axes = subplots(len(models), len(ks), figsize=(1.9 * len(ks) + 0.6, 1.8 * len(models) + 0.8), squeeze=False)
     for j, k in enumerate(ks):
         panel = part[part["k"] == k]
         limits = panel[["pc1", "pc2"]].quantile([0.005, 0.995]).to_numpy()
@@ -251,7 +234,7 @@ def plot_unified_maps(coordinates: pd.DataFrame, labels: np.ndarray, method: str
                 ax.set_title(f"K = {k}", fontsize=9)
             if j == 0:
                 ax.set_ylabel(model, fontsize=7)
-    handles = [plt.Line2D([], [], marker="o", ls="", color=cmap(i), label=str(c)) for i, c in enumerate(categories.categories)]
+    handles = category_handles(cmap, categories.categories)
     fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), fontsize=7, frameon=False)
     fig.suptitle(f"unified space vs K, {method} anchors (one shared PCA per K)", fontsize=10)
     fig.tight_layout(rect=(0, 0.6 / (1.8 * len(models) + 0.8) + 0.03, 1, 0.97))
@@ -272,13 +255,12 @@ def _draw_panel(ax, points: pd.DataFrame, limits: np.ndarray, categories: pd.Cat
 
 def plot_methods_at_k(coordinates: pd.DataFrame, labels: np.ndarray, k: int, models: Sequence[str] | None = None):
     """Fig 3b-c: every model at one K, random anchors (top row) against DIRECT (bottom row)."""
-    plt = _pyplot()
     part = coordinates[coordinates["k"] == k]
     models = list(dict.fromkeys(part["model"])) if models is None else list(models)
     methods = [m for m in ("random", "direct") if m in set(part["method"])]
     categories = pd.Categorical(np.asarray(labels))
-    cmap = plt.get_cmap("tab20", max(len(categories.categories), 1))
-    fig, axes = plt.subplots(len(methods), len(models), figsize=(2.0 * len(models), 2.1 * len(methods) + 0.6), squeeze=False)
+    cmap = colormap("tab20", max(len(categories.categories), 1))
+    fig, axes = subplots(len(methods), len(models), figsize=(2.0 * len(models), 2.1 * len(methods) + 0.6), squeeze=False)
     for i, method in enumerate(methods):
         panel = part[part["method"] == method]
         limits = panel[["pc1", "pc2"]].quantile([0.005, 0.995]).to_numpy()
@@ -289,7 +271,7 @@ def plot_methods_at_k(coordinates: pd.DataFrame, labels: np.ndarray, k: int, mod
                 ax.set_title(model, fontsize=7)
             if j == 0:
                 ax.set_ylabel(f"{method}, K = {k}", fontsize=8)
-    handles = [plt.Line2D([], [], marker="o", ls="", color=cmap(i), label=str(c)) for i, c in enumerate(categories.categories)]
+    handles = category_handles(cmap, categories.categories)
     fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), fontsize=7, frameon=False)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
     return fig
@@ -297,9 +279,7 @@ def plot_methods_at_k(coordinates: pd.DataFrame, labels: np.ndarray, k: int, mod
 
 # --------------------------------------------------------------------------- a store
 def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
-    return path
+    return save(fig, path, dpi=110)
 
 
 def saved_sweep_anchors(path: Path, reference: str, seed: int) -> dict[int, np.ndarray]:
@@ -311,15 +291,16 @@ def saved_sweep_anchors(path: Path, reference: str, seed: int) -> dict[int, np.n
     return {int(k): g.sort_values("anchor")["row"].to_numpy() for k, g in part.groupby("k")}
 
 
+@seed_alias
 def maps_report(store, models: Sequence[str], out_dir: str | Path, anchors: pd.DataFrame, ks: Sequence[int] | None = None,
-                n_points: int = DEFAULT_MAP_POINTS, seed: int = 0, sweep_anchors: Path | None = None) -> dict[str, Path]:
+                n_points: int = DEFAULT_MAP_POINTS, random_state: int = 0, sweep_anchors: Path | None = None) -> dict[str, Path]:
     """Fig 2b, Fig 3a-c / S2 / S3 and Table S2 for the models of ``store``, into ``out_dir``.
 
     ``anchors`` is the study's anchor table (its attrs name the reference model, K, method and
     seed). DIRECT anchors for every K are read from ``sweep_anchors`` (written by the K sweep)
     where they match the reference and the anchors' seed, else chosen here; random anchors are
     drawn with :func:`platonic.anchors.select_anchors` (``method="random"``, the anchors' seed).
-    Candidates are the atoms every model embedded; ``n_points`` of them (drawn with ``seed``) are
+    Candidates are the atoms every model embedded; ``n_points`` of them (drawn with ``random_state``) are
     mapped and measured.
     """
     from platonic.analyse.elements import PERIODIC_GROUP_LABELS
@@ -337,7 +318,7 @@ def maps_report(store, models: Sequence[str], out_dir: str | Path, anchors: pd.D
     position[valid] = np.arange(valid.size)
     raw = {m: store.load(m)[valid] for m in models}
     ks = sorted({k for k in (DEFAULT_KS if ks is None else ks) if k <= valid.size} | ({k_study} if k_study <= valid.size else set()))
-    anchor_seed = int(anchors.attrs.get("seed", seed))
+    anchor_seed = int(anchors.attrs.get("seed", random_state))
     saved = saved_sweep_anchors(sweep_anchors, reference, anchor_seed) if sweep_anchors is not None else {}
     if anchors.attrs.get("method") == "direct":
         saved.setdefault(k_study, anchors["row"].to_numpy())
@@ -347,10 +328,10 @@ def maps_report(store, models: Sequence[str], out_dir: str | Path, anchors: pd.D
         anchor_sets["direct", k] = (rows if rows is not None and (rows >= 0).all()
                                     else select_anchors(raw[reference], k, "direct", anchor_seed))
         anchor_sets["random", k] = select_anchors(raw[reference], k, "random", anchor_seed)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     points = np.sort(rng.choice(valid.size, size=min(valid.size, n_points), replace=False))
     labels = store.atom_table()["element"].map(PERIODIC_GROUP_LABELS).fillna("other").to_numpy()[valid][points]
-    trained = [m for m in models if store.card(m)["card"].get("trained", True)] or models
+    trained = [m for m in models if store.model_card(m).trained] or models
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -358,22 +339,22 @@ def maps_report(store, models: Sequence[str], out_dir: str | Path, anchors: pd.D
     map_anchors, coverage, background = anchor_map(raw[reference], {m: anchor_sets[m, k_study] for m in MAP_METHODS},
                                                    rows=points)
     map_anchors["row"] = valid[map_anchors["row"].to_numpy()]
-    paths["anchor_map"] = out / "anchor_map.csv"
+    paths["anchor_map"] = out / Analyse.ANCHOR_MAP
     map_anchors.to_csv(paths["anchor_map"], index=False)
-    paths["anchor_coverage"] = out / "anchor_coverage.csv"
+    paths["anchor_coverage"] = out / Analyse.ANCHOR_COVERAGE
     coverage.to_csv(paths["anchor_coverage"], index=False)
-    paths["anchor_map_png"] = _save(plot_anchor_map(map_anchors, coverage, background, reference), out / "anchor_map.png")
+    paths["anchor_map_png"] = _save(plot_anchor_map(map_anchors, coverage, background, reference), out / Analyse.ANCHOR_MAP_PNG)
 
     coordinates, summary = unified_maps(raw, anchor_sets, points, fit_models=trained)
-    paths["unified_maps"] = out / "unified_maps.parquet"
+    paths["unified_maps"] = out / Analyse.UNIFIED_MAPS
     coordinates.to_parquet(paths["unified_maps"], index=False)
-    paths["unified_maps_summary"] = out / "unified_maps_summary.csv"
+    paths["unified_maps_summary"] = out / Analyse.UNIFIED_MAPS_SUMMARY
     summary.to_csv(paths["unified_maps_summary"], index=False)
-    paths["unified_diversity"] = out / "unified_diversity.csv"
+    paths["unified_diversity"] = out / Analyse.UNIFIED_DIVERSITY
     unified_diversity_table(summary, k_study).to_csv(paths["unified_diversity"], index=False)
     for method in MAP_METHODS:
         paths[f"unified_maps_{method}_png"] = _save(plot_unified_maps(coordinates, labels, method, models, ks),
-                                                    out / f"unified_maps_{method}.png")
+                                                    out / Analyse.unified_maps_png(method))
     paths["unified_maps_k_png"] = _save(plot_methods_at_k(coordinates, labels, k_study, models),
-                                        out / "unified_maps_methods.png")
+                                        out / Analyse.UNIFIED_MAPS_METHODS_PNG)
     return paths

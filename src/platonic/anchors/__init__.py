@@ -14,11 +14,13 @@ from platonic.anchors.baselines import distinct_random_anchors, farthest_point_a
 from platonic.anchors.direct import DIRECTConvergenceError, DIRECTSampler
 from platonic.anchors.diversity import anchor_diversity, diversity_table
 from platonic.anchors.space import KaiserPCASpace
+from platonic.validation import seed_alias
 
 ANCHOR_METHODS = ("direct", "random", "fps")
 
 
-def select_anchors(X: np.ndarray, k: int, method: str = "direct", seed: int = 0) -> np.ndarray:
+@seed_alias
+def select_anchors(X: np.ndarray, k: int, method: str = "direct", random_state: int = 0) -> np.ndarray:
     """Row indices of ``k`` anchors chosen on the embedding matrix ``X`` (atoms × features).
 
     ``method``: ``"direct"`` (:class:`DIRECTSampler`, anchors ordered by cluster),
@@ -30,11 +32,11 @@ def select_anchors(X: np.ndarray, k: int, method: str = "direct", seed: int = 0)
     """
     data = check_embeddings(X)
     if method == "direct":
-        rows = DIRECTSampler(n_anchors=k, seed=seed).fit(data).anchors_
+        rows = DIRECTSampler(n_anchors=k, random_state=random_state).fit(data).anchors_
     elif method == "random":
-        rows = distinct_random_anchors(data, k, seed=seed)
+        rows = distinct_random_anchors(data, k, random_state=random_state)
     elif method == "fps":
-        rows = farthest_point_anchors(data, k, seed=seed)
+        rows = farthest_point_anchors(data, k, random_state=random_state)
     else:
         raise AnchorError(f"unknown anchor method {method!r}; choose one of {ANCHOR_METHODS}")
     return check_anchor_rows(data, rows)

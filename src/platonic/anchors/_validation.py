@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from platonic.errors import PlatonicError
+from platonic.validation import check_matrix
 
 
 class AnchorError(PlatonicError, ValueError):
@@ -11,26 +12,9 @@ class AnchorError(PlatonicError, ValueError):
 
 
 def check_embeddings(X: np.ndarray, name: str = "X") -> np.ndarray:
-    """Return ``X`` as a 2-D float array after checking shape and finiteness.
-
-    Raises :class:`AnchorError` naming the first offending row.
-    """
-    array = np.asarray(X)
-    if array.ndim != 2:
-        raise AnchorError(f"{name} must be a 2-D (atoms x features) array, got shape {array.shape}")
-    if array.shape[0] == 0 or array.shape[1] == 0:
-        raise AnchorError(f"{name} must have at least one row and one column, got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
-        raise AnchorError(f"{name} must hold real numbers, got dtype {array.dtype}")
-    if array.dtype.kind != "f":
-        array = array.astype(np.float64)
-    finite_rows = np.isfinite(array).all(axis=1)
-    if not finite_rows.all():
-        bad = np.flatnonzero(~finite_rows)
-        raise AnchorError(
-            f"{name} has {bad.size} row(s) with NaN or inf values (first: row {int(bad[0])})"
-        )
-    return array
+    """``X`` as a finite 2-D float array (float32 kept, anything else float64); :class:`AnchorError`
+    naming the first offending row otherwise (:func:`platonic.validation.check_matrix`)."""
+    return check_matrix(X, name, AnchorError, dtype=(np.float64, np.float32))
 
 
 def check_n_anchors(k: int, n_rows: int) -> int:

@@ -6,24 +6,27 @@ import numpy as np
 
 from platonic.anchors._validation import AnchorError, check_embeddings, check_n_anchors
 from platonic.anchors.space import KaiserPCASpace
+from platonic.validation import seed_alias
 
 
-def random_anchors(n_rows: int, k: int, seed: int = 0) -> np.ndarray:
+@seed_alias
+def random_anchors(n_rows: int, k: int, random_state: int = 0) -> np.ndarray:
     """``k`` distinct row indices drawn uniformly without replacement from ``range(n_rows)``.
 
-    Returned in the order drawn (``numpy.random.default_rng(seed).choice``).
+    Returned in the order drawn (``numpy.random.default_rng(random_state).choice``).
     """
     if isinstance(n_rows, bool) or not isinstance(n_rows, (int, np.integer)) or n_rows < 1:
         raise AnchorError(f"n_rows must be a positive integer, got {n_rows!r}")
     k = check_n_anchors(k, int(n_rows))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     return rng.choice(int(n_rows), size=k, replace=False).astype(np.int64)
 
 
-def distinct_random_anchors(X: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+@seed_alias
+def distinct_random_anchors(X: np.ndarray, k: int, random_state: int = 0) -> np.ndarray:
     """``k`` rows drawn uniformly at random among the rows of ``X``, skipping repeats.
 
-    Rows are visited in the order of ``default_rng(seed).permutation``; a row whose vector equals
+    Rows are visited in the order of ``default_rng(random_state).permutation``; a row whose vector equals
     an already chosen one (symmetry-equivalent atoms embed identically) or is all zeros is passed
     over. This is uniform sampling of atoms conditioned on the anchors being distinct vectors, so
     the random baseline never fails on datasets with repeated rows.
@@ -32,7 +35,7 @@ def distinct_random_anchors(X: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     k = check_n_anchors(k, data.shape[0])
     seen: set[bytes] = set()
     rows: list[int] = []
-    for i in np.random.default_rng(seed).permutation(data.shape[0]):
+    for i in np.random.default_rng(random_state).permutation(data.shape[0]):
         key = data[i].tobytes()
         if key in seen or not data[i].any():
             continue
@@ -43,11 +46,12 @@ def distinct_random_anchors(X: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     raise AnchorError(f"only {len(rows)} distinct non-zero rows, cannot pick {k} anchors")
 
 
-def farthest_point_anchors(X: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+@seed_alias
+def farthest_point_anchors(X: np.ndarray, k: int, random_state: int = 0) -> np.ndarray:
     """Greedy farthest-point sampling in the weighted Kaiser PCA space of ``X``.
 
     With ``S`` the coordinates of :class:`~platonic.anchors.space.KaiserPCASpace` (the
-    DIRECT feature space), the first anchor is a row drawn uniformly with ``seed``; then
+    DIRECT feature space), the first anchor is a row drawn uniformly with ``random_state``; then
 
     ``a_{j+1} = argmax_i min_{l <= j} ||S_i − S_{a_l}||``  (ties: the lowest row index).
 
@@ -61,7 +65,7 @@ def farthest_point_anchors(X: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     if data.shape[0] < 2:
         return np.zeros(1, dtype=np.int64)
     scores = KaiserPCASpace(weight_by_variance_ratio=True).fit_transform(data)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     anchors = np.empty(k, dtype=np.int64)
     anchors[0] = rng.integers(scores.shape[0])
     nearest_anchor_distance = np.linalg.norm(scores - scores[anchors[0]], axis=1)

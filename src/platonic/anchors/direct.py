@@ -42,8 +42,8 @@ class DIRECTSampler(BaseEstimator):
     ``K..2K`` subclusters (cheap fits), then on all rows, aiming at ``K..max_subclusters``
     (the subcluster count grows with the number of rows at a fixed threshold). Birch's
     result depends on the order rows enter the tree; rows enter in an order drawn from
-    ``seed``, so the anchors do not depend on how the dataset happens to be sorted, and
-    ``seed`` is what differs between repeated draws.
+    ``random_state``, so the anchors do not depend on how the dataset happens to be sorted, and
+    ``random_state`` is what differs between repeated draws.
 
     Choices that differ from maml: the centroid in step 4 is the mean of the cluster's
     members (maml uses the centre of one of its subclusters); the rows enter in a seeded
@@ -55,7 +55,7 @@ class DIRECTSampler(BaseEstimator):
         Number of anchors ``K`` (= number of clusters).
     threshold_init : float
         First Birch threshold tried, as a fraction of the spread ``σ``.
-    seed : int
+    random_state : int or numpy Generator
         Seed for the insertion order and the search subsample.
     max_subclusters : int or None
         Most subclusters accepted before the global step (bounds its ``O(S²)`` Ward cost).
@@ -94,7 +94,7 @@ class DIRECTSampler(BaseEstimator):
         self,
         n_anchors: int,
         threshold_init: float = 0.1,
-        seed: int = 0,
+        random_state: int = 0,
         max_subclusters: int | None = None,
         search_sample_size: int = 20_000,
         max_fits: int = 30,
@@ -102,7 +102,7 @@ class DIRECTSampler(BaseEstimator):
     ):
         self.n_anchors = n_anchors
         self.threshold_init = threshold_init
-        self.seed = seed
+        self.random_state = random_state
         self.max_subclusters = max_subclusters
         self.search_sample_size = search_sample_size
         self.max_fits = max_fits
@@ -128,7 +128,7 @@ class DIRECTSampler(BaseEstimator):
             )
         self.spread_ = float(np.sqrt(scores.var(axis=0).sum()))
 
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng(self.random_state)
         insertion_order = rng.permutation(n_rows)
         self._n_fits = 0
         threshold = self.threshold_init * self.spread_
@@ -152,7 +152,7 @@ class DIRECTSampler(BaseEstimator):
             empty = np.flatnonzero(self.cluster_sizes_ == 0)
             raise DIRECTConvergenceError(
                 f"{empty.size} Birch cluster(s) received no rows when rows were assigned to their "
-                f"nearest subcluster (threshold {threshold:.3g}); try another seed or max_subclusters"
+                f"nearest subcluster (threshold {threshold:.3g}); try another random_state or max_subclusters"
             )
         self.anchors_ = _members_nearest_centroid(scores, labels, k)
         return self

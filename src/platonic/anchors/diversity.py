@@ -12,15 +12,17 @@ from sklearn.metrics import pairwise_distances_argmin, silhouette_score
 
 from platonic.anchors._validation import AnchorError, check_anchor_rows, check_embeddings
 from platonic.anchors.space import KaiserPCASpace
+from platonic.validation import check_seed, seed_alias
 
 
+@seed_alias
 def anchor_diversity(
     X: np.ndarray,
     anchors: np.ndarray,
     *,
     weight_by_variance_ratio: bool = False,
     silhouette_sample_size: int = 10_000,
-    seed: int = 0,
+    random_state: int = 0,
 ) -> dict[str, float | int]:
     """Diversity of ``anchors`` (row indices) in the reference model's standardised PCA space.
 
@@ -37,15 +39,16 @@ def anchor_diversity(
       ``mean_i (b_i − a_i) / max(a_i, b_i)`` of that partition (``a_i``: mean distance of
       ``i`` to its own cell, ``b_i``: to the nearest other cell) is computed by
       ``sklearn.metrics.silhouette_score`` on ``min(n, silhouette_sample_size)`` rows
-      drawn uniformly without replacement with ``seed`` (the full silhouette costs ``O(n²)``).
+      drawn uniformly without replacement with ``random_state`` (the full silhouette costs ``O(n²)``).
       High = the anchors sit in separated groups; near 0 = they tile a continuous cloud.
 
     Returns a dict with ``mean_pairwise_distance``, ``silhouette``, ``n_anchors``,
-    ``n_components``, ``n_silhouette_rows`` and ``seed``.
+    ``n_components``, ``n_silhouette_rows`` and ``random_state``.
 
     Raises :class:`AnchorError` for fewer than 2 anchors (no pair, no second cell), for
     anchors that are not distinct non-zero rows, or when the sample has a single cell.
     """
+    random_state = check_seed(random_state, "random_state", AnchorError)  # written in the results
     data = check_embeddings(X)
     rows = check_anchor_rows(data, anchors)
     if rows.size < 2:
@@ -58,7 +61,7 @@ def anchor_diversity(
 
     mean_pairwise_distance = float(pdist(anchor_coordinates).mean())
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     n_sample = min(data.shape[0], silhouette_sample_size)
     sample = np.sort(rng.choice(data.shape[0], size=n_sample, replace=False))
     cells = pairwise_distances_argmin(coordinates[sample], anchor_coordinates)
@@ -74,7 +77,7 @@ def anchor_diversity(
         "n_anchors": int(rows.size),
         "n_components": int(space.n_components_),
         "n_silhouette_rows": int(n_sample),
-        "seed": int(seed),
+        "seed": int(random_state),
     }
 
 
@@ -101,9 +104,9 @@ def diversity_table(
     for method in methods:
         for seed in seeds:
             start = time.perf_counter()
-            rows = select_anchors(data, k, method=method, seed=seed)
+            rows = select_anchors(data, k, method=method, random_state=seed)
             elapsed = time.perf_counter() - start
-            measures = anchor_diversity(data, rows, seed=seed, **diversity_options)
+            measures = anchor_diversity(data, rows, random_state=seed, **diversity_options)
             records.append(
                 {
                     "method": method,

@@ -10,6 +10,7 @@ import pandas as pd
 
 from platonic.anchors import ANCHOR_METHODS, select_anchors
 from platonic.anchors._validation import AnchorError
+from platonic.validation import check_seed, seed_alias
 
 
 def common_rows(store, models: list[str]) -> np.ndarray:
@@ -21,7 +22,8 @@ def common_rows(store, models: list[str]) -> np.ndarray:
     return mask
 
 
-def choose_anchors(store, reference: str, k: int = 100, method: str = "direct", seed: int = 0,
+@seed_alias
+def choose_anchors(store, reference: str, k: int = 100, method: str = "direct", random_state: int = 0,
                    models: list[str] | None = None) -> pd.DataFrame:
     """The anchor table: ``k`` atom rows picked by ``method`` on ``reference``'s embeddings.
 
@@ -29,6 +31,7 @@ def choose_anchors(store, reference: str, k: int = 100, method: str = "direct", 
     store), so each anchor has an embedding in every model. Returns one row per anchor with the
     atom-table columns (row, structure_id, element, ...) and the anchor's position ``anchor``.
     """
+    random_state = check_seed(random_state, "random_state", AnchorError)  # written in the results
     if method not in ANCHOR_METHODS:
         raise AnchorError(f"unknown anchor method {method!r}; choose one of {ANCHOR_METHODS}")
     models = models or store.models()
@@ -36,10 +39,10 @@ def choose_anchors(store, reference: str, k: int = 100, method: str = "direct", 
         raise AnchorError(f"reference model {reference!r} is not among {models}")
     valid = np.flatnonzero(common_rows(store, models))
     embeddings = store.load(reference)[valid]
-    picked = valid[select_anchors(embeddings, k, method=method, seed=seed)]
+    picked = valid[select_anchors(embeddings, k, method=method, random_state=random_state)]
     table = store.atom_table().iloc[picked].reset_index(drop=True)
     table.insert(0, "anchor", np.arange(len(picked)))
-    table.attrs.update(reference=reference, k=k, method=method, seed=seed, candidates=int(valid.size))
+    table.attrs.update(reference=reference, k=k, method=method, seed=random_state, candidates=int(valid.size))
     return table
 
 

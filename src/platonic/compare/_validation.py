@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from platonic import validation
 from platonic.errors import PlatonicError
 
 
@@ -17,26 +18,14 @@ def check_matrix(
     min_rows: int = 2,
     dtypes: tuple[type, ...] = (np.float64,),
 ) -> np.ndarray:
-    """Return ``X`` as a finite 2-D float array with at least ``min_rows`` rows.
+    """Return ``X`` as a finite 2-D float array with at least ``min_rows`` rows
+    (:func:`platonic.validation.check_matrix`).
 
     Arrays already in one of ``dtypes`` are kept as they are (float32 embeddings
     stay float32 where a metric allows it); anything else is converted to the
     first of ``dtypes``.
     """
-    array = np.asarray(X)
-    if array.ndim != 2:
-        raise MetricInputError(f"{name} must be a 2-D array (rows x features), got shape {array.shape}")
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise MetricInputError(f"{name} must be numeric, got dtype {array.dtype}")
-    if array.dtype not in dtypes:
-        array = array.astype(dtypes[0])
-    if array.shape[0] < min_rows:
-        raise MetricInputError(f"{name} needs at least {min_rows} rows, got {array.shape[0]}")
-    if array.shape[1] < 1:
-        raise MetricInputError(f"{name} has no columns")
-    if not np.isfinite(array).all():
-        raise MetricInputError(f"{name} contains NaN or infinite values")
-    return array
+    return validation.check_matrix(X, name, MetricInputError, min_rows=min_rows, dtype=dtypes)
 
 
 def check_paired(
@@ -58,11 +47,7 @@ def check_paired(
 
 def check_positive_int(value: object, name: str, *, minimum: int = 1) -> int:
     """Return ``value`` as an int, raising if it is not an integer >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise MetricInputError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise MetricInputError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+    return validation.check_int(value, name, MetricInputError, minimum=minimum)
 
 
 def check_fraction(value: object, name: str, *, open_low: bool = False, open_high: bool = True) -> float:

@@ -25,24 +25,29 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ._validation import MetricInputError
 from .baselines import significance
 from .geometry import geometry_table
 from .intrinsic import twonn_stability
 from .knn import choose_query_rows, knn_indices, l2_normalise_rows, neighbourhood_agreement
 from .matrix import ASYMMETRIC_METRICS, SYMMETRIC_METRICS, heatmap, metric_matrix
+from platonic.plotting import save, subplots
+from platonic.results import heatmap_name
+from platonic.validation import check_seed, seed_alias
 
 CENTRED_SPACE = "unified-centred"
 
 RAW_ONLY_SHARED_WIDTH = ("ot", "superscore")
 
 
-def _select_rows(valid: np.ndarray, n_atoms: int | None, seed: int) -> np.ndarray:
+def _select_rows(valid: np.ndarray, n_atoms: int | None, random_state: int) -> np.ndarray:
     rows = np.flatnonzero(valid)
     if n_atoms is not None and n_atoms < rows.size:
-        rows = np.sort(np.random.default_rng(seed).choice(rows, size=n_atoms, replace=False))
+        rows = np.sort(np.random.default_rng(random_state).choice(rows, size=n_atoms, replace=False))
     return rows
 
 
+@seed_alias
 def compare_store(
     store,
     unified: dict[str, Path] | None,
@@ -50,7 +55,7 @@ def compare_store(
     metrics: Sequence[str] = SYMMETRIC_METRICS + ASYMMETRIC_METRICS,
     spaces: Sequence[str] = ("raw", "unified"),
     n_atoms: int | None = None,
-    seed: int = 0,
+    random_state: int = 0,
     ot_stratify: str | None = "element",
     centred: bool = False,
     exclude_same_structure: bool = False,
@@ -66,10 +71,11 @@ def compare_store(
     ``options`` go to :func:`metric_matrix` (k, mknn_score, n_queries, ot_n_samples, ot_repeats,
     n_permutations, ...).
     """
+    random_state = check_seed(random_state, "random_state", MetricInputError)  # written in the results
     models = list(models or store.models())
     raw = {m: store.load(m) for m in models}
     valid = np.logical_and.reduce([np.isfinite(a).all(axis=1) for a in raw.values()])
-    rows = _select_rows(valid, n_atoms, seed)
+    rows = _select_rows(valid, n_atoms, random_state)
     atoms = store.atom_table()
     if ot_stratify is not None:
         if ot_stratify not in atoms.columns:
@@ -91,30 +97,32 @@ def compare_store(
         else:
             raise ValueError(f"unknown space {space!r}; choose raw or unified")
         centred_space = CENTRED_SPACE if centred and space == "unified" else None
-        table = metric_matrix(arrays, chosen, space=space, seed=seed, centred_space=centred_space, **options)
+        table = metric_matrix(arrays, chosen, space=space, seed=random_state, centred_space=centred_space, **options)
         table["rows_available"] = int(valid.sum())
         table["rows_used"] = int(rows.size)
         tables.append(table)
     if "mknn" in metrics and {"raw", "unified"} <= set(spaces):
-        table = self_mknn(raw, unified, models, rows, centred=centred, seed=seed,
+        table = self_mknn(raw, unified, models, rows, centred=centred, random_state=random_state,
                           **{key: options[key] for key in ("k", "mknn_score", "n_queries", "mknn_groups") if key in options})
         table["rows_available"] = int(valid.sum())
         table["rows_used"] = int(rows.size)
         tables.append(table)
     combined = pd.concat(tables, ignore_index=True)
-    controls = [m for m in models if not store.card(m)["card"].get("trained", True)]
+    controls = [m for m in models if not store.model_card(m).trained]
     return significance(combined, controls)
 
 
+@seed_alias
 def self_mknn(raw: dict[str, np.ndarray], unified: dict[str, Path], models: Sequence[str], rows: np.ndarray,
               k: int = 10, mknn_score: str = "jaccard", n_queries: int | None = None,
-              mknn_groups: np.ndarray | None = None, centred: bool = False, seed: int = 0) -> pd.DataFrame:
+              mknn_groups: np.ndarray | None = None, centred: bool = False, random_state: int = 0) -> pd.DataFrame:
     """Each model's mKNN between its raw space and its own unified space (the transform's ceiling).
 
     Same neighbours, score, query atoms and exclusion rule as the matrix. With ``centred`` also
     against the centred unified cloud (space ``raw->unified-centred``).
     """
-    queries = choose_query_rows(rows.size, n_queries, seed)
+    random_state = check_seed(random_state, "random_state", MetricInputError)  # written in the results
+    queries = choose_query_rows(rows.size, n_queries, random_state)
     detail = f"{mknn_score}, k={k}" + (", same-structure neighbours excluded" if mknn_groups is not None else "")
     records = []
     for m in models:
@@ -127,7 +135,7 @@ def self_mknn(raw: dict[str, np.ndarray], unified: dict[str, Path], models: Sequ
             value = neighbourhood_agreement(own, knn_indices(l2_normalise_rows(cloud), k, queries, mknn_groups),
                                             mknn_score)
             records.append({"model_a": m, "model_b": m, "metric": "mknn_self", "value": value, "std": np.nan,
-                            "n": int(queries.size), "seed": seed if queries.size < rows.size else None, "space": space,
+                            "n": int(queries.size), "seed": random_state if queries.size < rows.size else None, "space": space,
                             "detail": detail + "; a model's raw neighbourhoods vs its own unified ones",
                             "null_mean": np.nan, "null_std": np.nan})
     return pd.DataFrame.from_records(records).astype({"n": "int64", "seed": "Int64"})
@@ -138,12 +146,13 @@ def unified_geometry_table(store, unified: dict[str, Path], models: Sequence[str
     on the atoms every model embedded; ``trained`` from the model cards."""
     raw_valid = np.logical_and.reduce([np.isfinite(store.load(m)).all(axis=1) for m in models])
     table = geometry_table({m: np.load(unified[m], mmap_mode="r")[raw_valid] for m in models})
-    table.insert(1, "trained", [bool(store.card(m)["card"].get("trained", True)) for m in models])
+    table.insert(1, "trained", [bool(store.model_card(m).trained) for m in models])
     return table
 
 
+@seed_alias
 def intrinsic_dimensions(store, unified: dict[str, Path] | None, models: Sequence[str], spaces: Sequence[str],
-                         n_atoms: int = 20000, seed: int = 0, relative_tol: float = 1e-4,
+                         n_atoms: int = 20000, random_state: int = 0, relative_tol: float = 1e-4,
                          symmetry_dedup: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """TwoNN per model and space with its stability check (:func:`twonn_stability`).
 
@@ -153,9 +162,10 @@ def intrinsic_dimensions(store, unified: dict[str, Path] | None, models: Sequenc
     (``dimension`` NaN and ``verdict`` "no stable estimate: ..." unless the estimate plateaus over
     the merge tolerances and subsample sizes), and the curves behind it.
     """
+    random_state = check_seed(random_state, "random_state", MetricInputError)  # written in the results
     raw = {m: store.load(m) for m in models}
     valid = np.logical_and.reduce([np.isfinite(a).all(axis=1) for a in raw.values()])
-    rows = _select_rows(valid, n_atoms, seed)
+    rows = _select_rows(valid, n_atoms, random_state)
     classes = None
     if symmetry_dedup:
         atoms = store.atom_table()
@@ -167,8 +177,8 @@ def intrinsic_dimensions(store, unified: dict[str, Path] | None, models: Sequenc
         for m in models:
             X = raw[m][rows] if space == "raw" else np.load(unified[m], mmap_mode="r")[rows]
             summary, curve = twonn_stability(np.asarray(X, dtype=np.float64), classes=classes,
-                                             reference_tolerance=relative_tol, seed=seed)
-            records.append({"model": m, "space": space, **summary, "n_atoms": int(rows.size), "seed": seed,
+                                             reference_tolerance=relative_tol, random_state=random_state)
+            records.append({"model": m, "space": space, **summary, "n_atoms": int(rows.size), "seed": random_state,
                             "dedup": "one atom per spglib class" if symmetry_dedup else "none"})
             curves += [{"model": m, "space": space, **row} for row in curve]
     return pd.DataFrame(records), pd.DataFrame(curves)
@@ -176,23 +186,15 @@ def intrinsic_dimensions(store, unified: dict[str, Path] | None, models: Sequenc
 
 def save_heatmaps(table: pd.DataFrame, out: str | Path) -> list[Path]:
     """One PNG per (space, metric) present in ``table``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for (space, metric), part in table.groupby(["space", "metric"]):
         if metric == "mknn_self":  # one value per model, no matrix: a table in the report
             continue
-        fig, ax = plt.subplots(figsize=(6.5, 5.5))
+        fig, ax = subplots(figsize=(6.5, 5.5))
         heatmap(part, metric, ax=ax)
         ax.set_title(f"{metric} ({space} space, n={int(part['n'].iloc[0])})")
         fig.tight_layout()
-        path = out / f"heatmap_{metric}_{space}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save(fig, out / heatmap_name(metric, space), dpi=110))
     return paths

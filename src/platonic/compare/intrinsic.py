@@ -32,6 +32,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from .knn import nearest_rows
 from ._validation import MetricInputError, check_fraction, check_matrix
+from platonic.validation import seed_alias
 
 
 class TwoNNResult(NamedTuple):
@@ -107,6 +108,7 @@ def one_per_class(classes: np.ndarray) -> np.ndarray:
     return np.sort(first)
 
 
+@seed_alias
 def twonn_stability(
     X: np.ndarray,
     classes: np.ndarray | None = None,
@@ -115,7 +117,7 @@ def twonn_stability(
     repeats: int = 3,
     reference_tolerance: float = 1e-4,
     max_relative_spread: float = 0.1,
-    seed: int = 0,
+    random_state: int = 0,
 ) -> tuple[dict[str, object], list[dict[str, float]]]:
     """TwoNN with its stability checked; a number only where it plateaus.
 
@@ -151,7 +153,7 @@ def twonn_stability(
         result = two_nn_dimension(points, dedup_tol=tol * scale)
         curve.append({"kind": "tolerance", "relative_tol": tol, "fraction": 1.0, "draw": 0,
                       "dimension": result.dimension, "n_points": points.shape[0] - result.n_duplicates})
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     full = two_nn_dimension(points, dedup_tol=reference_tolerance * scale).dimension
     subsample_means = {}
     for fraction in fractions:

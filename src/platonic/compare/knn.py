@@ -41,16 +41,18 @@ import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
 from ._validation import MetricInputError, check_matrix, check_paired, check_positive_int
+from platonic.validation import seed_alias
 
 KnnScore = Literal["jaccard", "overlap"]
 
 
-def choose_query_rows(n_rows: int, n_queries: int | None, seed: int = 0) -> np.ndarray:
+@seed_alias
+def choose_query_rows(n_rows: int, n_queries: int | None, random_state: int = 0) -> np.ndarray:
     """Sorted row indices of the query atoms: all rows, or ``n_queries`` drawn without replacement."""
     if n_queries is None or n_queries >= n_rows:
         return np.arange(n_rows)
     n_queries = check_positive_int(n_queries, "n_queries")
-    return np.sort(np.random.default_rng(seed).choice(n_rows, size=n_queries, replace=False))
+    return np.sort(np.random.default_rng(random_state).choice(n_rows, size=n_queries, replace=False))
 
 
 def nearest_rows(reference: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
@@ -164,13 +166,14 @@ def neighbourhood_agreement(neighbours_a: np.ndarray, neighbours_b: np.ndarray, 
     return float(np.mean(shared / (2 * k - shared)))
 
 
+@seed_alias
 def mutual_knn(
     A: np.ndarray,
     B: np.ndarray,
     k: int = 10,
     score: KnnScore = "jaccard",
     n_queries: int | None = None,
-    seed: int = 0,
+    random_state: int = 0,
     groups: np.ndarray | None = None,
 ) -> float:
     """Mutual k-NN agreement of two row-matched embeddings (see module docstring).
@@ -182,7 +185,7 @@ def mutual_knn(
     k : neighbours per atom (default 10)
     score : ``"jaccard"`` (paper) or ``"overlap"`` (Huh et al.)
     n_queries : average over this many random query atoms instead of all (None: all, exact)
-    seed : seed of the query draw (used only when ``n_queries`` < n_atoms)
+    random_state : int seed or numpy Generator of the query draw (used only when ``n_queries`` < n_atoms)
     groups : optional label per atom (e.g. structure id): neighbours with the query's label are
         excluded in both embeddings
 
@@ -193,7 +196,7 @@ def mutual_knn(
     A, B = check_paired(A, B, dtypes=(np.float64, np.float32))
     if score not in ("jaccard", "overlap"):
         raise MetricInputError(f"score must be 'jaccard' or 'overlap', got {score!r}")
-    queries = choose_query_rows(A.shape[0], n_queries, seed)
+    queries = choose_query_rows(A.shape[0], n_queries, random_state)
     neighbours_a = knn_indices(l2_normalise_rows(A), k, queries, groups)
     neighbours_b = knn_indices(l2_normalise_rows(B), k, queries, groups)
     return neighbourhood_agreement(neighbours_a, neighbours_b, score)

@@ -31,16 +31,18 @@ import numpy as np
 
 from ._moments import CentredStats, centred_cross_product
 from ._validation import MetricInputError, check_positive_int
+from platonic.validation import seed_alias
 
 
-def query_preserving_permutations(n_rows: int, queries: np.ndarray, n_permutations: int, seed: int = 0) -> list[np.ndarray]:
+@seed_alias
+def query_preserving_permutations(n_rows: int, queries: np.ndarray, n_permutations: int, random_state: int = 0) -> list[np.ndarray]:
     """``n_permutations`` permutations of ``range(n_rows)`` that map ``queries`` onto itself.
 
     With ``queries`` = every row these are uniform random permutations.
     """
     n_permutations = check_positive_int(n_permutations, "n_permutations", minimum=2)
     queries = np.asarray(queries)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     if queries.size == n_rows:
         return [rng.permutation(n_rows) for _ in range(n_permutations)]
     others = np.setdiff1d(np.arange(n_rows), queries)

@@ -58,6 +58,7 @@ import ot as pot
 
 from ._validation import MetricInputError, check_matrix, check_paired, check_positive_int
 from platonic.errors import PlatonicError
+from platonic.validation import check_seed, seed_alias
 
 
 class SinkhornConvergenceError(PlatonicError, RuntimeError):
@@ -94,7 +95,8 @@ class OTDetails:
     seed: int
 
 
-def sample_rows(n_rows: int, n_samples: int, seed: int = 0, strata: np.ndarray | None = None) -> np.ndarray:
+@seed_alias
+def sample_rows(n_rows: int, n_samples: int, random_state: int = 0, strata: np.ndarray | None = None) -> np.ndarray:
     """Sorted indices of ``min(n_samples, n_rows)`` rows, uniform or stratified by ``strata``.
 
     Stratified: each label gets its proportional share of ``n_samples`` (largest remainders
@@ -106,7 +108,7 @@ def sample_rows(n_rows: int, n_samples: int, seed: int = 0, strata: np.ndarray |
         raise MetricInputError(f"strata must have one label per row ({n_rows}), got {len(strata)}")
     if n_samples >= n_rows:
         return np.arange(n_rows)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     if strata is None:
         return np.sort(rng.choice(n_rows, size=n_samples, replace=False))
     labels, inverse, counts = np.unique(np.asarray(strata), return_inverse=True, return_counts=True)
@@ -215,12 +217,13 @@ def _symmetric_entropic_ot_from_cost(
     return _value_of_plan(plan, cost, eps, marginal_tolerance, "symmetric Sinkhorn", num_iter_max)
 
 
+@seed_alias
 def score_ot_details(
     A: np.ndarray,
     B: np.ndarray,
     reg: float = 0.05,
     n_samples: int = 2000,
-    seed: int = 0,
+    random_state: int = 0,
     strata: np.ndarray | None = None,
     method: str = "sinkhorn",
     num_iter_max: int = 10_000,
@@ -234,12 +237,13 @@ def score_ot_details(
     A, B : arrays of shape (n_atoms, d), e.g. two models in the unified K-space
     reg : entropic regularisation relative to the mean cross cost (eps = reg * mean(C_AB))
     n_samples : largest number of atoms used; more rows are subsampled (see module docstring)
-    seed : seed of the subsample
+    random_state : int seed of the subsample (recorded in the result)
     strata : optional per-row labels for a stratified subsample
     method, num_iter_max, stop_threshold, marginal_tolerance : see :func:`entropic_ot`
         (``method`` applies to the cross term; ``stop_threshold`` is POT's L2 criterion there
         and the L1 marginal error for the self terms)
     """
+    random_state = check_seed(random_state, "random_state", MetricInputError)  # written in the results
     A, B = check_paired(A, B, dtypes=(np.float64, np.float32))
     if A.shape[1] != B.shape[1]:
         raise MetricInputError(
@@ -247,7 +251,7 @@ def score_ot_details(
         )
     if not (np.isfinite(reg) and reg > 0):
         raise MetricInputError(f"reg must be a positive number, got {reg!r}")
-    rows = sample_rows(A.shape[0], n_samples, seed, strata)
+    rows = sample_rows(A.shape[0], n_samples, random_state, strata)
     sample_a = np.asarray(A[rows], dtype=np.float64)
     sample_b = np.asarray(B[rows], dtype=np.float64)
     cost_ab = pot.dist(sample_a, sample_b, metric="sqeuclidean")
@@ -277,17 +281,18 @@ def score_ot_details(
         mean_cost=mean_cost,
         n=len(rows),
         n_total=A.shape[0],
-        seed=seed,
+        seed=random_state,
     )
 
 
+@seed_alias
 def score_ot(
     A: np.ndarray,
     B: np.ndarray,
     reg: float = 0.05,
     n_samples: int = 2000,
-    seed: int = 0,
+    random_state: int = 0,
     **solver_options: object,
 ) -> float:
     """ScoreOT = S_eps(A, B) / mean(C_AB); see :func:`score_ot_details` for the parameters."""
-    return score_ot_details(A, B, reg=reg, n_samples=n_samples, seed=seed, **solver_options).score  # type: ignore[arg-type]
+    return score_ot_details(A, B, reg=reg, n_samples=n_samples, random_state=random_state, **solver_options).score  # type: ignore[arg-type]

@@ -28,6 +28,7 @@ import numpy as np
 
 from ._moments import CentredStats, centred_cross_product
 from ._validation import MetricInputError, check_paired, check_positive_int
+from platonic.validation import seed_alias
 
 
 def procrustes_score(A: np.ndarray, B: np.ndarray) -> float:
@@ -59,12 +60,13 @@ def procrustes_from_moments(cross: np.ndarray, stats_a: CentredStats, stats_b: C
     return float(min(score, 1.0))
 
 
+@seed_alias
 def permutation_null(
     metric: Callable[[np.ndarray, np.ndarray], float],
     A: np.ndarray,
     B: np.ndarray,
     n_permutations: int = 10,
-    seed: int = 0,
+    random_state: int = 0,
 ) -> tuple[float, float]:
     """Mean and standard deviation of ``metric(A, B[perm])`` over random row permutations.
 
@@ -77,7 +79,7 @@ def permutation_null(
     metric : callable ``metric(A, B) -> float``, e.g. :func:`procrustes_score`
     A, B : row-matched embeddings
     n_permutations : number of shuffles (>= 2 so that a spread exists)
-    seed : seed of the ``numpy.random.default_rng`` drawing the permutations
+    random_state : int seed or numpy Generator drawing the permutations
 
     Returns
     -------
@@ -87,6 +89,6 @@ def permutation_null(
         raise MetricInputError(f"metric must be callable, got {metric!r}")
     A, B = check_paired(A, B, dtypes=(np.float64, np.float32))
     n_permutations = check_positive_int(n_permutations, "n_permutations", minimum=2)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     values = np.array([metric(A, B[rng.permutation(B.shape[0])]) for _ in range(n_permutations)])
     return float(values.mean()), float(values.std(ddof=1))

@@ -40,6 +40,9 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 from platonic.errors import PlatonicError
+from platonic.plotting import save, subplots
+from platonic.results import Diagnose
+from platonic.validation import check_matrix
 
 STATISTICS = ("median", "mean")
 #: Structure columns copied from the atom table into the ranking.
@@ -63,10 +66,8 @@ def material_embeddings(z: Any, structure_index: Any, n_structures: int | None =
     -------
     array (n_structures, K); NaN for a structure with any NaN atom row or with no atoms.
     """
-    z = np.asarray(z, dtype=np.float64)
+    z = check_matrix(z, "z", AtypicalInputError, min_rows=0, columns="K", finite=False)
     index = np.asarray(structure_index)
-    if z.ndim != 2 or z.shape[1] == 0:
-        raise AtypicalInputError(f"z must be a 2-D (atoms x K) array, got shape {z.shape}")
     if index.shape != (z.shape[0],) or not np.issubdtype(index.dtype, np.integer):
         raise AtypicalInputError(f"structure_index must be {z.shape[0]} integers, got shape {index.shape}, "
                                  f"dtype {index.dtype}")
@@ -227,14 +228,9 @@ def plot_atypical(ranking: pd.DataFrame, distances: pd.DataFrame, top: int = 20)
     ``ranking`` is :func:`atypicality_scores`' first table (``structure_id`` and ``formula``
     columns, as :func:`atypical_report` adds them, label the bars when present).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     head = ranking.dropna(subset=["score"]).head(top)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, max(4.0, 0.32 * len(head) + 1.5)),
-                                      gridspec_kw={"width_ratios": [1, 2]})
+    fig, (left, right) = subplots(1, 2, figsize=(12, max(4.0, 0.32 * len(head) + 1.5)),
+                                  gridspec_kw={"width_ratios": [1, 2]})
     left.hist(ranking["score"].dropna(), bins=40, color="tab:grey")
     left.set_xlabel("atypicality score (1 = typical disagreement)")
     left.set_ylabel("structures")
@@ -292,7 +288,7 @@ def atypical_report(
     if missing:
         raise AtypicalInputError(f"no unified matrix for {missing}; have {sorted(unified)}")
     if consensus_models is None:
-        consensus_models = [m for m in models if store.card(m)["card"].get("trained", True)]
+        consensus_models = [m for m in models if store.model_card(m).trained]
     atoms = store.atom_table()
     index = atoms["structure_index"].to_numpy()
     n_structures = int(index.max()) + 1
@@ -310,14 +306,11 @@ def atypical_report(
     distances = distances.merge(structures[["structure_id"]], left_on="structure_index", right_index=True, how="left")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"atypical_scores": out / "atypical_scores.csv", "atypical_top": out / "atypical_top.csv",
-             "atypical_distances": out / "atypical_distances.csv", "atypical_png": out / "atypical.png"}
+    paths = {"atypical_scores": out / Diagnose.ATYPICAL_SCORES, "atypical_top": out / Diagnose.ATYPICAL_TOP,
+             "atypical_distances": out / Diagnose.ATYPICAL_DISTANCES, "atypical_png": out / Diagnose.ATYPICAL_PNG}
     ranking.to_csv(paths["atypical_scores"], index=False)
     ranking.head(top).to_csv(paths["atypical_top"], index=False)
     distances.to_csv(paths["atypical_distances"], index=False)
     fig = plot_atypical(ranking, distances, top=top)
-    fig.savefig(paths["atypical_png"], dpi=120)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    save(fig, paths["atypical_png"], dpi=120)
     return paths

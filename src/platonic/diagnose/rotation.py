@@ -35,6 +35,8 @@ from ase import Atoms
 from matplotlib.figure import Figure
 from scipy.spatial.transform import Rotation
 from platonic.errors import PlatonicError
+from platonic.results import Diagnose
+from platonic.validation import check_seed, seed_alias
 
 #: BaCeO3, Pnma, 20 atoms: a tilted perovskite with atoms on inversion centres (Ce), on mirror planes
 #: (Ba, O1) and in general positions (O2).
@@ -58,18 +60,19 @@ def _check_count(value: object, name: str) -> int:
     return int(value)
 
 
-def random_rotations(n_rotations: int, seed: int, improper: bool = False) -> np.ndarray:
+@seed_alias
+def random_rotations(n_rotations: int, random_state: int, improper: bool = False) -> np.ndarray:
     """``n_rotations`` matrices uniform on SO(3), shape ``(n_rotations, 3, 3)``.
 
     ``improper=True`` returns the same rotations times −1 (rotation followed by inversion,
     determinant −1), uniform on the improper half of O(3).
     """
     n_rotations = _check_count(n_rotations, "n_rotations")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise RotationInputError(f"seed must be an integer (rotations must be reproducible), got {seed!r}")
+    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)):
+        raise RotationInputError(f"random_state must be an integer seed (rotations must be reproducible), got {random_state!r}")
     if not isinstance(improper, (bool, np.bool_)):
         raise RotationInputError(f"improper must be True or False, got {improper!r}")
-    matrices = Rotation.random(n_rotations, random_state=int(seed)).as_matrix().reshape(n_rotations, 3, 3)
+    matrices = Rotation.random(n_rotations, random_state=int(random_state)).as_matrix().reshape(n_rotations, 3, 3)
     return -matrices if improper else matrices
 
 
@@ -267,9 +270,9 @@ def _anchor_rows(anchors) -> np.ndarray:
 
 
 def _transform_from_store(store, model, rows: np.ndarray):
-    """The model's transform of the :class:`~platonic.analyse.arithmetic.UnifiedSpace` of the store
+    """The model's transform of the :class:`~platonic.analyse.unified_space.UnifiedSpace` of the store
     (which refuses a loaded model whose fingerprint is not the store's)."""
-    from platonic.analyse.arithmetic import EmbeddingArithmeticError, UnifiedSpace
+    from platonic.analyse.unified_space import EmbeddingArithmeticError, UnifiedSpace
 
     name = model.card.name
     space = UnifiedSpace.from_store(store, rows, [name], centroids=False)
@@ -280,13 +283,14 @@ def _transform_from_store(store, model, rows: np.ndarray):
     return space.transforms[name]
 
 
+@seed_alias
 def rotation_report(
     models: Sequence[str | object],
     out_dir: str | Path,
     *,
     structure: str | Atoms = DEFAULT_STRUCTURE,
     n_rotations: int = DEFAULT_N_ROTATIONS,
-    seed: int = 0,
+    random_state: int = 0,
     improper: bool = False,
     tolerance: float = DEFAULT_TOLERANCE,
     store=None,
@@ -303,8 +307,8 @@ def rotation_report(
         Output directory (created).
     structure : case-study id or ase.Atoms
         Default BaCeO3 Pnma (``"mp-3187"``).
-    n_rotations, seed : int
-        Number of random rotations and their seed.
+    n_rotations, random_state : int
+        Number of random rotations and their seed (an int: it is written in the table).
     improper : bool
         Compose every rotation with the inversion (test O(3) instead of SO(3) invariance).
     tolerance : float
@@ -321,13 +325,14 @@ def rotation_report(
         ``rotation_atoms.csv`` and ``"models"``: ``rotation_models.csv``
         (:func:`summarise_rotation`), ``"figure"``: ``rotation.png`` (:func:`plot_rotation`).
     """
+    random_state = check_seed(random_state, "random_state", RotationInputError)  # written in the results
     if (store is None) != (anchors is None):
         raise RotationInputError("give both store and anchors for the unified space, or neither")
     models = list(models)
     if not models:
         raise RotationInputError("no models given")
     atoms = _structure(structure)
-    rotations = random_rotations(n_rotations, seed, improper)
+    rotations = random_rotations(n_rotations, random_state, improper)
     rows = None if anchors is None else _anchor_rows(anchors)
     tables = []
     for entry in models:
@@ -343,15 +348,15 @@ def rotation_report(
     changes = pd.concat(tables, ignore_index=True)
     per_atom, per_model = summarise_rotation(changes, tolerance)
     per_model.insert(2, "structure", atoms.info.get("id", atoms.get_chemical_formula()))
-    per_model.insert(3, "seed", seed)
+    per_model.insert(3, "seed", random_state)
     per_model.insert(4, "improper", improper)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
-        "changes": out / "rotation_changes.csv",
-        "atoms": out / "rotation_atoms.csv",
-        "models": out / "rotation_models.csv",
-        "figure": out / "rotation.png",
+        "changes": out / Diagnose.ROTATION_CHANGES,
+        "atoms": out / Diagnose.ROTATION_ATOMS,
+        "models": out / Diagnose.ROTATION_MODELS,
+        "figure": out / Diagnose.ROTATION_PNG,
     }
     changes.to_csv(paths["changes"], index=False)
     per_atom.to_csv(paths["atoms"], index=False)

@@ -290,15 +290,13 @@ def outcome_table(displacement: pd.DataFrame, ratios: pd.DataFrame, minima: pd.D
 def plot_cu_au_map(z: dict[str, np.ndarray], elements: np.ndarray, parent: str, names: dict[str, str]):
     """Fig 5a-c: Cu (stars) and Au (crosses) atoms on the parent's unified-space PCA, with arrows
     from each parent position to the same atom under each fine-tune."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from sklearn.decomposition import PCA
+
+    from platonic.plotting import subplots
 
     pca = PCA(n_components=2).fit(z[parent])
     base = pca.transform(z[parent])
-    fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 4.4), squeeze=False, sharex=True, sharey=True)
+    fig, axes = subplots(1, len(names), figsize=(5.2 * len(names), 4.4), squeeze=False, sharex=True, sharey=True)
     for ax, (key, model) in zip(axes[0], names.items()):
         moved = pca.transform(z[model])
         ax.scatter(base[:, 0], base[:, 1], s=2, c="lightgrey", linewidths=0)
@@ -316,8 +314,6 @@ def plot_cu_au_map(z: dict[str, np.ndarray], elements: np.ndarray, parent: str, 
 
 
 def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
+    from platonic.plotting import save
 
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=110)

@@ -126,14 +126,11 @@ def phonon_table(calculators: dict[str, Any], elements=("Cu", "Au"), supercell: 
 
 def plot_phonons(bands: pd.DataFrame, summary: pd.DataFrame):
     """One panel per element, one colour per model; imaginary modes show below the zero line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from platonic.plotting import colormap, subplots
 
     elements = list(dict.fromkeys(bands["element"]))
-    fig, axes = plt.subplots(1, len(elements), figsize=(5.5 * len(elements), 4.0), squeeze=False)
-    colours = dict(zip(dict.fromkeys(bands["model"]), plt.get_cmap("tab10").colors))
+    fig, axes = subplots(1, len(elements), figsize=(5.5 * len(elements), 4.0), squeeze=False)
+    colours = dict(zip(dict.fromkeys(bands["model"]), colormap("tab10").colors))
     for ax, element in zip(axes[0], elements):
         part = bands[bands["element"] == element]
         for model, lines in part.groupby("model", sort=False):

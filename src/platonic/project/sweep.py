@@ -11,25 +11,27 @@ import pandas as pd
 from platonic.anchors import select_anchors
 from platonic.compare import linear_cka, procrustes_score
 from platonic.project.transform import PlatonicTransform, ProjectionError
+from platonic.validation import check_seed, seed_alias
 
 DEFAULT_KS = (3, 8, 20, 50, 100, 200, 400)
 
 
+@seed_alias
 def k_sweep(
     embeddings: Mapping[str, np.ndarray],
     ks: Sequence[int] = DEFAULT_KS,
     method: str = "direct",
-    seed: int = 0,
+    random_state: int = 0,
     reference: str | None = None,
     n_eval: int = 5000,
 ) -> pd.DataFrame:
     """Unified representations for each anchor count K, and how much they still change.
 
     For each ``K`` in ``ks`` (sorted ascending), anchors are chosen on ``embeddings[reference]``
-    with :func:`platonic.anchors.select_anchors` (``method``, ``seed``), and every model is
+    with :func:`platonic.anchors.select_anchors` (``method``, ``random_state``), and every model is
     mapped by its own :class:`PlatonicTransform` on those anchor rows. Everything is then
     measured on the same ``min(n, n_eval)`` evaluation rows, drawn uniformly without
-    replacement with ``seed``. Measures (long format, one row each):
+    replacement with ``random_state``. Measures (long format, one row each):
 
     * ``procrustes_vs_previous_k`` (``model_a == model_b``): Procrustes similarity
       (:func:`platonic.compare.procrustes_score`, which zero-pads the narrower matrix)
@@ -43,7 +45,7 @@ def k_sweep(
     ----------
     embeddings : mapping model name → ``(n, d_model)`` array; rows matched across models.
     ks : anchor counts; each must be <= n.
-    method, seed : anchor selection (see :func:`platonic.anchors.select_anchors`).
+    method, random_state : anchor selection (see :func:`platonic.anchors.select_anchors`).
     reference : model whose embeddings choose the anchors; default the first in ``embeddings``.
     n_eval : number of evaluation rows.
 
@@ -52,6 +54,7 @@ def k_sweep(
     DataFrame with columns ``k, measure, model_a, model_b, value, n_eval, method, seed,
     reference``; ``attrs["anchors"]`` maps each K to its anchor rows.
     """
+    random_state = check_seed(random_state, "random_state", ProjectionError)  # written in the results
     if not embeddings:
         raise ProjectionError("embeddings is empty: give at least one model")
     names = list(embeddings)
@@ -79,15 +82,15 @@ def k_sweep(
     if n_eval < 2:
         raise ProjectionError(f"n_eval must be >= 2, got {n_eval}")
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     eval_rows = np.sort(rng.choice(n_atoms, size=min(n_atoms, n_eval), replace=False))
-    context = {"n_eval": int(eval_rows.size), "method": method, "seed": int(seed), "reference": reference}
+    context = {"n_eval": int(eval_rows.size), "method": method, "seed": int(random_state), "reference": reference}
 
     records: list[dict] = []
     previous: dict[str, np.ndarray] = {}
     chosen: dict[int, list[int]] = {}
     for k in sorted_ks:
-        anchors = select_anchors(arrays[reference], k, method=method, seed=seed)
+        anchors = select_anchors(arrays[reference], k, method=method, random_state=random_state)
         chosen[k] = anchors.tolist()
         unified = {
             name: PlatonicTransform(anchor_rows=anchors).fit(array).transform(array[eval_rows])

@@ -6,8 +6,9 @@ from typing import Iterable, Iterator
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 from platonic.errors import PlatonicError
+from platonic.validation import check_matrix
 
 
 class ProjectionError(PlatonicError, ValueError):
@@ -143,13 +144,5 @@ class PlatonicTransform(TransformerMixin, BaseEstimator):
 
 
 def _check_matrix(X: np.ndarray, name: str) -> np.ndarray:
-    """A non-empty 2-D real array (sklearn's ``check_array`` messages), finite row by row."""
-    try:
-        array = check_array(X, dtype="numeric", ensure_all_finite=False, input_name=name)
-    except ValueError as error:
-        raise ProjectionError(f"{name}: {error}") from error
-    finite_rows = np.isfinite(array).all(axis=1)
-    if not finite_rows.all():
-        bad = np.flatnonzero(~finite_rows)
-        raise ProjectionError(f"{name} has {bad.size} row(s) with NaN or inf (first: row {int(bad[0])})")
-    return array
+    """A non-empty 2-D real array, finite row by row (:func:`platonic.validation.check_matrix`)."""
+    return check_matrix(X, name, ProjectionError, dtype="numeric")

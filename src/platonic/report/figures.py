@@ -1,6 +1,7 @@
 """Figures of the study's own stage results (the stages write tables; the report draws them).
 
-Each function takes what a stage wrote and returns a matplotlib Figure (Agg backend).
+Each function takes what a stage wrote and returns a matplotlib Figure built without pyplot
+(:mod:`platonic.plotting`), so drawing never touches the user's backend.
 """
 
 from __future__ import annotations
@@ -10,14 +11,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from platonic.plotting import category_handles, colormap, subplots
 
 
 def raw_pca_maps(raw: Mapping[str, np.ndarray], labels: np.ndarray):
@@ -29,13 +23,12 @@ def raw_pca_maps(raw: Mapping[str, np.ndarray], labels: np.ndarray):
     """
     from sklearn.decomposition import PCA
 
-    plt = _pyplot()
     names = list(raw)
     categories = pd.Categorical(np.asarray(labels))
-    cmap = plt.get_cmap("tab20", max(len(categories.categories), 1))
+    cmap = colormap("tab20", max(len(categories.categories), 1))
     cols = min(4, len(names))
-    fig, axes = plt.subplots(-(-len(names) // cols), cols, figsize=(3.4 * cols, 3.2 * -(-len(names) // cols)),
-                             squeeze=False)
+    fig, axes = subplots(-(-len(names) // cols), cols, figsize=(3.4 * cols, 3.2 * -(-len(names) // cols)),
+                         squeeze=False)
     for ax, name in zip(axes.flat, names):
         X = np.asarray(raw[name])
         finite = np.isfinite(X).all(axis=1)
@@ -49,8 +42,7 @@ def raw_pca_maps(raw: Mapping[str, np.ndarray], labels: np.ndarray):
         ax.set_yticks([])
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
-    handles = [plt.Line2D([], [], marker="o", ls="", color=cmap(i), label=str(c))
-               for i, c in enumerate(categories.categories)]
+    handles = category_handles(cmap, categories.categories)
     fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
@@ -58,8 +50,7 @@ def raw_pca_maps(raw: Mapping[str, np.ndarray], labels: np.ndarray):
 
 def k_sweep_figure(table: pd.DataFrame):
     """Convergence of the unified space with K: Procrustes to the previous K, and cross-model agreement."""
-    plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (left, right) = subplots(1, 2, figsize=(10, 3.6))
     own = table[table.measure == "procrustes_vs_previous_k"]
     for model, part in own.groupby("model_a", sort=False):
         left.plot(part["k"], part["value"], marker="o", label=model)
@@ -80,9 +71,8 @@ def k_sweep_figure(table: pd.DataFrame):
 
 def diversity_figure(table: pd.DataFrame):
     """DIRECT vs random anchors: mean pairwise distance and silhouette, one bar per seed."""
-    plt = _pyplot()
     measures = [m for m in ("mean_pairwise_distance", "silhouette") if m in table.columns]
-    fig, axes = plt.subplots(1, len(measures), figsize=(4.5 * len(measures), 3.4), squeeze=False)
+    fig, axes = subplots(1, len(measures), figsize=(4.5 * len(measures), 3.4), squeeze=False)
     methods = list(dict.fromkeys(table["method"]))
     seeds = list(dict.fromkeys(table["seed"]))
     width = 0.8 / len(seeds)

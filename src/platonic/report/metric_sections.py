@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from platonic.results import Results
 from platonic.report.html import Section
 
 GEOMETRY_GUIDE = (
@@ -48,7 +49,7 @@ _SIMILARITY_SHOWN = ("procrustes", "cka", "mknn", "ot", "superscore")
 
 def geometry_section(results: Path) -> Section:
     section = Section("unified_geometry", "Unified space: offset and degeneracy per model", GEOMETRY_GUIDE)
-    path = results / "unified_geometry.csv"
+    path = Results(results).unified_geometry
     if not path.exists():
         section.missing.append(f"{path} absent (the unified space was not compared)")
         return section
@@ -83,11 +84,11 @@ def significance_section(metrics: pd.DataFrame | None, results: Path) -> Section
     summary = (pairs.assign(meaningful=pairs["meaningful"].astype("boolean").fillna(False).astype(bool))
                .groupby(["space", "metric"])["meaningful"].agg(["sum", "count"])
                .rename(columns={"sum": "pairs meaningful", "count": "pairs of trained models"}).reset_index())
-    section.tables.append(("Meaningful pairs per space and metric", summary, results / "metrics.csv"))
+    section.tables.append(("Meaningful pairs per space and metric", summary, Results(results).metrics))
     columns = ["space", "metric", "model_a", "model_b", "value", "null_mean", "null_std", "null_z", "control_baseline",
                "meaningful", "detail"]
     shown = pairs[pairs.space.isin(["unified-centred", "unified", "raw"])].sort_values(["space", "metric", "value"])
-    section.tables.append(("Every trained pair: value, null, control baseline", shown[columns], results / "metrics.csv"))
+    section.tables.append(("Every trained pair: value, null, control baseline", shown[columns], Results(results).metrics))
     return section
 
 
@@ -104,15 +105,15 @@ def mknn_ceiling_section(metrics: pd.DataFrame | None, results: Path) -> Section
                                                       for a, b in zip(wide.model_a, wide.model_b)]
     detail = metrics[metrics.metric == "mknn_self"]["detail"].iloc[0]
     section.tables.append((f"Self-mKNN per model ({detail})", own.reset_index().rename(columns={"model_a": "model"}),
-                           results / "metrics.csv"))
+                           Results(results).metrics))
     section.tables.append((f"Pair mKNN raw vs unified against the ceiling ({detail.split(';')[0]})", wide,
-                           results / "metrics.csv"))
+                           Results(results).metrics))
     return section
 
 
 def intrinsic_section(results: Path) -> Section:
     section = Section("intrinsic", "Intrinsic dimension (only where stable)", INTRINSIC_GUIDE)
-    path = results / "intrinsic_dimension.csv"
+    path = Results(results).intrinsic_dimension
     if not path.exists():
         section.missing.append("TwoNN table ([compare].twonn_atoms = 0)")
         return section
@@ -124,7 +125,7 @@ def intrinsic_section(results: Path) -> Section:
                "subsample_min", "subsample_max"]
     section.tables.append(("TwoNN with its stability verdict (dimension empty = no stable estimate)",
                            table[columns], path))
-    curve = results / "intrinsic_dimension_curve.csv"
+    curve = Results(results).intrinsic_dimension_curve
     if curve.exists():
         section.tables.append(("Tolerance sweep and subsample curve", pd.read_csv(curve), curve))
     return section

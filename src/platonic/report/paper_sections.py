@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from platonic.results import Analyse, Results
 from platonic.report.html import Section
 
 GUIDES = {
@@ -50,26 +51,26 @@ def _figure(section: Section, base: Path, name: str, caption: str) -> None:
 
 def unified_space_sections(results: Path) -> list[Section]:
     """Fig 2b, Fig 3a-c / S2 / S3 and Table S2."""
-    base = results / "analyse"
+    base = Results(results).analyse
     anchors = Section("anchor_map", "Anchors on the reference map (paper Fig 2b)", GUIDES["anchor_map"])
-    _figure(anchors, base, "anchor_map.png", "DIRECT and random anchors over the reference model's raw PCA map")
-    _table(anchors, base, "anchor_coverage.csv", "Coverage of the map per anchor set")
+    _figure(anchors, base, Analyse.ANCHOR_MAP_PNG, "DIRECT and random anchors over the reference model's raw PCA map")
+    _table(anchors, base, Analyse.ANCHOR_COVERAGE, "Coverage of the map per anchor set")
     maps = Section("unified_maps", "The unified space as K grows, DIRECT vs random (paper Fig 3a-c, S2, S3)",
                    GUIDES["unified_maps"])
-    _figure(maps, base, "unified_maps_direct.png", "Unified space vs K, DIRECT anchors (Fig 3a, S2)")
-    _figure(maps, base, "unified_maps_random.png", "Unified space vs K, random anchors (S3)")
-    _figure(maps, base, "unified_maps_methods.png", "Random (top) vs DIRECT (bottom) at the study's K (Fig 3b-c)")
+    _figure(maps, base, Analyse.unified_maps_png("direct"), "Unified space vs K, DIRECT anchors (Fig 3a, S2)")
+    _figure(maps, base, Analyse.unified_maps_png("random"), "Unified space vs K, random anchors (S3)")
+    _figure(maps, base, Analyse.UNIFIED_MAPS_METHODS_PNG, "Random (top) vs DIRECT (bottom) at the study's K (Fig 3b-c)")
     diversity = Section("unified_diversity", "Diversity of the unified space (paper Table S2)", GUIDES["unified_diversity"])
-    _table(diversity, base, "unified_diversity.csv", "Per model, DIRECT vs random anchors")
-    _table(diversity, base, "unified_maps_summary.csv", "Every model, method and K")
+    _table(diversity, base, Analyse.UNIFIED_DIVERSITY, "Per model, DIRECT vs random anchors")
+    _table(diversity, base, Analyse.UNIFIED_MAPS_SUMMARY, "Every model, method and K")
     return [anchors, maps, diversity]
 
 
 def norm_scaling_section(results: Path) -> list[Section]:
     """Table S3."""
-    base = results / "analyse"
+    base = Results(results).analyse
     section = Section("norm_scaling", "Embedding-norm scaling across materials (paper Table S3)", GUIDES["norm_scaling"])
-    _figure(section, base, "norm_scaling.png", "Material-norm ratio to the reference model, over materials")
-    _table(section, base, "norm_scaling.csv", "Scale factor per model and space")
-    _table(section, base, "norm_scaling_materials.csv", "Material-embedding norms per structure (unified space)")
+    _figure(section, base, Analyse.NORM_SCALING_PNG, "Material-norm ratio to the reference model, over materials")
+    _table(section, base, Analyse.NORM_SCALING, "Scale factor per model and space")
+    _table(section, base, Analyse.NORM_SCALING_MATERIALS, "Material-embedding norms per structure (unified space)")
     return [section]

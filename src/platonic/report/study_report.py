@@ -16,6 +16,8 @@ import pandas as pd
 
 from platonic.report.html import Section, write_report
 from platonic.report.paper_sections import norm_scaling_section, unified_space_sections
+from platonic.plotting import save
+from platonic.results import Analyse, Diagnose, Results
 
 MAP_POINTS = 20000  # atoms drawn in the raw PCA maps
 
@@ -60,11 +62,11 @@ ANALYSIS_SECTIONS = [
      "z-score against shuffled labels (z > 2, p < 0.05: the model organises the periodic table; the random "
      "control should sit near z = 0). The periodic table shows each element's cosine to the reference model's "
      "mean of the same element; trajectories follow F -> Cl -> Br -> I and other groups.",
-     [("element_map.png", "Element means on a shared PCA, by periodic family"),
-      ("group_coherence.png", "Group coherence vs the label-permutation null"),
-      ("periodic_table.png", "Cosine of each element mean to the reference model's"),
-      ("trajectories.png", "Group trajectories (F-Cl-Br-I, O-S-Se-Te, ...)")],
-     [("group_coherence.csv", "Group coherence per model and space"), ("trajectories.csv", "Trajectory steps")]),
+     [(Analyse.ELEMENT_MAP_PNG, "Element means on a shared PCA, by periodic family"),
+      (Analyse.GROUP_COHERENCE_PNG, "Group coherence vs the label-permutation null"),
+      (Analyse.PERIODIC_TABLE_PNG, "Cosine of each element mean to the reference model's"),
+      (Analyse.TRAJECTORIES_PNG, "Group trajectories (F-Cl-Br-I, O-S-Se-Te, ...)")],
+     [(Analyse.GROUP_COHERENCE, "Group coherence per model and space"), (Analyse.TRAJECTORIES, "Trajectory steps")]),
     ("cumulants", "Structure features from progressive cumulants", "analyse",
      "Structure-level features: the mean of the atom features, then cumulants of order 2..8 (as in Malosso et "
      "al.) brought to feature units by a signed root. GFRE(orders <= k-1 -> orders <= k) measures what order k "
@@ -74,9 +76,9 @@ ANALYSIS_SECTIONS = [
      "Read each order against the random control (dashed): where the control gains as much as the trained "
      "models, the gain measures the shape of per-structure feature distributions, not learnt chemistry, and "
      "says nothing about what training put into the higher orders.",
-     [("cumulant_gain.png", "What each cumulant order adds (GFRE from lower orders); controls dashed")],
-     [("cumulant_gain_control.csv", "Per order: trained models' gain against each control's, and the reading"),
-      ("cumulant_gain.csv", "Cumulant gain per model, space and order")]),
+     [(Analyse.CUMULANT_GAIN_PNG, "What each cumulant order adds (GFRE from lower orders); controls dashed")],
+     [(Analyse.CUMULANT_GAIN_CONTROL, "Per order: trained models' gain against each control's, and the reading"),
+      (Analyse.CUMULANT_GAIN, "Cumulant gain per model, space and order")]),
     ("arithmetic", "Embedding arithmetic (paper Table 1)", "analyse",
      "Material embedding = mean unified vector of a structure's atoms (norm l, cosine c-sim to the reference "
      "model's). Polymorph difference TiO2 Pbcn - rutile (norms l1, l2 of the two materials, i-sim between them "
@@ -90,18 +92,18 @@ ANALYSIS_SECTIONS = [
      "mismatched ones (margin; retrieval rank of the true partner among N, chance (N+1)/2), and the stitched "
      "table the Table 1 stitching against the same with a random product. Un-centred, mismatched pairs score "
      "nearly as high as matched ones: a shared offset, not agreement on the chemistry.",
-     [("arithmetic.png", "Table 1 quantities per model")],
-     [("arithmetic_wide.csv", "Table 1 on our models"),
-      ("arithmetic_null.csv", "Null of every c-sim: matched vs mismatched margin and retrieval rank"),
-      ("arithmetic_stitch_null.csv", "Table 1 stitched reaction vs random products"),
-      ("arithmetic_structures.csv", "Structures used and their sources")]),
+     [(Analyse.ARITHMETIC_PNG, "Table 1 quantities per model")],
+     [(Analyse.ARITHMETIC_WIDE, "Table 1 on our models"),
+      (Analyse.ARITHMETIC_NULL, "Null of every c-sim: matched vs mismatched margin and retrieval rank"),
+      (Analyse.ARITHMETIC_STITCH_NULL, "Table 1 stitched reaction vs random products"),
+      (Analyse.ARITHMETIC_STRUCTURES, "Structures used and their sources")]),
     ("control", "Diagnostics: the random-weight control", "diagnose",
      "The controls are the models whose card says trained = false (random weights): each must show no chemistry "
      "(group coherence at chance) and agree with trained models far less than they agree with each other. A "
      "part that cannot be computed on this data (no chemistry analysis, a one-element dataset) is skipped and "
      "the verdict says why.",
-     [("control.png", "Group coherence z per model; similarity of the control to trained models")],
-     [("control_verdict.csv", "Verdict"), ("control_agreement.csv", "Similarity: control vs trained, trained vs trained")]),
+     [(Diagnose.CONTROL_PNG, "Group coherence z per model; similarity of the control to trained models")],
+     [(Diagnose.CONTROL_VERDICT, "Verdict"), (Diagnose.CONTROL_AGREEMENT, "Similarity: control vs trained, trained vs trained")]),
     ("equivariance", "Diagnostics: equivariance by two-NN (paper Fig 5f)", "diagnose",
      "Symmetry-equivalent atoms (spglib) must have equal embeddings. The ground truth is spglib at each "
      "structure's tightest stable tolerance (a symprec sweep 1e-5..1e-1 A; the first tolerance whose space group "
@@ -110,15 +112,15 @@ ANALYSIS_SECTIONS = [
      "the fraction of atoms whose nearest other atom of the same structure is within the tolerance, and "
      "precision/recall of 'within tolerance' against spglib's equivalent pairs. A correct invariant model "
      "reaches recall 1 at float tolerance with precision 1.",
-     [("equivariance_two_nn.png", "Two-NN fraction, precision and recall vs tolerance")],
-     [("equivariance_two_nn.csv", "Two-NN per model, space, space group and tolerance"),
-      ("equivariance_spacegroups.csv", "Structures per space group scored"),
-      ("equivariance_ground_truth.csv", "Per structure: space group at 0.1 A and at its tightest stable symprec")]),
+     [(Diagnose.EQUIVARIANCE_TWO_NN_PNG, "Two-NN fraction, precision and recall vs tolerance")],
+     [(Diagnose.EQUIVARIANCE_TWO_NN, "Two-NN per model, space, space group and tolerance"),
+      (Diagnose.EQUIVARIANCE_SPACEGROUPS, "Structures per space group scored"),
+      (Diagnose.EQUIVARIANCE_GROUND_TRUTH, "Per structure: space group at 0.1 A and at its tightest stable symprec")]),
     ("rotation", "Diagnostics: rotation sensitivity (paper Fig 5g)", "diagnose",
      "A perovskite (BaCeO3) under random rotations: the relative change of each atom's embedding. Invariant "
      "models stay at float precision (about 1e-6); anything larger is a broken invariance.",
-     [("rotation.png", "Relative embedding change per model and atom")],
-     [("rotation_models.csv", "Per model: largest and median change")]),
+     [(Diagnose.ROTATION_PNG, "Relative embedding change per model and atom")],
+     [(Diagnose.ROTATION_MODELS, "Per model: largest and median change")]),
     ("drift", "Diagnostics: fine-tuning drift", "diagnose",
      "CHGNet 0.3.0 -> CHGNet r2SCAN and SevenNet-0 -> SevenNet-MF-0 (fine-tunes) and, as a contrast that is no "
      "fine-tune, TensorNet-MatPES PBE -> r2SCAN (one architecture trained separately on the same structures with "
@@ -127,16 +129,18 @@ ANALYSIS_SECTIONS = [
      "show as ratios well below 1), GFRE between the pair against GFRE to other models (a fine-tune reconstructed "
      "from its parent far better than from other models keeps its pre-training bias), and Cu-Cu, Au-Au dimer "
      "curves from each checkpoint (experiment: Cu2 2.22 A, Au2 2.47 A).",
-     [("drift_displacement.png", "Per-element displacement"), ("drift_norm_ratio.png", "Raw norm ratio per element"),
-      ("drift_norm_distribution.png", "Raw norm distributions"), ("drift_dimers.png", "Dimer curves")],
-     [("drift_summary.csv", "Drift per pair: GFRE within the pair vs to other models, norm ratios"),
-      ("drift_dimer_minima.csv", "Dimer minima")]),
+     [(Diagnose.drift("displacement", ".png"), "Per-element displacement"),
+      (Diagnose.drift("norm_ratio", ".png"), "Raw norm ratio per element"),
+      (Diagnose.drift("norm_distribution", ".png"), "Raw norm distributions"),
+      (Diagnose.drift("dimers", ".png"), "Dimer curves")],
+     [(Diagnose.DRIFT_SUMMARY, "Drift per pair: GFRE within the pair vs to other models, norm ratios"),
+      (Diagnose.DRIFT_DIMER_MINIMA, "Dimer minima")]),
     ("atypical", "Diagnostics: atypical structures", "diagnose",
      "Each structure's material embedding per model against the consensus (median) of the trained models; the "
      "score is the mean normalised distance (1 = typical). High scores flag structures the models disagree on: "
      "unusual chemistry, or a model failing there.",
-     [("atypical.png", "Atypicality ranking")],
-     [("atypical_top.csv", "Most atypical structures")]),
+     [(Diagnose.ATYPICAL_PNG, "Atypicality ranking")],
+     [(Diagnose.ATYPICAL_TOP, "Most atypical structures")]),
 ]
 
 
@@ -178,12 +182,7 @@ def _analysis_sections(results: Path, skipped: dict[str, str] | None = None,
 
 
 def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=110)
 
 
 def _read_csv(path: Path) -> pd.DataFrame | None:
@@ -192,9 +191,9 @@ def _read_csv(path: Path) -> pd.DataFrame | None:
 
 def _overview(manifest: dict, store) -> Section:
     section = Section("overview", "Study", GUIDES["overview"])
-    cards = {m: store.card(m)["card"] for m in manifest["models"]}
-    models = pd.DataFrame([{"model": m, "family": c.get("family"), "layer": c.get("layer"), "d": c.get("dim"),
-                            "trained": c.get("trained", True), "training data": c.get("training_data")}
+    cards = {m: store.model_card(m) for m in manifest["models"]}
+    models = pd.DataFrame([{"model": m, "family": c.family, "layer": c.layer, "d": c.dim,
+                            "trained": c.trained, "training data": c.training_data}
                            for m, c in cards.items()])
     section.tables += [("Models", models, None)] + _stage_tables(manifest)
     return section
@@ -242,7 +241,8 @@ def _element_groups(store) -> np.ndarray:
 
 def study_sections(study: Path, store, figures: Path) -> list[Section]:
     manifest = json.loads((study / "manifest.json").read_text())
-    results = store.root / "results"
+    layout = Results.of(store)
+    results = layout.root
     models = list(manifest["models"])
     sections = [_overview(manifest, store)]
 
@@ -258,25 +258,25 @@ def study_sections(study: Path, store, figures: Path) -> list[Section]:
     sections.append(raw)
 
     anchors = Section("anchors", "Anchors and the K sweep (paper Fig 3)", GUIDES["anchors"])
-    diversity = _read_csv(results / "anchor_diversity.csv")
-    sweep = _read_csv(results / "k_sweep.csv")
+    diversity = _read_csv(layout.anchor_diversity)
+    sweep = _read_csv(layout.k_sweep)
     if diversity is not None:
         anchors.figures.append(("DIRECT vs random anchors", _save(diversity_figure(diversity), figures / "anchor_diversity.png")))
-        anchors.tables.append(("Anchor diversity", diversity, results / "anchor_diversity.csv"))
+        anchors.tables.append(("Anchor diversity", diversity, layout.anchor_diversity))
     else:
         anchors.missing.append("anchor diversity ([anchors].diversity = false)")
     if sweep is not None:
         anchors.figures.append(("K sweep", _save(k_sweep_figure(sweep), figures / "k_sweep.png")))
     else:
         anchors.missing.append("K sweep ([anchors].sweep = false)")
-    table = _read_csv(results / "anchors.csv")
+    table = _read_csv(layout.anchors)
     if table is not None:
         anchors.tables.append(("Anchor atoms", table[["anchor", "row", "structure_id", "element", "formula"]],
-                               results / "anchors.csv"))
+                               layout.anchors))
     sections.append(anchors)
     sections += unified_space_sections(results)
 
-    metrics = _read_csv(results / "metrics.csv")
+    metrics = _read_csv(layout.metrics)
     groups = [("metrics", "Model similarity in the unified space, centred (paper Fig 4a-d)", "unified-centred",
                ("procrustes", "cka", "mknn", "ot", "superscore")),
               ("metrics_uncentred", "Unified space, un-centred (the paper's definition)", "unified",
@@ -287,7 +287,7 @@ def study_sections(study: Path, store, figures: Path) -> list[Section]:
         section = Section(key, title, GUIDES[key])
         for metric in names:
             part = None if metrics is None else metrics[(metrics.space == space) & (metrics.metric == metric)]
-            path = results / "figures" / f"heatmap_{metric}_{space}.png"
+            path = layout.heatmap(metric, space)
             if part is None or part.empty or not path.exists():
                 section.missing.append(f"{metric} ({space} space): not in [compare].metrics / spaces")
                 continue

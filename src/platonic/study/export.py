@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from platonic.results import Diagnose, Results
 from platonic.study import stages
 from platonic.study.pipeline import open_study
 
@@ -32,7 +33,7 @@ def export_chemiscope(study: str | Path, out: str | Path | None = None, max_stru
         indices = np.sort(np.random.default_rng(seed).choice(len(dataset), size=max_structures, replace=False))
     table = store.atom_table()
     rows = np.flatnonzero(np.isin(table["structure_index"].to_numpy(), indices))
-    scores = stages.results_dir(store) / "diagnose" / "atypical_scores.csv"
+    scores = Results.of(store).diagnose / Diagnose.ATYPICAL_SCORES
     atypicality = read_atypicality(scores) if scores.exists() else None
     path = write_chemiscope(
         out or study / "chemiscope.json.gz", [dataset.structures[i] for i in indices], table.iloc[rows],

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from platonic.errors import NotApplicableError, PlatonicError
+from platonic.results import Analyse, Diagnose, Results
 
 #: Atoms an element needs to get an element mean in the chemistry analyses.
 CHEMISTRY_MIN_ATOMS = 5
@@ -43,11 +44,13 @@ def _applicable(name: str, skipped: dict[str, str] | None, work: Callable[[], di
 
 
 def results_dir(store) -> Path:
-    return Path(store.root) / "results"
+    """``<store>/results`` (:class:`platonic.results.Results`)."""
+    return Results.of(store).root
 
 
 def unified_paths(store, models: Sequence[str]) -> dict[str, Path]:
-    return {m: results_dir(store) / "unified" / f"{m.replace(':', '_').replace('/', '_')}.npy" for m in models}
+    results = Results.of(store)
+    return {m: results.unified_matrix(m) for m in models}
 
 
 def anchor_stage(store, reference: str, k: int, method: str, seed: int, models: Sequence[str] | None = None,
@@ -57,13 +60,14 @@ def anchor_stage(store, reference: str, k: int, method: str, seed: int, models: 
     from platonic.anchors.from_store import choose_anchors, common_rows, save_anchors
 
     models = list(models or store.models())
-    anchors = choose_anchors(store, reference, k=k, method=method, seed=seed, models=models)
-    save_anchors(anchors, results_dir(store) / "anchors.csv")
+    anchors = choose_anchors(store, reference, k=k, method=method, random_state=seed, models=models)
+    results = Results.of(store)
+    save_anchors(anchors, results.anchors)
     tables = {"anchors": anchors}
     if diversity:
         X = store.load(reference)[common_rows(store, models)]
         tables["anchor_diversity"] = diversity_table(X, k, methods=("direct", "random"), seeds=(0, 42, 12345))
-        tables["anchor_diversity"].to_csv(results_dir(store) / "anchor_diversity.csv", index=False)
+        tables["anchor_diversity"].to_csv(results.anchor_diversity, index=False)
     return tables
 
 
@@ -76,13 +80,13 @@ def sweep_stage(store, reference: str, method: str, seed: int, models: Sequence[
     valid = common_rows(store, models)
     embeddings = {m: store.load(m)[valid] for m in [reference] + [m for m in models if m != reference]}
     ks = [k for k in DEFAULT_KS if k <= int(valid.sum())]
-    table = k_sweep(embeddings, ks=ks, method=method, seed=seed, reference=reference)
-    table.to_csv(results_dir(store) / "k_sweep.csv", index=False)
+    table = k_sweep(embeddings, ks=ks, method=method, random_state=seed, reference=reference)
+    table.to_csv(Results.of(store).k_sweep, index=False)
     # the anchors of every K, as store rows: the unified maps of the analyse stage reuse them
     rows = np.flatnonzero(valid)
     pd.DataFrame([{"k": k, "anchor": i, "row": int(rows[r]), "method": method, "seed": seed, "reference": reference}
                   for k, chosen in table.attrs["anchors"].items() for i, r in enumerate(chosen)]
-                 ).to_csv(results_dir(store) / "k_sweep_anchors.csv", index=False)
+                 ).to_csv(Results.of(store).k_sweep_anchors, index=False)
     return table
 
 
@@ -91,8 +95,9 @@ def project_stage(store, models: Sequence[str] | None = None) -> dict[str, Path]
     from platonic.anchors.from_store import load_anchors
     from platonic.project.from_store import project_store
 
-    anchors = load_anchors(results_dir(store) / "anchors.csv")
-    return project_store(store, anchors["row"].to_numpy(), results_dir(store) / "unified", list(models or store.models()))
+    results = Results.of(store)
+    anchors = load_anchors(results.anchors)
+    return project_store(store, anchors["row"].to_numpy(), results.unified, list(models or store.models()))
 
 
 def compare_stage(store, models: Sequence[str], metrics: Sequence[str], spaces: Sequence[str], seed: int = 0,
@@ -102,27 +107,28 @@ def compare_stage(store, models: Sequence[str], metrics: Sequence[str], spaces: 
     per model whose unified space is degenerate."""
     from platonic.compare.from_store import compare_store, intrinsic_dimensions, save_heatmaps, unified_geometry_table
 
-    out = results_dir(store)
+    results = Results.of(store)
+    out = results.root
     unified = unified_paths(store, models)
     if "unified" in spaces and not all(p.exists() for p in unified.values()):
-        raise StageOrderError(f"no unified matrices in {out / 'unified'} for every model: "
+        raise StageOrderError(f"no unified matrices in {results.unified} for every model: "
                               "run `platonic anchors` and `platonic project` first")
-    table = compare_store(store, unified, models, metrics, spaces, seed=seed, **options)
+    table = compare_store(store, unified, models, metrics, spaces, random_state=seed, **options)
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "metrics.csv", index=False)
-    table.to_parquet(out / "metrics.parquet", index=False)
-    written: dict[str, object] = {"metrics": table, "heatmaps": save_heatmaps(table, out / "figures")}
+    table.to_csv(results.metrics, index=False)
+    table.to_parquet(results.metrics_parquet, index=False)
+    written: dict[str, object] = {"metrics": table, "heatmaps": save_heatmaps(table, results.figures)}
     if "unified" in spaces:
         geometry = unified_geometry_table(store, unified, models)
-        geometry.to_csv(out / "unified_geometry.csv", index=False)
+        geometry.to_csv(results.unified_geometry, index=False)
         written["unified_geometry"] = geometry
         written["degenerate"] = [f"{row.model}: degenerate unified space ({row.reason}); mKNN, OT, arithmetic and "
                                  "intrinsic dimension of this model measure noise"
                                  for row in geometry.itertuples() if row.degenerate]
     if twonn_atoms:
-        dims, curve = intrinsic_dimensions(store, unified, models, spaces, n_atoms=twonn_atoms, seed=seed)
-        dims.to_csv(out / "intrinsic_dimension.csv", index=False)
-        curve.to_csv(out / "intrinsic_dimension_curve.csv", index=False)
+        dims, curve = intrinsic_dimensions(store, unified, models, spaces, n_atoms=twonn_atoms, random_state=seed)
+        dims.to_csv(results.intrinsic_dimension, index=False)
+        curve.to_csv(results.intrinsic_dimension_curve, index=False)
         written["intrinsic_dimension"] = dims
     return written
 
@@ -135,7 +141,7 @@ def k_sweep_convergence(table: pd.DataFrame) -> pd.Series:
 
 def control_models(store, models: Sequence[str]) -> list[str]:
     """The models whose card says they are untrained (the random-weight controls)."""
-    return [m for m in models if not store.card(m)["card"].get("trained", True)]
+    return [m for m in models if not store.model_card(m).trained]
 
 
 def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool = True, arithmetic: bool = True,
@@ -154,7 +160,8 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
         raise ValueError(f"the reference model {reference!r} ([analyse] reference, --reference) is not among "
                          f"the models {models}")
     _check_projected(store, models)
-    out = results_dir(store) / "analyse"
+    results = Results.of(store)
+    out = results.analyse
     out.mkdir(parents=True, exist_ok=True)  # also when every analysis is skipped: the stage's output
     controls = control_models(store, models)
     written: dict[str, Path] = {}
@@ -163,13 +170,13 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
             _check_elements(store.atom_table())
             return analyse_chemistry(unified_paths(store, models), store.atom_table(), out,
                                      raw={m: store.load(m) for m in models}, models=models, reference=reference,
-                                     control=controls[0] if controls else None, controls=controls, seed=seed,
+                                     control=controls[0] if controls else None, controls=controls, random_state=seed,
                                      min_atoms=CHEMISTRY_MIN_ATOMS)
 
         written |= _applicable("chemistry", skipped, chemistry_work)
     if arithmetic:
         def arithmetic_work() -> dict:
-            space = UnifiedSpace.from_store(store, load_anchors(results_dir(store) / "anchors.csv"), models,
+            space = UnifiedSpace.from_store(store, load_anchors(results.anchors), models,
                                             device=device)
             tables = {f"arithmetic_{k}": v for k, v in arithmetic_table(space, reference, out, models).items()}
             return tables | arithmetic_null_stage(store, space, models, reference, out, seed)
@@ -178,8 +185,8 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
     if maps:
         from platonic.analyse.unified_maps import maps_report
 
-        written |= maps_report(store, models, out, load_anchors(results_dir(store) / "anchors.csv"), seed=seed,
-                               sweep_anchors=results_dir(store) / "k_sweep_anchors.csv")
+        written |= maps_report(store, models, out, load_anchors(results.anchors), random_state=seed,
+                               sweep_anchors=results.k_sweep_anchors)
     if norms:
         from platonic.analyse.norm_scaling import norm_scaling_report
 
@@ -190,7 +197,7 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
 def _check_projected(store, models: Sequence[str]) -> None:
     absent = [m for m, p in unified_paths(store, models).items() if not p.exists()]
     if absent:
-        raise StageOrderError(f"no unified matrix for {absent} in {results_dir(store) / 'unified'}: run "
+        raise StageOrderError(f"no unified matrix for {absent} in {Results.of(store).unified}: run "
                               "`platonic anchors` and `platonic project` first")
 
 
@@ -213,7 +220,7 @@ def arithmetic_null_stage(store, space, models: Sequence[str], reference: str, o
 
     unified = {m: np.load(path, mmap_mode="r") for m, path in unified_paths(store, models).items()}
     table = store.atom_table()
-    paths = {"arithmetic_null": out / "arithmetic_null.csv", "arithmetic_stitch_null": out / "arithmetic_stitch_null.csv"}
+    paths = {"arithmetic_null": out / Analyse.ARITHMETIC_NULL, "arithmetic_stitch_null": out / Analyse.ARITHMETIC_STITCH_NULL}
     arithmetic_null(unified, table, reference, models, random_state=seed).to_csv(paths["arithmetic_null"], index=False)
     reaction_stitch_null(space, unified, table, reference, models, random_state=seed).to_csv(
         paths["arithmetic_stitch_null"], index=False)
@@ -239,7 +246,7 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
 
     models = list(models)
     _check_projected(store, models)
-    out = results_dir(store) / "diagnose"
+    out = Results.of(store).diagnose
     out.mkdir(parents=True, exist_ok=True)  # also when every diagnostic is skipped: the stage's output
     unified = unified_paths(store, models)
     written: dict[str, Path] = {}
@@ -255,8 +262,8 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
         written |= _applicable("equivariance", skipped, equivariance_work)
     if rotation:
         def rotation_work() -> dict:
-            report = rotation_report(models, out, n_rotations=rotations, seed=seed, store=store,
-                                     anchors=load_anchors(results_dir(store) / "anchors.csv"), device=device)
+            report = rotation_report(models, out, n_rotations=rotations, random_state=seed, store=store,
+                                     anchors=load_anchors(Results.of(store).anchors), device=device)
             return {f"rotation_{k}": v for k, v in report.items()}
 
         written |= _applicable("rotation", skipped, rotation_work)
@@ -267,7 +274,7 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
                 raise NotApplicableError("fine-tuning drift compares a model with its fine-tune; none of the pairs "
                                          + ", ".join(f"{a} -> {b}" for a, b in DEFAULT_DRIFT_PAIRS)
                                          + " is among the models")
-            return drift_report(store, unified, out, pairs=pairs, dimers=dimers, seed=seed, device=device)
+            return drift_report(store, unified, out, pairs=pairs, dimers=dimers, random_state=seed, device=device)
 
         written |= _applicable("drift", skipped, drift_work)
     if atypical:
@@ -302,8 +309,8 @@ def control_stage(store, models: Sequence[str], out: Path) -> dict[str, Path]:
     if not controls:
         raise NotApplicableError(f"no model among {list(models)} has a card with trained = false (a random-weight "
                                  "control)")
-    sources = {"coherence": results_dir(store) / "analyse" / "group_coherence.csv",
-               "metrics": results_dir(store) / "metrics.csv"}
+    results = Results.of(store)
+    sources = {"coherence": results.analyse / Analyse.GROUP_COHERENCE, "metrics": results.metrics}
     tables: dict[str, pd.DataFrame | None] = {"coherence": None, "agreement": None}
     skipped: dict[str, str] = {}
     if not sources["coherence"].exists():
@@ -323,10 +330,11 @@ def control_stage(store, models: Sequence[str], out: Path) -> dict[str, Path]:
     if len(skipped) == 2:
         raise NotApplicableError("control: " + "; ".join(f"{part}: {why}" for part, why in skipped.items()))
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"control_verdict": out / "control_verdict.csv", "control_figure": out / "control.png"}
+    paths = {"control_verdict": out / Diagnose.CONTROL_VERDICT, "control_figure": out / Diagnose.CONTROL_PNG}
+    names = {"coherence": Diagnose.CONTROL_COHERENCE, "agreement": Diagnose.CONTROL_AGREEMENT}
     for part, table in tables.items():
         if table is not None:
-            paths[f"control_{part}"] = out / f"control_{part}.csv"
+            paths[f"control_{part}"] = out / names[part]
             table.to_csv(paths[f"control_{part}"], index=False)
     control_verdict(tables["coherence"], tables["agreement"], controls=controls, skipped=skipped).to_csv(
         paths["control_verdict"], index=False)

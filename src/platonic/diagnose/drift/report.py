@@ -1,0 +1,172 @@
+"""The drift writer: every drift view of every pair, as CSV tables and PNG figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from platonic.models import DEFAULT_DRIFT_PAIRS
+from platonic.plotting import save
+from platonic.results import Diagnose
+
+from ._checks import DEFAULT_BOX_LENGTH, DEFAULT_DISTANCES, DriftInputError
+from .dimers import _check_distances, dimer_curves, dimer_minima
+from .elements import atom_norms, element_displacement, norm_quantiles, norm_ratios, pair_reconstruction
+from .plots import plot_dimer_curves, plot_element_displacement, plot_norm_distribution, plot_norm_ratios
+from platonic.validation import seed_alias
+
+
+def _matrix(value: Any) -> np.ndarray:
+    """An array given directly or as a path to a ``.npy`` file (memory-mapped)."""
+    if isinstance(value, (str, Path)):
+        return np.load(value, mmap_mode="r")
+    return np.asarray(value)
+
+
+def _trained_models(store: Any, models: Sequence[str]) -> list[str]:
+    return [m for m in models if store.model_card(m).trained]
+
+
+def _save(fig: Any, path: Path) -> Path:
+    return save(fig, path, dpi=120)
+
+
+def _pair_tables(
+    label: str,
+    pre: str,
+    ft: str,
+    references: Sequence[str],
+    raw: Mapping[str, np.ndarray],
+    unified: Mapping[str, Any],
+    elements: np.ndarray,
+    n_gfre_atoms: int | None,
+    random_state: int,
+) -> dict[str, pd.DataFrame]:
+    """Every table of one pair, each with leading ``pair, pre, fine_tuned`` columns."""
+    z_pre, z_ft = _matrix(unified[pre]), _matrix(unified[ft])
+    both = np.logical_and.reduce([np.isfinite(a).all(axis=1) for a in (raw[pre], raw[ft], z_pre, z_ft)])
+    rows = np.flatnonzero(both)
+    norms = atom_norms(raw[pre][rows], raw[ft][rows], elements[rows])
+    tables = {
+        "displacement": element_displacement(z_pre[rows], z_ft[rows], elements[rows]),
+        "norm_ratio": norm_ratios(raw[pre][rows], raw[ft][rows], elements[rows]),
+        "norm_quantiles": norm_quantiles(norms),
+        "norms": norms,
+    }
+    models = [pre, ft, *references]
+    gfre_rows = np.flatnonzero(both & np.logical_and.reduce([np.isfinite(raw[m]).all(axis=1) for m in models]))
+    gfre = []
+    for space, source in (("raw", raw), ("unified", {m: _matrix(unified[m]) for m in models})):
+        part = pair_reconstruction({m: source[m][gfre_rows] for m in models}, pre, ft, references,
+                                   n_atoms=n_gfre_atoms, random_state=random_state)
+        part.insert(0, "space", space)
+        gfre.append(part)
+    tables["gfre"] = pd.concat(gfre, ignore_index=True)
+    summary = {
+        "n_atoms": int(rows.size),
+        "rows_excluded": int(elements.size - rows.size),
+        "mean_atom_displacement": float(np.linalg.norm(np.asarray(z_ft[rows], float) - np.asarray(z_pre[rows], float),
+                                                       axis=1).mean()),
+        "norm_ratio_all": float(norms["norm_ft"].mean() / norms["norm_pre"].mean()),
+        "median_atom_ratio": float(norms["ratio"].median()),
+    }
+    for (space, role), values in tables["gfre"].groupby(["space", "role"], sort=False)["gfre"]:
+        name = f"gfre_{space}_{role.replace('->', '_to_')}"
+        summary[name + ("_mean" if "reference" in role else "")] = float(values.mean())
+    tables["summary"] = pd.DataFrame([summary])
+    for table in tables.values():
+        table.insert(0, "fine_tuned", ft)
+        table.insert(0, "pre", pre)
+        table.insert(0, "pair", label)
+    return tables
+
+
+@seed_alias
+def drift_report(
+    store: Any,
+    unified: Mapping[str, Any],
+    out_dir: str | Path,
+    pairs: Sequence[tuple[str, str]] = DEFAULT_DRIFT_PAIRS,
+    references: Sequence[str] | None = None,
+    dimers: bool = True,
+    dimer_elements: Sequence[str] = ("Cu", "Au"),
+    distances: Any = DEFAULT_DISTANCES,
+    box_length: float = DEFAULT_BOX_LENGTH,
+    n_gfre_atoms: int | None = None,
+    random_state: int = 0,
+    device: str = "cpu",
+) -> dict[str, Path]:
+    """Every drift view for every pair, written as CSV tables and PNG figures.
+
+    Parameters
+    ----------
+    store : :class:`platonic.store.EmbeddingStore` holding every model of ``pairs``
+    unified : model -> unified-space matrix (array or ``.npy`` path), same anchors for all
+    out_dir : output directory (created)
+    pairs : (pre-trained, fine-tuned) model pairs
+    references : models compared with each fine-tuned model by GFRE; default every trained model
+        of the store outside the pair (random-weight controls left out)
+    dimers : also compute the dimer curves (loads each checkpoint's calculator once)
+    dimer_elements, distances, box_length, device : see :func:`dimer_curves`
+    n_gfre_atoms, random_state : optional seeded row subsample for the GFRE (:func:`pair_reconstruction`)
+
+    Rows used per pair: the atoms that both checkpoints embedded (``n_atoms`` and
+    ``rows_excluded`` in ``drift_summary.csv``); the GFRE rows are those also embedded by every
+    reference (``n_atoms`` in ``drift_gfre.csv``).
+
+    Returns
+    -------
+    name -> path of every file written: ``drift_displacement.csv``, ``drift_norm_ratio.csv``,
+    ``drift_norm_quantiles.csv``, ``drift_gfre.csv``, ``drift_summary.csv`` and three figures;
+    with ``dimers`` also ``drift_dimer_curves.csv``, ``drift_dimer_minima.csv`` and
+    ``drift_dimers.png``.
+    """
+    pairs = [tuple(p) for p in pairs]
+    if not pairs or any(len(p) != 2 for p in pairs):
+        raise DriftInputError(f"pairs must be a non-empty list of (pre-trained, fine-tuned) names, got {pairs}")
+    available = store.models()
+    pair_models = list(dict.fromkeys(m for p in pairs for m in p))
+    needed = pair_models + [m for m in (references or []) if m not in pair_models]
+    missing = [m for m in needed if m not in available or m not in unified]
+    if missing:
+        raise DriftInputError(f"models {missing} lack raw or unified embeddings; the store has {available}, "
+                              f"the unified matrices {sorted(unified)}")
+    if dimers:
+        distances = _check_distances(distances, box_length)
+    candidates = list(references) if references is not None else [
+        m for m in _trained_models(store, available) if m in unified]
+    elements = store.atom_table()["element"].to_numpy().astype(str)
+    raw: dict[str, np.ndarray] = {}
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for pre, ft in pairs:
+        pair_refs = [m for m in candidates if m not in (pre, ft)]
+        for m in (pre, ft, *pair_refs):
+            if m not in raw:
+                raw[m] = store.load(m)
+        pair_tables = _pair_tables(f"{pre} -> {ft}", pre, ft, pair_refs, raw, unified, elements, n_gfre_atoms, random_state)
+        for name, table in pair_tables.items():
+            parts.setdefault(name, []).append(table)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tables = {name: pd.concat(p, ignore_index=True) for name, p in parts.items()}
+    paths = {}
+    for name in ("displacement", "norm_ratio", "norm_quantiles", "gfre", "summary"):
+        paths[f"drift_{name}"] = out / Diagnose.drift(name)
+        tables[name].to_csv(paths[f"drift_{name}"], index=False)
+    paths["drift_displacement_png"] = _save(plot_element_displacement(tables["displacement"]),
+                                            out / Diagnose.drift("displacement", ".png"))
+    paths["drift_norm_ratio_png"] = _save(plot_norm_ratios(tables["norm_ratio"]), out / Diagnose.drift("norm_ratio", ".png"))
+    paths["drift_norm_distribution_png"] = _save(plot_norm_distribution(tables["norms"]),
+                                                 out / Diagnose.drift("norm_distribution", ".png"))
+    if dimers:
+        curves = dimer_curves(pair_models, dimer_elements, distances, box_length, device=device)
+        minima = dimer_minima(curves)
+        paths["drift_dimer_curves"] = out / Diagnose.DRIFT_DIMER_CURVES
+        curves.to_csv(paths["drift_dimer_curves"], index=False)
+        paths["drift_dimer_minima"] = out / Diagnose.DRIFT_DIMER_MINIMA
+        minima.to_csv(paths["drift_dimer_minima"], index=False)
+        paths["drift_dimers_png"] = _save(plot_dimer_curves(curves, minima), out / Diagnose.drift("dimers", ".png"))
+    return paths
