@@ -95,3 +95,13 @@ def test_maps_report_on_a_real_store(real_store, tmp_path):
     drawn = pd.read_csv(paths["anchor_map"])
     assert sorted(drawn[drawn.method == "direct"]["row"]) == sorted(real_store.anchors["row"])
     assert all(p.exists() for p in paths.values())
+
+
+def test_maps_are_bitwise_reproducible_where_sklearn_would_pick_a_randomised_svd():
+    """PCA's automatic solver is a seedless randomised SVD above 500 rows: the maps pin the exact one."""
+    X = np.random.default_rng(3).normal(size=(1500, 60))
+    anchors = {"direct": np.arange(0, 1500, 50)}
+    first, second = anchor_map(X, anchors), anchor_map(X.copy(), anchors)
+    pd.testing.assert_frame_equal(first[0], second[0], check_exact=True)
+    pd.testing.assert_frame_equal(first[1], second[1], check_exact=True)
+    np.testing.assert_array_equal(first[2], second[2])

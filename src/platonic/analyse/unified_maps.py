@@ -94,7 +94,7 @@ def anchor_map(X: Any, anchor_sets: Mapping[str, Any], rows: Any | None = None) 
     rows = np.arange(X.shape[0]) if rows is None else _rows(rows, X.shape[0], "rows")
     if not anchor_sets:
         raise MapInputError("anchor_sets is empty")
-    pca = PCA(n_components=2).fit(X[rows])
+    pca = PCA(n_components=2, svd_solver="full").fit(X[rows])
     background = pca.transform(X[rows])
     radius = float(np.sqrt(((background - background.mean(axis=0)) ** 2).sum(axis=1).mean()))
     low, high = np.percentile(background, [1, 99], axis=0)
@@ -178,7 +178,7 @@ def unified_maps(
     for (method, k), anchor_rows in anchors.items():
         anchor_rows = _rows(anchor_rows, n_rows, f"anchors[{(method, k)!r}]")
         z = {m: PlatonicTransform(anchor_rows="all").fit(X[anchor_rows]).transform(X[rows]).astype(np.float64) for m, X in arrays.items()}
-        pca = PCA(n_components=min(2, anchor_rows.size)).fit(np.vstack([z[m] for m in fit_models]))
+        pca = PCA(n_components=min(2, anchor_rows.size), svd_solver="full").fit(np.vstack([z[m] for m in fit_models]))
         for model, zm in z.items():
             P = pca.transform(zm)
             if P.shape[1] == 1:

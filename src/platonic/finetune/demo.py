@@ -294,7 +294,7 @@ def plot_cu_au_map(z: dict[str, np.ndarray], elements: np.ndarray, parent: str, 
 
     from platonic.plotting import subplots
 
-    pca = PCA(n_components=2).fit(z[parent])
+    pca = PCA(n_components=2, svd_solver="full").fit(z[parent])
     base = pca.transform(z[parent])
     fig, axes = subplots(1, len(names), figsize=(5.2 * len(names), 4.4), squeeze=False, sharex=True, sharey=True)
     for ax, (key, model) in zip(axes[0], names.items()):

@@ -34,7 +34,7 @@ def shared_pca_maps(unified: dict[str, np.ndarray], n_components: int = 2, fit_r
     for z in unified.values():
         finite = np.flatnonzero(np.isfinite(z).all(axis=1))
         fit.append(z[rng.choice(finite, size=min(fit_rows, finite.size), replace=False)])
-    pca = PCA(n_components=n_components).fit(np.vstack(fit))
+    pca = PCA(n_components=n_components, svd_solver="full").fit(np.vstack(fit))
     maps = {}
     for name, z in unified.items():
         out = np.full((len(z), n_components), np.nan)

@@ -32,7 +32,7 @@ def raw_pca_maps(raw: Mapping[str, np.ndarray], labels: np.ndarray):
     for ax, name in zip(axes.flat, names):
         X = np.asarray(raw[name])
         finite = np.isfinite(X).all(axis=1)
-        pca = PCA(n_components=2).fit(X[finite])
+        pca = PCA(n_components=2, svd_solver="full").fit(X[finite])
         P = pca.transform(X[finite])
         ax.scatter(P[:, 0], P[:, 1], c=categories.codes[finite], cmap=cmap, vmin=-0.5,
                    vmax=len(categories.categories) - 0.5, s=2, alpha=0.6, linewidths=0)

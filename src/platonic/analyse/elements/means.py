@@ -155,7 +155,7 @@ def add_shared_pca(
     n_components = _check_min(n_components, "n_components")
     if n_components > min(stack.shape):
         raise ChemistryInputError(f"n_components ({n_components}) exceeds what {stack.shape} vectors allow")
-    pca = PCA(n_components=n_components).fit(stack)
+    pca = PCA(n_components=n_components, svd_solver="full").fit(stack)
     result = table.copy()
     names = [f"pc{j + 1}" for j in range(n_components)]
     for name in names:
