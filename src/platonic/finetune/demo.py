@@ -77,6 +77,7 @@ class _Clock:
         self.steps: list[dict] = []
 
     def step(self, name: str, work: Callable[[], Any]) -> Any:
+        self.log(f"{name} ...")  # a start line: the long steps (labelling, training) run for minutes
         wall, cpu = time.perf_counter(), _cpu_seconds()
         result = work()
         record = {"step": name, "wall_s": time.perf_counter() - wall, "cpu_s": _cpu_seconds() - cpu}
