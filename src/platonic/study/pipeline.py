@@ -445,6 +445,8 @@ def _write_manifest(out: Path, config: StudyConfig, store, dataset, models: list
         "python": platform.python_version(),
         "stages": [r.__dict__ for r in result.records],
         "total_seconds": seconds,
+        # the stages reset the kernel's high-water mark, so this (not `time -v`) is the run's peak
+        "peak_rss_mib": max((r.peak_rss_mib for r in result.records if r.ran and r.peak_rss_mib), default=None),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     tmp = out / ".manifest.json.tmp"
