@@ -15,41 +15,24 @@ SevenNet, DIEP and HIENet rows were stopped by a 40-minute time limit on the sha
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from platonic.models import DEFAULT_MODELS, available_models, family_of, load_model
+from platonic.models import DEFAULT_MODELS, available_models, family_of
+from platonic.models._forces import force_summary
 
 #: The acceptance bound of the issue (eV/Å).
 MEDIAN_FORCE_BOUND = 0.06
 TRAINED = [n for n in DEFAULT_MODELS if family_of(n).variants[n].trained]
 
 
-def median_force_component(name: str, n: int = 50, seed: int = 0) -> tuple[float, int]:
-    from platonic.datasets import load
-
-    model = load_model(name)
-    calculator = model.calculator()
-    data = load("mp20", split="val", n=n, seed=seed)
-    components = []
-    used = 0
-    for atoms in data.structures:
-        if not set(int(z) for z in atoms.numbers) <= model.supported_numbers:
-            continue
-        atoms = atoms.copy()
-        atoms.calc = calculator
-        components.append(np.abs(atoms.get_forces()).ravel())
-        used += 1
-    return float(np.median(np.concatenate(components))), used
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", TRAINED)
 def test_forces_on_relaxed_structures_are_small(name):
-    median, used = median_force_component(name)
-    print(f"{name}: median |F| component {median:.4f} eV/Å over {used} structures")
-    assert used >= 45
-    assert median < MEDIAN_FORCE_BOUND
+    summary = force_summary(name)
+    print(f"{name}: median |F| component {summary.median:.4f}, mean {summary.mean:.4f} eV/Å over "
+          f"{summary.structures} structures ({summary.atoms} atoms)")
+    assert summary.structures >= 45
+    assert summary.median < MEDIAN_FORCE_BOUND
 
 
 def test_every_trained_default_model_is_checked():
