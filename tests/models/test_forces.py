@@ -6,11 +6,8 @@ small forces on them. A model that loads but computes wrong (e.g. TensorNet-MatP
 The measure is the median over all force components |F_i,alpha| of 50 val structures (the ones
 the model supports), through the package's own ASE calculator.
 
-Medians measured (CPU torch 2.13, mp20 val, n=50, seed 0, all 50 structures supported), eV/Å:
-chgnet-0.3.0 0.0129, chgnet-0.2.0 0.0147, chgnet-r2scan 0.0155, tensornet-matpes-pbe 0.0267,
-tensornet-matpes-r2scan 0.0259 (the median of per-structure mean |F| is 0.037 and 0.041). The
-SevenNet, DIEP and HIENet rows were stopped by a 40-minute time limit on the shared 2-core machine
-(load average 25) before they finished; run ``pytest -m slow tests/models/test_forces.py -s`` to print them.
+Measured medians and means of every model: README "Models" (``benchmarks/forces.py`` writes that
+table from the same function, :mod:`platonic.models._forces`; ``-s`` prints them here).
 """
 
 from __future__ import annotations
