@@ -154,6 +154,7 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
     from platonic.analyse.arithmetic import UnifiedSpace, arithmetic_table
     from platonic.analyse.chemistry import analyse_chemistry
     from platonic.anchors.from_store import load_anchors
+    from platonic.models import runnable_models
 
     models = list(models)
     if reference not in models:
@@ -176,10 +177,11 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
         written |= _applicable("chemistry", skipped, chemistry_work)
     if arithmetic:
         def arithmetic_work() -> dict:
-            space = UnifiedSpace.from_store(store, load_anchors(results.anchors), models,
+            run = runnable_models(models, "arithmetic", store, required=[reference], skipped=skipped)  # not imported ones
+            space = UnifiedSpace.from_store(store, load_anchors(results.anchors), run,
                                             device=device)
-            tables = {f"arithmetic_{k}": v for k, v in arithmetic_table(space, reference, out, models).items()}
-            return tables | arithmetic_null_stage(store, space, models, reference, out, seed)
+            tables = {f"arithmetic_{k}": v for k, v in arithmetic_table(space, reference, out, run).items()}
+            return tables | arithmetic_null_stage(store, space, run, reference, out, seed)
 
         written |= _applicable("arithmetic", skipped, arithmetic_work)
     if maps:
@@ -263,7 +265,7 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
     if rotation:
         def rotation_work() -> dict:
             report = rotation_report(models, out, n_rotations=rotations, random_state=seed, store=store,
-                                     anchors=load_anchors(Results.of(store).anchors), device=device)
+                                     anchors=load_anchors(Results.of(store).anchors), device=device, skipped=skipped)
             return {f"rotation_{k}": v for k, v in report.items()}
 
         written |= _applicable("rotation", skipped, rotation_work)
@@ -274,7 +276,8 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
                 raise NotApplicableError("fine-tuning drift compares a model with its fine-tune; none of the pairs "
                                          + ", ".join(f"{a} -> {b}" for a, b in DEFAULT_DRIFT_PAIRS)
                                          + " is among the models")
-            return drift_report(store, unified, out, pairs=pairs, dimers=dimers, random_state=seed, device=device)
+            return drift_report(store, unified, out, pairs=pairs, dimers=dimers, random_state=seed, device=device,
+                                skipped=skipped)
 
         written |= _applicable("drift", skipped, drift_work)
     if atypical:

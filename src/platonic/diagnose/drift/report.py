@@ -98,6 +98,7 @@ def drift_report(
     n_gfre_atoms: int | None = None,
     random_state: int = 0,
     device: str = "cpu",
+    skipped: dict[str, str] | None = None,
 ) -> dict[str, Path]:
     """Every drift view for every pair, written as CSV tables and PNG figures.
 
@@ -112,6 +113,10 @@ def drift_report(
     dimers : also compute the dimer curves (loads each checkpoint's calculator once)
     dimer_elements, distances, box_length, device : see :func:`dimer_curves`
     n_gfre_atoms, random_state : optional seeded row subsample for the GFRE (:func:`pair_reconstruction`)
+    skipped : dimer curves run each checkpoint, so a pair model that cannot be loaded (e.g. embeddings
+        imported under a registry name, whose registry weights are not the imported numbers) gets
+        no curve; the reason is recorded here as ``"dimers (<model>)"`` (else warned about), and as
+        ``"dimers"`` when no pair model can run. The embedding views need only the store.
 
     Rows used per pair: the atoms that both checkpoints embedded (``n_atoms`` and
     ``rows_excluded`` in ``drift_summary.csv``); the GFRE rows are those also embedded by every
@@ -162,7 +167,9 @@ def drift_report(
     paths["drift_norm_distribution_png"] = _save(plot_norm_distribution(tables["norms"]),
                                                  out / Diagnose.drift("norm_distribution", ".png"))
     if dimers:
-        curves = dimer_curves(pair_models, dimer_elements, distances, box_length, device=device)
+        dimers = _dimer_models(store, pair_models, skipped)
+    if dimers:
+        curves = dimer_curves(dimers, dimer_elements, distances, box_length, device=device)
         minima = dimer_minima(curves)
         paths["drift_dimer_curves"] = out / Diagnose.DRIFT_DIMER_CURVES
         curves.to_csv(paths["drift_dimer_curves"], index=False)
@@ -170,3 +177,21 @@ def drift_report(
         minima.to_csv(paths["drift_dimer_minima"], index=False)
         paths["drift_dimers_png"] = _save(plot_dimer_curves(curves, minima), out / Diagnose.drift("dimers", ".png"))
     return paths
+
+
+def _dimer_models(store, pair_models: Sequence[str], skipped: dict[str, str] | None) -> list[str]:
+    """The pair models whose calculator can be built; the others skipped with their reason."""
+    import warnings
+
+    from platonic.errors import NotApplicableError
+    from platonic.models import runnable_models
+
+    try:
+        return runnable_models(pair_models, "dimers", store, skipped=skipped)
+    except NotApplicableError as error:
+        # The embedding views are written; only the curves are left out, and said so.
+        if skipped is None:
+            warnings.warn(str(error), stacklevel=3)
+        else:
+            skipped["dimers"] = str(error)
+        return []
