@@ -117,3 +117,22 @@ def test_exhausted_threshold_search_reports_what_it_tried(blobs):
     X, _ = blobs
     with pytest.raises(DIRECTConvergenceError, match=r"no Birch threshold gave 5\.\.2000 subclusters .* in 2 fits"):
         DIRECTSampler(n_anchors=5, threshold_init=100.0, max_fits=2).fit(X)
+
+
+def test_orphan_subclusters_are_left_out_of_the_global_step():
+    """A CF-tree centre nearest to no row must not become a cluster of its own (an empty cluster, no anchor)."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    rows = np.repeat(centres, 20, axis=0) + 0.1 * rng.normal(size=(60, 2))
+    # Ward on all four centres puts the far orphan alone and merges two real ones: one cluster empty
+    birch = SimpleNamespace(subcluster_centers_=np.vstack([centres, [[100.0, 100.0]]]))
+    sampler = DIRECTSampler(n_anchors=3)
+    labels = sampler._merge_without_orphans(rows, birch, 3)
+    assert sampler.orphan_subclusters_ == 1
+    assert np.bincount(labels, minlength=3).tolist() == [20, 20, 20]
+    assert len({tuple(np.unique(labels[i * 20:(i + 1) * 20])) for i in range(3)}) == 3  # one label per blob
+    from platonic.anchors.direct import DIRECTConvergenceError
+    with pytest.raises(DIRECTConvergenceError, match="only 3 Birch subclusters"):
+        sampler._merge_without_orphans(rows, birch, 4)
