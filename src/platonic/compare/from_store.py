@@ -99,7 +99,7 @@ def compare_store(
         else:
             raise ValueError(f"unknown space {space!r}; choose raw or unified")
         centred_space = CENTRED_SPACE if centred and space == "unified" else None
-        table = metric_matrix(arrays, chosen, space=space, seed=random_state, centred_space=centred_space, **options)
+        table = metric_matrix(arrays, chosen, space=space, random_state=random_state, centred_space=centred_space, **options)
         table["rows_available"] = int(valid.sum())
         table["rows_used"] = int(rows.size)
         tables.append(table)
