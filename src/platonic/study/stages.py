@@ -8,6 +8,9 @@ One function per stage; the CLI verbs (`platonic anchors`, `project`, `compare`)
 ``intrinsic_dimension.csv`` (+ ``_curve.csv``),
 ``figures/heatmap_<metric>_<space>.png``.
 
+Each stage computes with the library functions (which return data and Figures) and writes through
+:mod:`platonic.study.writers`, under the names of :mod:`platonic.results`.
+
 An analysis of :func:`analyse_stage` or :func:`diagnose_stage` that does not apply to the data
 raises :class:`~platonic.errors.NotApplicableError`; given a ``skipped`` dict, the stage records
 it there (name -> reason) and goes on with the other analyses.
@@ -22,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from platonic.errors import NotApplicableError, PlatonicError
-from platonic.results import Analyse, Diagnose, Results
+from platonic.results import Analyse, Results
 
 #: Atoms an element needs to get an element mean in the chemistry analyses.
 CHEMISTRY_MIN_ATOMS = 5
@@ -335,14 +338,8 @@ def control_stage(store, models: Sequence[str], out: Path) -> dict[str, Path]:
             skipped["agreement"] = str(error)
     if len(skipped) == 2:
         raise NotApplicableError("control: " + "; ".join(f"{part}: {why}" for part, why in skipped.items()))
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"control_verdict": out / Diagnose.CONTROL_VERDICT, "control_figure": out / Diagnose.CONTROL_PNG}
-    names = {"coherence": Diagnose.CONTROL_COHERENCE, "agreement": Diagnose.CONTROL_AGREEMENT}
-    for part, table in tables.items():
-        if table is not None:
-            paths[f"control_{part}"] = out / names[part]
-            table.to_csv(paths[f"control_{part}"], index=False)
-    control_verdict(tables["coherence"], tables["agreement"], controls=controls, skipped=skipped).to_csv(
-        paths["control_verdict"], index=False)
-    plot_control(tables["coherence"], tables["agreement"]).savefig(paths["control_figure"], dpi=110)
-    return paths
+    from platonic.study.writers import write_control
+
+    verdict = control_verdict(tables["coherence"], tables["agreement"], controls=controls, skipped=skipped)
+    return write_control(tables["coherence"], tables["agreement"], verdict,
+                         plot_control(tables["coherence"], tables["agreement"]), out)

@@ -108,6 +108,17 @@ def write_maps(tables: Any, out: str | Path) -> dict[str, Path]:
 
 
 # ----------------------------------------------------------------------------- diagnose
+def write_control(coherence: pd.DataFrame | None, agreement: pd.DataFrame | None, verdict: pd.DataFrame,
+                  figure: "Figure", out: str | Path) -> dict[str, Path]:
+    """The random-weight control (:mod:`platonic.diagnose.control`): its summaries (a part that
+    could not be computed is None and not written), the verdict and the figure."""
+    parts = {"control_coherence": (Diagnose.CONTROL_COHERENCE, coherence),
+             "control_agreement": (Diagnose.CONTROL_AGREEMENT, agreement)}
+    tables = {name: (file, table) for name, (file, table) in parts.items() if table is not None}
+    return write_files(out, tables | {"control_verdict": (Diagnose.CONTROL_VERDICT, verdict)},
+                       {"control_figure": (Diagnose.CONTROL_PNG, figure)}, dpi=110)
+
+
 def write_equivariance(tables: Any, out: str | Path) -> dict[str, Path]:
     """:class:`platonic.diagnose.equivariance.EquivarianceTables` and its figure."""
     from platonic.diagnose.equivariance.by_spacegroup import plot_two_nn
