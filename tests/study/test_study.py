@@ -63,6 +63,8 @@ def test_rerun_reuses_everything_and_a_change_recomputes_only_what_depends_on_it
     assert len(manifest["models"]["diep"]["weights_sha256"]) == 64
     for stage in manifest["stages"]:  # every computed stage carries its own peak memory
         assert stage["peak_rss_mib"] > 50 and stage["peak_rss_scope"] in ("stage", "process"), stage
+        assert 0 < stage["cpu_seconds"], stage  # this process's CPU time (all its threads)
+    assert manifest["peak_rss_mib"] == max(stage["peak_rss_mib"] for stage in manifest["stages"])
 
     study = tmp_path / "study"
     shutil.copytree(first.out, study)

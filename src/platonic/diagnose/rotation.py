@@ -295,6 +295,7 @@ def rotation_tables(
     store=None,
     anchors: pd.DataFrame | np.ndarray | None = None,
     device: str = "cpu",
+    skipped: dict[str, str] | None = None,
 ) -> "RotationTables":
     """Measure rotation sensitivity of each model on one structure, as tables (:class:`RotationTables`).
 
@@ -314,6 +315,11 @@ def rotation_tables(
         Both given: each model's anchors are its own stored embeddings of the anchor rows, and
         the unified space is measured too. The loaded model must be the checkpoint that filled
         the store (same fingerprint).
+    skipped : dict, optional
+        Rotating a structure means running the model, so a name that cannot be loaded (embeddings
+        imported with ``platonic import``, see :func:`platonic.models.runnable_models`) is left
+        out with its reason, recorded here as ``"rotation (<model>)"`` (else warned about);
+        :class:`~platonic.errors.NotApplicableError` when no model can run.
 
     Returns
     -------
@@ -326,6 +332,12 @@ def rotation_tables(
     models = list(models)
     if not models:
         raise RotationInputError("no models given")
+    names = [m for m in models if isinstance(m, str)]
+    if names:
+        from platonic.models import runnable_models
+
+        runnable = set(runnable_models(names, "rotation", store, skipped=skipped))
+        models = [m for m in models if not isinstance(m, str) or m in runnable]
     atoms = _structure(structure)
     rotations = random_rotations(n_rotations, random_state, improper)
     rows = None if anchors is None else _anchor_rows(anchors)

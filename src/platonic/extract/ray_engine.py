@@ -12,6 +12,15 @@ was already complete when its task starts (written just before a crash, or by an
 recomputed. The numbers are those of the in-process engine: the same batches of the same structures
 through the same adapter, so the shard files are byte for byte the same.
 
+Isolated environments: a model whose family runs in its own environment (e.g. ``mace:/path``, see
+:mod:`platonic.envs`) runs there under Ray too: each actor starts its own worker process in that
+environment (:class:`~platonic.envs.remote.IsolatedModel`) and writes the shards it streams back.
+The driver checks that the environment is installed before any actor starts (a missing one is the
+error naming ``platonic env create``) and gives the actors its own environments folder
+(``PLATONIC_ENVS_DIR``), so that actors use the environment the driver checked, whatever their
+process environment says; on a multi-node cluster that folder must be at the same path on every
+node, like the store. A worker process ends with its actor (end of input on its pipe).
+
 Ray is imported only when this engine is used; the in-process engine never needs it.
 """
 
@@ -41,12 +50,26 @@ def import_ray():
     return ray
 
 
+def check_names(models) -> None:
+    """Refuse model objects: each actor loads its own copy by name, and a loaded object (e.g. an
+    IsolatedModel holding a worker process and its pipes) cannot be shipped to other processes or nodes."""
+    objects = [type(m).__name__ for m in models if not isinstance(m, str)]
+    if objects:
+        raise RayEngineError(f"the Ray engine loads every model in its actors by name; got model object(s) "
+                             f"{objects}: give registry or family:/path names, or use the in-process engine")
+
+
 class ShardWorker:
     """One loaded model embedding whole shards into the store (the body of a Ray actor)."""
 
-    def __init__(self, store_root: str, name: str, device: str, batch_atoms: int | None, load_model: Callable | None):
+    def __init__(self, store_root: str, name: str, device: str, batch_atoms: int | None, load_model: Callable | None,
+                 environ: dict[str, str] | None = None):
+        import os
+
         from platonic.store import EmbeddingStore
 
+        # Set before the model loads: e.g. the environments folder the driver checked (module docstring).
+        os.environ.update(environ or {})
         if load_model is None:
             from platonic.models import load_model
         self.store = EmbeddingStore(store_root)
@@ -119,6 +142,7 @@ def extract_ray(
 
     if not models:
         raise ValueError("no models given")
+    check_names(models)
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     if max_retries < 0:
@@ -140,6 +164,11 @@ def extract_ray(
         result.rejects = {name: store.rejects(name) for name in models}
         return result
 
+    # Before Ray starts: a model whose isolated environment is missing is refused with its command.
+    from platonic import models as registry
+
+    by_name = load_model is None or load_model is registry.load_model
+    environ = {name: _isolated_environ(name) if by_name and todo_by_model[name] else {} for name in models}
     started_here = False
     if not ray.is_initialized():
         local = address in (None, "local")
@@ -151,12 +180,27 @@ def extract_ray(
         for name in models:
             if todo_by_model[name]:
                 _run_model(ray, store, dataset, name, todo_by_model[name], result, n_workers, device, batch_atoms,
-                           cpus_per_worker, max_retries, load_model, progress)
+                           cpus_per_worker, max_retries, load_model, progress, environ[name])
             result.rejects[name] = store.rejects(name)
     finally:
         if started_here:
             ray.shutdown()
     return result
+
+
+def _isolated_environ(name: str) -> dict[str, str]:
+    """For a registry name that runs in an isolated environment: check the environment is installed
+    (:meth:`~platonic.envs.Environment.require` raises an error naming its command) and return the
+    variables that point the actors at it; ``{}`` for a model that runs in the actor's own process."""
+    from platonic.models import _isolated_environment, family_of
+
+    env = _isolated_environment(family_of(name), name)
+    if env is None:
+        return {}
+    env.require()
+    from platonic.envs import envs_dir
+
+    return {"PLATONIC_ENVS_DIR": str(envs_dir().resolve())}
 
 
 def _cluster_slots(ray, device: str, cpus_per_worker: float) -> int:
@@ -179,14 +223,14 @@ def _get(ray, refs):
 
 
 def _run_model(ray, store, dataset, name, todo, result, n_workers, device, batch_atoms, cpus_per_worker, max_retries,
-               load_model, progress) -> None:
+               load_model, progress, environ) -> None:
     actor_class = ray.remote(
         num_cpus=cpus_per_worker,
         num_gpus=1 if device.startswith("cuda") else 0,
         max_restarts=max_retries,
         max_task_retries=max_retries,
     )(ShardWorker)
-    actors = [actor_class.remote(str(store.root.resolve()), name, device, batch_atoms, load_model)
+    actors = [actor_class.remote(str(store.root.resolve()), name, device, batch_atoms, load_model, environ)
               for _ in range(min(n_workers, len(todo)))]
     try:
         try:

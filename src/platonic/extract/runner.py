@@ -178,9 +178,10 @@ def extract(
     if engine == "ray" and num_shards != 1:
         raise ValueError("the Ray engine shares out the shards itself: drop shard_index/num_shards")
     if engine == "ray":
-        from platonic.extract.ray_engine import import_ray
+        from platonic.extract.ray_engine import check_names, import_ray
 
         import_ray()  # a missing extra is refused before the store is created
+        check_names(models or [])
     if not 0 <= shard_index < num_shards:
         raise ValueError(f"need 0 <= shard_index < num_shards, got {shard_index}, {num_shards}")
     if not models:

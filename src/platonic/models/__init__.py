@@ -129,6 +129,56 @@ def model_name(model: str | EmbeddingModel) -> str:
     return model.card.name if isinstance(model, EmbeddingModel) else model
 
 
+def why_not_runnable(name: str, store=None) -> str | None:
+    """Why the model stored as ``name`` cannot be run here (``None``: it can be loaded by name).
+
+    A model in ``store`` whose card says it was imported (``platonic import``, variant
+    ``"imported"``) has embeddings but no model, even under a registry name (a registry model
+    of that name would be other weights than the imported numbers). Any other name must be a
+    registry name or ``family:/path`` (a model extracted from an object under its own name is not).
+    """
+    if store is not None and name in store.models():
+        card = store.model_card(name)
+        if card.variant == "imported" or card.weights_source.startswith("imported:"):
+            source = card.weights_source.removeprefix("imported:").strip()
+            return f"{name} holds embeddings imported from {source} (`platonic import`): there is no model to run"
+    try:
+        family_of(name)
+    except UnknownModelError:
+        return (f"{name} is neither a registered model nor a family:/path name, so it cannot be loaded by name "
+                "(embeddings extracted from a model object or imported)")
+    return None
+
+
+def runnable_models(models, analysis: str, store=None, *, required=(), skipped: dict[str, str] | None = None) -> list[str]:
+    """The models of ``models`` that ``analysis`` can load and run (see :func:`why_not_runnable`).
+
+    Each other model is skipped with its reason: recorded in ``skipped`` as ``"<analysis> (<model>)"``
+    when given (a study stage's skipped analyses), else warned about; it is never dropped silently.
+    Raises :class:`~platonic.errors.NotApplicableError` (the whole analysis does not apply) when
+    none can run, or when a model of ``required`` (e.g. the reference every other is measured
+    against) cannot.
+    """
+    import warnings
+
+    from platonic.errors import NotApplicableError
+
+    models = list(models)
+    reasons = {m: why_not_runnable(m, store) for m in models}
+    reasons = {m: why for m, why in reasons.items() if why}
+    blocking = [m for m in required if m in reasons]
+    if blocking or len(reasons) == len(models):
+        which = blocking or models
+        raise NotApplicableError(f"{analysis} runs the models themselves, and " + "; ".join(reasons[m] for m in which))
+    for model, why in reasons.items():
+        message = f"{why}; {analysis} needs the real model, so it is skipped for {model}"
+        if skipped is not None:
+            skipped[f"{analysis} ({model})"] = message
+        else:
+            warnings.warn(message, stacklevel=2)
+    return [m for m in models if m not in reasons]
+
+
 def _model_names() -> tuple[str, ...]:
     return tuple(name for cls in families() for name in cls.variants)
 
@@ -211,6 +261,8 @@ __all__ = [
     "EmbeddingModel",
     "ModelCard",
     "UnknownModelError",
+    "runnable_models",
+    "why_not_runnable",
     "UnsupportedStructureError",
     "Variant",
     "available_models",

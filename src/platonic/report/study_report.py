@@ -205,8 +205,12 @@ def _stage_tables(manifest: dict) -> list[tuple[str, pd.DataFrame, None]]:
     stages = pd.DataFrame(manifest["stages"])
     ran = stages["ran"].map({True: "done", False: "reused"})  # manifests written before stages had a status
     stages["status"] = stages["status"].fillna(ran) if "status" in stages else ran
-    tables = [("Stages (seconds: time the stage took when it was computed, also for reused ones)",
-               stages[["name", "status", "seconds", "summary"]], None)]
+    for column in ("cpu_seconds", "peak_rss_mib"):  # absent from manifests written before they were recorded
+        if column not in stages:
+            stages[column] = None
+    tables = [("Stages (seconds: wall time the stage took when it was computed, also for reused ones; "
+               "cpu_seconds: this process's CPU time, all threads; peak_rss_mib: the stage's own memory peak)",
+               stages[["name", "status", "seconds", "cpu_seconds", "peak_rss_mib", "summary"]], None)]
     skipped = pd.DataFrame(manifest.get("skipped") or [], columns=["stage", "analysis", "reason"])
     if not skipped.empty:
         tables.append(("Skipped: analyses that do not apply to this data", skipped, None))

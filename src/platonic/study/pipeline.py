@@ -60,6 +60,7 @@ class StageRecord:
     error: dict[str, str] | None = None
     peak_rss_mib: float | None = None
     peak_rss_scope: str | None = None
+    cpu_seconds: float | None = None
 
 
 class StudyFailed(PlatonicError, RuntimeError):
@@ -146,7 +147,8 @@ class _Stages:
         if previous is not None:
             record = StageRecord(name, key, False, previous.get("seconds"), previous.get("summary", "reused"),
                                  status="reused", skipped=previous.get("skipped", {}),
-                                 peak_rss_mib=previous.get("peak_rss_mib"), peak_rss_scope=previous.get("peak_rss_scope"))
+                                 peak_rss_mib=previous.get("peak_rss_mib"), peak_rss_scope=previous.get("peak_rss_scope"),
+                                 cpu_seconds=previous.get("cpu_seconds"))
             self.records.append(record)
             self.log(f"{name}: up to date (reused)", stage=name, status="reused", seconds=record.seconds)
             self._log_skips(record)
@@ -155,7 +157,7 @@ class _Stages:
         (self.results / f".{name}.key").unlink(missing_ok=True)
         skipped: dict[str, str] = {}
         scope = resources.reset_peak()
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         try:
             summary, status = work(skipped), "done"
         except NotApplicableError as exc:
@@ -165,14 +167,14 @@ class _Stages:
             self.log(f"{name}: failed: {type(exc).__name__}: {exc}", stage=name, status="failed",
                      error=type(exc).__name__, error_message=str(exc))
             raise
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         peak = resources.peak_rss_mib()
         record = StageRecord(name, key, True, seconds, summary, status=status, skipped=skipped,
-                             peak_rss_mib=peak, peak_rss_scope=scope)
+                             peak_rss_mib=peak, peak_rss_scope=scope, cpu_seconds=cpu)
         self.results.mkdir(parents=True, exist_ok=True)
         (self.results / f".{name}.record.json").write_text(
             json.dumps({"seconds": seconds, "summary": summary, "status": status, "skipped": skipped,
-                        "peak_rss_mib": peak, "peak_rss_scope": scope}))
+                        "peak_rss_mib": peak, "peak_rss_scope": scope, "cpu_seconds": cpu}))
         (self.results / f".{name}.key").write_text(key)
         self.records.append(record)
         self.log(f"{name}: {summary} ({seconds:.1f} s)", stage=name, status=status, seconds=seconds, summary=summary)
@@ -251,7 +253,7 @@ def _extract_stage(config: StudyConfig, dataset, models: list[str], result: Stud
     from platonic.store import EmbeddingStore
 
     scope = resources.reset_peak()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     try:
         extracted = extract(dataset, models, result.store, device=config["models"]["device"], progress=progress,
                             atom_table=atom_table, **engine_options(config))
@@ -274,7 +276,8 @@ def _extract_stage(config: StudyConfig, dataset, models: list[str], result: Stud
     result.records.append(StageRecord("extract", "", written > 0, seconds, summary,
                                       status="done" if written else "reused",
                                       peak_rss_mib=resources.peak_rss_mib() if written else None,
-                                      peak_rss_scope=scope if written else None))
+                                      peak_rss_scope=scope if written else None,
+                                      cpu_seconds=time.process_time() - cpu0 if written else None))
     log(f"extract: {summary}" + (f" ({time.perf_counter() - t0:.1f} s)" if written else ""), stage="extract",
         status="done" if written else "reused", seconds=seconds, summary=summary)
     rejected = {m: len(r) for m, r in extracted.rejects.items() if r}
@@ -357,7 +360,7 @@ def _report_stage(out: Path, store, result: StudyResult, log: Callable[..., None
     from platonic.report import build_study_report
 
     scope = resources.reset_peak()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     report = out / "report.html"
     try:
         build_study_report(out, store)
@@ -367,7 +370,8 @@ def _report_stage(out: Path, store, result: StudyResult, log: Callable[..., None
             error=type(exc).__name__, error_message=str(exc))
         raise
     result.records.append(StageRecord("report", "", True, time.perf_counter() - t0, str(report),
-                                      peak_rss_mib=resources.peak_rss_mib(), peak_rss_scope=scope))
+                                      peak_rss_mib=resources.peak_rss_mib(), peak_rss_scope=scope,
+                                      cpu_seconds=time.process_time() - cpu0))
     log(f"report: {report} ({result.records[-1].seconds:.1f} s)", stage="report", status="done",
         seconds=result.records[-1].seconds, summary=str(report))
 
@@ -447,6 +451,8 @@ def _write_manifest(out: Path, config: StudyConfig, store, dataset, models: list
         "python": platform.python_version(),
         "stages": [r.__dict__ for r in result.records],
         "total_seconds": seconds,
+        # the stages reset the kernel's high-water mark, so this (not `time -v`) is the run's peak
+        "peak_rss_mib": max((r.peak_rss_mib for r in result.records if r.ran and r.peak_rss_mib), default=None),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     tmp = out / ".manifest.json.tmp"

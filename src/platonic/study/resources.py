@@ -5,6 +5,10 @@ writing ``5`` to ``/proc/self/clear_refs`` resets it to the current RSS (Linux >
 after a stage gives that stage's own peak. Where the reset is not allowed the mark covers the
 process since it started, and :func:`reset_peak` says so: the record carries that scope instead
 of passing a cumulative peak off as the stage's.
+
+The reset is process-wide: what ``getrusage`` and ``/usr/bin/time -v`` report as the peak of a
+``platonic run`` is afterwards only the last stage's. The manifest's ``peak_rss_mib`` (the largest
+stage peak of the run) is the run's peak.
 """
 
 from __future__ import annotations

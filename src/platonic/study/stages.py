@@ -158,6 +158,7 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
     from platonic.analyse.arithmetic import UnifiedSpace, arithmetic_tables
     from platonic.analyse.chemistry import chemistry_tables
     from platonic.anchors.from_store import load_anchors
+    from platonic.models import runnable_models
     from platonic.study import writers
 
     models = list(models)
@@ -182,11 +183,12 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
         written |= _applicable("chemistry", skipped, chemistry_work)
     if arithmetic:
         def arithmetic_work() -> dict:
-            space = UnifiedSpace.from_store(store, load_anchors(results.anchors), models,
+            run = runnable_models(models, "arithmetic", store, required=[reference], skipped=skipped)  # not imported ones
+            space = UnifiedSpace.from_store(store, load_anchors(results.anchors), run,
                                             device=device)
-            written = writers.write_arithmetic(arithmetic_tables(space, reference, models), out)
+            written = writers.write_arithmetic(arithmetic_tables(space, reference, run), out)
             tables = {f"arithmetic_{k}": v for k, v in written.items()}
-            return tables | arithmetic_null_stage(store, space, models, reference, out, seed)
+            return tables | arithmetic_null_stage(store, space, run, reference, out, seed)
 
         written |= _applicable("arithmetic", skipped, arithmetic_work)
     if maps:
@@ -271,7 +273,7 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
     if rotation:
         def rotation_work() -> dict:
             tables = rotation_tables(models, n_rotations=rotations, random_state=seed, store=store,
-                                     anchors=load_anchors(Results.of(store).anchors), device=device)
+                                     anchors=load_anchors(Results.of(store).anchors), device=device, skipped=skipped)
             return {f"rotation_{k}": v for k, v in writers.write_rotation(tables, out).items()}
 
         written |= _applicable("rotation", skipped, rotation_work)
@@ -283,7 +285,7 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
                                          + ", ".join(f"{a} -> {b}" for a, b in DEFAULT_DRIFT_PAIRS)
                                          + " is among the models")
             return writers.write_drift(drift_tables(store, unified, pairs=pairs, dimers=dimers, random_state=seed,
-                                                    device=device), out)
+                                                    device=device, skipped=skipped), out)
 
         written |= _applicable("drift", skipped, drift_work)
     if atypical:

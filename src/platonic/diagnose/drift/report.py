@@ -93,6 +93,7 @@ def drift_tables(
     n_gfre_atoms: int | None = None,
     random_state: int = 0,
     device: str = "cpu",
+    skipped: dict[str, str] | None = None,
 ) -> "DriftTables":
     """Every drift view for every pair, as tables (:class:`DriftTables`).
 
@@ -106,6 +107,10 @@ def drift_tables(
     dimers : also compute the dimer curves (loads each checkpoint's calculator once)
     dimer_elements, distances, box_length, device : see :func:`dimer_curves`
     n_gfre_atoms, random_state : optional seeded row subsample for the GFRE (:func:`pair_reconstruction`)
+    skipped : dimer curves run each checkpoint, so a pair model that cannot be loaded (e.g. embeddings
+        imported under a registry name, whose registry weights are not the imported numbers) gets
+        no curve; the reason is recorded here as ``"dimers (<model>)"`` (else warned about), and as
+        ``"dimers"`` when no pair model can run. The embedding views need only the store.
 
     Rows used per pair: the atoms that both checkpoints embedded (``n_atoms`` and
     ``rows_excluded`` in ``drift_summary.csv``); the GFRE rows are those also embedded by every
@@ -143,7 +148,9 @@ def drift_tables(
     tables = {name: pd.concat(p, ignore_index=True) for name, p in parts.items()}
     curves = minima = None
     if dimers:
-        curves = dimer_curves(pair_models, dimer_elements, distances, box_length, device=device)
+        dimers = _dimer_models(store, pair_models, skipped)
+    if dimers:
+        curves = dimer_curves(dimers, dimer_elements, distances, box_length, device=device)
         minima = dimer_minima(curves)
     return DriftTables(**tables, dimer_curves=curves, dimer_minima=minima)
 
@@ -185,3 +192,21 @@ def drift_report(store: Any, unified: Mapping[str, Any], out_dir: str | Path, **
     from platonic.study.writers import write_drift
 
     return write_drift(drift_tables(store, unified, **options), out_dir)
+
+
+def _dimer_models(store, pair_models: Sequence[str], skipped: dict[str, str] | None) -> list[str]:
+    """The pair models whose calculator can be built; the others skipped with their reason."""
+    import warnings
+
+    from platonic.errors import NotApplicableError
+    from platonic.models import runnable_models
+
+    try:
+        return runnable_models(pair_models, "dimers", store, skipped=skipped)
+    except NotApplicableError as error:
+        # The embedding views are written; only the curves are left out, and said so.
+        if skipped is None:
+            warnings.warn(str(error), stacklevel=3)
+        else:
+            skipped["dimers"] = str(error)
+        return []
