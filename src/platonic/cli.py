@@ -15,6 +15,36 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
+from platonic.study.schema import DEFAULTS as STUDY_DEFAULTS
+
+
+def _study(table: str, key: str):
+    """The study schema's default of ``[table].key``, spelled as a CLI option (a list comma-joined):
+    a verb run by hand starts from the same settings as ``platonic run``."""
+    value = STUDY_DEFAULTS[table][key]
+    return ",".join(value) if isinstance(value, list) else value
+
+
+#: (verb function, option) -> the study key whose default it takes (tests/study/test_cli_defaults.py).
+#: Not mirrored, on purpose: ``extract --n`` (a store built by hand holds the whole dataset unless
+#: told otherwise; the study's 500 is a quick default sample) and the options no study table has.
+STUDY_OPTIONS: dict[tuple[str, str], tuple[str, str]] = {
+    **{("extract_cmd", option): key for option, key in (
+        ("dataset", ("dataset", "name")), ("split", ("dataset", "split")), ("seed", ("dataset", "seed")),
+        ("models", ("models", "names")), ("device", ("models", "device")), ("engine", ("extract", "engine")),
+        ("address", ("extract", "address")), ("workers", ("extract", "workers")))},
+    **{("anchors_cmd", key): ("anchors", key) for key in ("reference", "k", "method", "seed", "diversity", "sweep")},
+    **{("compare_cmd", key): ("compare", key) for key in (
+        "metrics", "spaces", "k", "ot_samples", "ot_repeats", "lfre_atoms", "permutations", "centred",
+        "exclude_same_structure", "seed", "twonn_atoms")},
+    ("compare_cmd", "n_queries"): ("compare", "mknn_queries"),
+    **{("analyse_cmd", key): ("analyse", key) for key in ("reference", "chemistry", "arithmetic", "maps", "norms", "seed")},
+    ("analyse_cmd", "device"): ("models", "device"),
+    **{("diagnose_cmd", key): ("diagnose", key) for key in (
+        "control", "equivariance", "rotation", "rotations", "drift", "dimers", "atypical", "top", "seed")},
+    ("diagnose_cmd", "device"): ("models", "device"),
+}
+
 #: Exit codes: 0 done; 1 a run that started failed (a stage, a model, the disk); 2 bad usage or input
 #: (flags, config, files, stores; also verbs run in the wrong order).
 EXIT_FAILED, EXIT_BAD_INPUT = 1, 2
@@ -244,15 +274,15 @@ def env_create_cmd(
 
 @app.command("extract", rich_help_panel="Pipeline")
 def extract_cmd(
-    dataset: str = typer.Option("mp20", help="Dataset name (mp20, mp20-full) or a structure file."),
-    split: str = typer.Option("all", help="MP-20 split: all, train, val, test."),
+    dataset: str = typer.Option(_study("dataset", "name"), help="Dataset name (mp20, mp20-full) or a structure file."),
+    split: str = typer.Option(_study("dataset", "split"), help="MP-20 split: all, train, val, test."),
     models: str = typer.Option(
-        "default", help="Comma-separated model names or family:/path files, or 'default' for every offline model and the controls."
+        _study("models", "names"), help="Comma-separated model names or family:/path files, or 'default' for every offline model and the controls."
     ),
     out: Path = typer.Option(Path("store"), help="Store directory (created or resumed)."),
     n: Optional[int] = typer.Option(None, help="Reproducible subsample of N structures."),
-    seed: int = typer.Option(0, help="Seed of the subsample."),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
+    seed: int = typer.Option(_study("dataset", "seed"), help="Seed of the subsample."),
+    device: str = typer.Option(_study("models", "device"), help="cpu or cuda."),
     batch_atoms: Optional[int] = typer.Option(None, help="Atoms per forward pass (default: each model's own)."),
     shard_size: int = typer.Option(256, help="Structures per shard (unit of resumption)."),
     shard_index: int = typer.Option(0, help="This worker's index (job arrays)."),
@@ -264,9 +294,9 @@ def extract_cmd(
     wait_for_lock: bool = typer.Option(
         False, "--wait-for-lock", help="If another extraction is writing into --out, wait for it instead of stopping."
     ),
-    engine: str = typer.Option("inprocess", help="inprocess, or ray: shards as tasks of Ray actors (the ray extra)."),
-    address: Optional[str] = typer.Option(None, help="Ray cluster to join ('auto', 'ray://host:10001'); default: start one here."),
-    workers: Optional[int] = typer.Option(None, help="Ray actors per model, one loaded model each (default: one per CPU, or GPU)."),
+    engine: str = typer.Option(_study("extract", "engine"), help="inprocess, or ray: shards as tasks of Ray actors (the ray extra)."),
+    address: str = typer.Option(_study("extract", "address"), help="Ray cluster to join ('auto', 'ray://host:10001'); 'local': start one here."),
+    workers: int = typer.Option(_study("extract", "workers"), help="Ray actors per model, one loaded model each (0: one per CPU, or GPU)."),
 ) -> None:
     """Embed every atom of a dataset with each model into a resumable store."""
     from platonic.datasets import DatasetError, atom_table
@@ -310,7 +340,7 @@ def extract_cmd(
             wait_for_lock=wait_for_lock,
             engine=engine,
             address=address,
-            workers=workers,
+            workers=workers or None,  # 0, like the study's [extract].workers: one per CPU (or GPU)
         )
     except (StoreError, ValueError, RayEngineError) as exc:
         _fail(str(exc))
@@ -411,12 +441,12 @@ def _open_store(store: Path):
 @app.command("anchors", rich_help_panel="Pipeline")
 def anchors_cmd(
     store: Path = typer.Option(Path("store"), help="Store directory (from `platonic extract`)."),
-    reference: str = typer.Option("chgnet-0.3.0", help="Model whose embeddings pick the anchors."),
-    k: int = typer.Option(100, help="Number of anchors K."),
-    method: str = typer.Option("direct", help="direct, random or fps."),
-    seed: int = typer.Option(0, help="Seed."),
-    diversity: bool = typer.Option(True, help="Also tabulate anchor diversity, DIRECT vs random, seeds 0/42/12345."),
-    sweep: bool = typer.Option(True, help="Also run the K sweep 3..400 (convergence of the unified space)."),
+    reference: str = typer.Option(_study("anchors", "reference"), help="Model whose embeddings pick the anchors."),
+    k: int = typer.Option(_study("anchors", "k"), help="Number of anchors K."),
+    method: str = typer.Option(_study("anchors", "method"), help="direct, random or fps."),
+    seed: int = typer.Option(_study("anchors", "seed"), help="Seed."),
+    diversity: bool = typer.Option(_study("anchors", "diversity"), help="Also tabulate anchor diversity, DIRECT vs random, seeds 0/42/12345."),
+    sweep: bool = typer.Option(_study("anchors", "sweep"), help="Also run the K sweep 3..400 (convergence of the unified space)."),
 ) -> None:
     """Pick K anchor atoms (the same atoms for every model) on a reference model."""
     from platonic.anchors import AnchorError
@@ -466,38 +496,36 @@ def project_cmd(
 def compare_cmd(
     store: Path = typer.Option(Path("store"), help="Store directory."),
     models: str = typer.Option("all", help="Comma-separated models, or all in the store."),
-    metrics: str = typer.Option(
-        "procrustes,cka,mknn,ot,superscore,gfre,gfrd,lfre", help="Comma-separated metrics."
-    ),
-    spaces: str = typer.Option("raw,unified", help="raw, unified or both."),
+    metrics: str = typer.Option(_study("compare", "metrics"), help="Comma-separated metrics."),
+    spaces: str = typer.Option(_study("compare", "spaces"), help="raw, unified or both."),
     n_atoms: Optional[int] = typer.Option(None, help="Seeded subsample of atoms for every metric (default: all)."),
-    k: int = typer.Option(10, help="Neighbours for mutual kNN."),
+    k: int = typer.Option(_study("compare", "k"), help="Neighbours for mutual kNN."),
     mknn_score: str = typer.Option("jaccard", help="jaccard (the paper's) or overlap (Huh et al.)."),
-    n_queries: Optional[int] = typer.Option(None, help="Query atoms for mKNN (neighbours searched among all)."),
-    ot_samples: int = typer.Option(2000, help="Atoms in each OT subsample (stratified by element)."),
-    ot_repeats: int = typer.Option(3, help="OT subsamples (seeds seed, seed+1, ...): mean and std reported."),
-    lfre_atoms: Optional[int] = typer.Option(
-        None, help="LFRE test atoms, element-stratified draw from the test half (default: the study's, 1,000)."
-    ),
-    permutations: int = typer.Option(5, help="Permutation-null draws for Procrustes, CKA, mKNN, SuperScore (0: none)."),
-    centred: bool = typer.Option(True, help="Also compare the unified clouds centred on their own means."),
-    exclude_same_structure: bool = typer.Option(True, help="mKNN ignores neighbours from the query's own structure."),
-    seed: int = typer.Option(0, help="Seed of every subsample."),
-    twonn_atoms: int = typer.Option(20000, help="Atoms (seeded subsample) for the TwoNN intrinsic dimension; 0 skips."),
+    n_queries: int = typer.Option(_study("compare", "mknn_queries"),
+                                  help="Query atoms for mKNN, seeded (neighbours searched among all); 0: every atom."),
+    ot_samples: int = typer.Option(_study("compare", "ot_samples"), help="Atoms in each OT subsample (stratified by element)."),
+    ot_repeats: int = typer.Option(_study("compare", "ot_repeats"),
+                                   help="OT subsamples (seeds seed, seed+1, ...): mean and std reported."),
+    lfre_atoms: int = typer.Option(_study("compare", "lfre_atoms"),
+                                   help="LFRE test atoms, element-stratified draw from the test half (the paper's 1,000)."),
+    permutations: int = typer.Option(_study("compare", "permutations"),
+                                     help="Permutation-null draws for Procrustes, CKA, mKNN, SuperScore (0: none)."),
+    centred: bool = typer.Option(_study("compare", "centred"), help="Also compare the unified clouds centred on their own means."),
+    exclude_same_structure: bool = typer.Option(_study("compare", "exclude_same_structure"),
+                                                help="mKNN ignores neighbours from the query's own structure."),
+    seed: int = typer.Option(_study("compare", "seed"), help="Seed of every subsample."),
+    twonn_atoms: int = typer.Option(_study("compare", "twonn_atoms"), help="Atoms (seeded subsample) for the TwoNN intrinsic dimension; 0 skips."),
 ) -> None:
     """Model x model matrices of every metric, raw and unified space: tables and heatmaps."""
-    from platonic.study.config import DEFAULTS
     from platonic.study.stages import compare_stage, results_dir
 
-    if lfre_atoms is None:
-        lfre_atoms = DEFAULTS["compare"]["lfre_atoms"]
     s = _open_store(store)
     names = s.models() if models == "all" else _split_models(models)
     t0 = time.perf_counter()
     try:
         written = compare_stage(
             s, names, [m.strip() for m in metrics.split(",")], [x.strip() for x in spaces.split(",") if x.strip()],
-            seed=seed, twonn_atoms=twonn_atoms, n_atoms=n_atoms, k=k, mknn_score=mknn_score, n_queries=n_queries,
+            seed=seed, twonn_atoms=twonn_atoms, n_atoms=n_atoms, k=k, mknn_score=mknn_score, n_queries=n_queries or None,
             ot_n_samples=ot_samples, ot_repeats=ot_repeats, lfre_n_test=lfre_atoms, n_permutations=permutations,
             centred=centred, exclude_same_structure=exclude_same_structure,
         )
@@ -522,13 +550,13 @@ def compare_cmd(
 def analyse_cmd(
     store: Path = typer.Option(Path("store"), help="Store directory (after `platonic project`)."),
     models: str = typer.Option("all", help="Comma-separated models, or all in the store."),
-    reference: str = typer.Option("chgnet-0.3.0", help="Model that c-sim and stitched reactions refer to."),
-    chemistry: bool = typer.Option(True, help="Element maps, group coherence, trajectories, cumulant gains."),
-    arithmetic: bool = typer.Option(True, help="Material, polymorph and reaction embeddings (Table 1)."),
-    maps: bool = typer.Option(True, help="Anchors on the reference map, unified maps vs K, DIRECT vs random (Fig 2b, 3; Table S2)."),
-    norms: bool = typer.Option(True, help="Embedding-norm scaling across materials (Table S3)."),
-    seed: int = typer.Option(0, help="Seed of the permutation null and of the atoms drawn on the maps."),
-    device: str = typer.Option("cpu", help="cpu or cuda (arithmetic embeds the case-study structures)."),
+    reference: str = typer.Option(_study("analyse", "reference"), help="Model that c-sim and stitched reactions refer to."),
+    chemistry: bool = typer.Option(_study("analyse", "chemistry"), help="Element maps, group coherence, trajectories, cumulant gains."),
+    arithmetic: bool = typer.Option(_study("analyse", "arithmetic"), help="Material, polymorph and reaction embeddings (Table 1)."),
+    maps: bool = typer.Option(_study("analyse", "maps"), help="Anchors on the reference map, unified maps vs K, DIRECT vs random (Fig 2b, 3; Table S2)."),
+    norms: bool = typer.Option(_study("analyse", "norms"), help="Embedding-norm scaling across materials (Table S3)."),
+    seed: int = typer.Option(_study("analyse", "seed"), help="Seed of the permutation null and of the atoms drawn on the maps."),
+    device: str = typer.Option(_study("models", "device"), help="cpu or cuda (arithmetic embeds the case-study structures)."),
 ) -> None:
     """Chemistry and embedding arithmetic in the unified space: tables and figures in results/analyse/."""
     from platonic.study.stages import analyse_stage, results_dir
@@ -562,16 +590,16 @@ def analyse_cmd(
 def diagnose_cmd(
     store: Path = typer.Option(Path("store"), help="Store directory (after `platonic analyse` and `compare`)."),
     models: str = typer.Option("all", help="Comma-separated models, or all in the store."),
-    control: bool = typer.Option(True, help="The random-weight control against the trained models."),
-    equivariance: bool = typer.Option(True, help="Two-NN equivalence vs spglib's equivalent atoms."),
-    rotation: bool = typer.Option(True, help="Embedding change under random rotations of BaCeO3."),
-    rotations: int = typer.Option(10, help="Random rotations."),
-    drift: bool = typer.Option(True, help="Fine-tuning drift: CHGNet 0.3.0 -> r2SCAN, SevenNet-0 -> MF-0."),
-    dimers: bool = typer.Option(True, help="Cu-Cu and Au-Au dimer curves per checkpoint (with --drift)."),
-    atypical: bool = typer.Option(True, help="Structures far from the cross-model consensus."),
-    top: int = typer.Option(20, help="Atypical structures listed."),
-    seed: int = typer.Option(0, help="Seed of the rotations."),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
+    control: bool = typer.Option(_study("diagnose", "control"), help="The random-weight control against the trained models."),
+    equivariance: bool = typer.Option(_study("diagnose", "equivariance"), help="Two-NN equivalence vs spglib's equivalent atoms."),
+    rotation: bool = typer.Option(_study("diagnose", "rotation"), help="Embedding change under random rotations of BaCeO3."),
+    rotations: int = typer.Option(_study("diagnose", "rotations"), help="Random rotations."),
+    drift: bool = typer.Option(_study("diagnose", "drift"), help="Fine-tuning drift: CHGNet 0.3.0 -> r2SCAN, SevenNet-0 -> MF-0."),
+    dimers: bool = typer.Option(_study("diagnose", "dimers"), help="Cu-Cu and Au-Au dimer curves per checkpoint (with --drift)."),
+    atypical: bool = typer.Option(_study("diagnose", "atypical"), help="Structures far from the cross-model consensus."),
+    top: int = typer.Option(_study("diagnose", "top"), help="Atypical structures listed."),
+    seed: int = typer.Option(_study("diagnose", "seed"), help="Seed of the rotations."),
+    device: str = typer.Option(_study("models", "device"), help="cpu or cuda."),
 ) -> None:
     """Diagnostics: control, equivariance, rotation, fine-tuning drift, atypical structures (results/diagnose/)."""
     from platonic.study.stages import diagnose_stage, results_dir

@@ -1,7 +1,10 @@
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
+from matplotlib.figure import Figure
 
 from platonic.compare import (
     MetricInputError,
@@ -51,7 +54,7 @@ def test_matrix_agrees_with_the_pairwise_functions(embeddings):
 
 
 def test_ot_is_the_mean_of_seeded_draws_with_their_spread(embeddings):
-    table = metric_matrix(embeddings, ("ot",), ot_n_samples=150, ot_repeats=3, seed=5, include_diagonal=False)
+    table = metric_matrix(embeddings, ("ot",), ot_n_samples=150, ot_repeats=3, random_state=5, include_diagonal=False)
     row = table[(table.model_a == "m0") & (table.model_b == "m1")].iloc[0]
     draws = [score_ot(embeddings["m0"], embeddings["m1"], n_samples=150, random_state=s) for s in (5, 6, 7)]
     assert row["value"] == pytest.approx(np.mean(draws), abs=1e-10)
@@ -61,10 +64,24 @@ def test_ot_is_the_mean_of_seeded_draws_with_their_spread(embeddings):
 
 def test_heatmap_draws_every_pair(embeddings):
     table = metric_matrix(embeddings, ("procrustes",))
+    figures_before = plt.get_fignums()
     ax = heatmap(table, "procrustes")
     assert ax.images[0].get_array().shape == (3, 3)
+    # no ax given: a bare Figure, not one registered with pyplot (a notebook's figures stay as they were)
+    assert isinstance(ax.figure, Figure) and plt.get_fignums() == figures_before
     with pytest.raises(MetricInputError, match="not in the table"):
         heatmap(table, "cka")
+
+
+def test_seed_is_the_deprecated_name_of_random_state(embeddings):
+    table = metric_matrix(embeddings, ("ot", "mknn"), ot_n_samples=100, ot_repeats=2, n_queries=50, random_state=4)
+    with pytest.warns(DeprecationWarning, match="random_state"):
+        old = metric_matrix(embeddings, ("ot", "mknn"), ot_n_samples=100, ot_repeats=2, n_queries=50, seed=4)
+    pd.testing.assert_frame_equal(table, old)
+    with pytest.raises(TypeError, match="both seed= and random_state="):
+        metric_matrix(embeddings, ("ot",), seed=1, random_state=1)
+    with pytest.raises(MetricInputError, match="random_state"):  # written in the seed column: an int
+        metric_matrix(embeddings, ("ot",), random_state=np.random.default_rng(0))
 
 
 def test_bad_inputs_raise(embeddings):

@@ -58,7 +58,7 @@ def test_symmetry_copies_inflate_mknn_and_exclusion_removes_them():
 
 def test_mknn_null_equals_recomputed_neighbours_of_the_shuffled_model(related):
     A, B, groups = related
-    table = metric_matrix({"a": A, "b": B}, ("mknn",), k=5, n_permutations=4, seed=3, mknn_groups=groups,
+    table = metric_matrix({"a": A, "b": B}, ("mknn",), k=5, n_permutations=4, random_state=3, mknn_groups=groups,
                           include_diagonal=False)
     lists_a = knn_indices(l2_normalise_rows(A), 5, groups=groups)
     values = []
@@ -86,7 +86,7 @@ def test_permuted_lists_with_a_query_subset(related):
 def test_procrustes_cka_and_superscore_nulls_match_the_generic_permutation_null(related):
     A, B, _ = related
     table = metric_matrix({"a": A, "b": B}, ("procrustes", "cka", "mknn", "ot", "superscore"), n_permutations=5,
-                          seed=7, ot_n_samples=120, ot_repeats=1, include_diagonal=False)
+                          random_state=7, ot_n_samples=120, ot_repeats=1, include_diagonal=False)
     row = table.drop_duplicates(["metric"]).set_index("metric")
     assert row.loc["procrustes", "null_mean"] == pytest.approx(permutation_null(procrustes_score, A, B, 5, 7)[0], abs=1e-12)
     assert row.loc["procrustes", "null_std"] == pytest.approx(permutation_null(procrustes_score, A, B, 5, 7)[1], abs=1e-12)

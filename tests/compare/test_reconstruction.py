@@ -164,7 +164,7 @@ def test_lfre_test_rows_represent_every_element_in_proportion():
 def test_metric_matrix_lfre_reuses_source_fits_and_matches_the_function():
     X, Y = embedding_like(600, (20, 12), seed=5)
     strata = np.arange(600) % 7
-    table = metric_matrix({"x": X, "y": Y}, ("lfre",), lfre_n_test=150, lfre_strata=strata, seed=2)
+    table = metric_matrix({"x": X, "y": Y}, ("lfre",), lfre_n_test=150, lfre_strata=strata, random_state=2)
     train, test = default_split(600)
     rows = lfre_test_rows(test, 150, strata[test], 2)
     for a, b, source, target in [("x", "y", X, Y), ("y", "x", Y, X), ("x", "x", X, X)]:

@@ -157,3 +157,23 @@ def test_atypical_report_on_real_models(real_store, tmp_path):
     dummy = distances[distances["model"] == "mace-dummy"]
     assert len(dummy) == n_structures and not dummy["in_consensus"].any() and not dummy["in_score"].any()
     assert set(ranking["most_deviant_model"]) <= set(distances.loc[distances["in_score"], "model"])
+
+
+def test_atypical_tables_are_data_and_the_writer_writes_exactly_them(real_store, tmp_path, monkeypatch):
+    from io import StringIO
+
+    from matplotlib.figure import Figure
+
+    from platonic.diagnose.atypical import atypical_tables, plot_atypical
+    from platonic.study.writers import write_atypical
+
+    monkeypatch.chdir(tmp_path)
+    tables = atypical_tables(real_store.store, real_store.unified, None, top=5)
+    assert list(tmp_path.iterdir()) == []  # computing writes nothing
+    assert isinstance(plot_atypical(tables.ranking, tables.distances, top=tables.top), Figure)
+    paths = write_atypical(tables, tmp_path / "out")
+    assert sorted(p.name for p in paths.values()) == sorted(p.name for p in (tmp_path / "out").iterdir())
+    for name, table in (("atypical_scores", tables.ranking), ("atypical_top", tables.ranking.head(5)),
+                        ("atypical_distances", tables.distances)):
+        as_written = pd.read_csv(StringIO(table.to_csv(index=False)))
+        pd.testing.assert_frame_equal(pd.read_csv(paths[name]), as_written, check_exact=True)

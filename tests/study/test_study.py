@@ -144,8 +144,8 @@ def test_lfre_atoms_default_is_one_setting_for_cli_and_study():
     from platonic import cli
 
     assert DEFAULTS["compare"]["lfre_atoms"] == 1000  # the paper's 1,000 test atoms
-    # `platonic compare` leaves it unset and reads the study default
-    assert inspect.signature(cli.compare_cmd).parameters["lfre_atoms"].default.default is None
+    # `platonic compare` takes its default from the study schema (every mirrored option: test_cli_defaults.py)
+    assert inspect.signature(cli.compare_cmd).parameters["lfre_atoms"].default.default == 1000
 
 
 def test_mknn_queries_bounds_the_query_atoms_and_zero_means_every_atom(tiny_study, tiny_study_config, tmp_path):

@@ -81,6 +81,7 @@ undefined and reported as NaN.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -91,7 +92,6 @@ from ase import Atoms
 from platonic.analyse.arithmetic_vectors import (BASES, _models_with_reference, cosine_similarity, difference,
                                                  formula_unit_vector, material, material_vector, reaction,
                                                  reaction_vector)
-from platonic.results import Analyse
 from platonic.analyse.unified_space import CENTRINGS, EmbeddingArithmeticError, Material, UnifiedSpace, _check_choice
 
 __all__ = [
@@ -279,10 +279,9 @@ def plot_arithmetic(table: pd.DataFrame):
     return figure
 
 
-def arithmetic_table(
+def arithmetic_tables(
     space: UnifiedSpace,
     reference: str,
-    out_dir: str | Path,
     models: Sequence[str] | None = None,
     basis: str | Sequence[str] = BASES,
     material_structure: "Atoms | str | Material" = TABLE1_MATERIAL,
@@ -290,15 +289,14 @@ def arithmetic_table(
     equation: str = TABLE1_REACTION,
     reaction_structures: Mapping[str, "Atoms | str | Material"] | None = None,
     centrings: Sequence[str] | None = None,
-) -> dict[str, Path]:
-    """Compute the Table 1 analogue for every model and write it (CLI entry point).
+) -> "ArithmeticTables":
+    """The Table 1 analogue for every model, as tables (:class:`ArithmeticTables`).
 
     Parameters
     ----------
     space : e.g. ``UnifiedSpace.from_store(store, anchor_table, models)``.
     reference : the model every c-sim is measured against, and the reactant model of the
         stitched reaction.
-    out_dir : output directory (created).
     models : default every model of the space.
     basis : reaction basis, ``"formula_unit"`` or ``"material"``, or both (the default).
     material_structure, polymorphs, equation, reaction_structures, centrings : see
@@ -306,25 +304,30 @@ def arithmetic_table(
 
     Returns
     -------
-    dict with the written files: ``"table"`` (``arithmetic.csv``, long: one row per model,
-    quantity and centring), ``"wide"`` (``arithmetic_wide.csv``, Table 1 layout),
-    ``"structures"`` (``arithmetic_structures.csv``, the structures used and their sources)
-    and ``"figure"`` (``arithmetic.png``).
+    :class:`ArithmeticTables`: ``table`` (long: one row per model, quantity and centring),
+    ``wide`` (Table 1 layout), ``structures`` (the structures used and their sources).
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     table, structures = arithmetic_frame(
         space, reference, models=models, material_structure=material_structure, polymorphs=polymorphs,
         equation=equation, reaction_structures=reaction_structures, basis=basis, centrings=centrings,
     )
-    paths = {
-        "table": out_dir / Analyse.ARITHMETIC,
-        "wide": out_dir / Analyse.ARITHMETIC_WIDE,
-        "structures": out_dir / Analyse.ARITHMETIC_STRUCTURES,
-        "figure": out_dir / Analyse.ARITHMETIC_PNG,
-    }
-    table.to_csv(paths["table"], index=False)
-    wide_table(table).to_csv(paths["wide"], index=False)
-    structures.to_csv(paths["structures"], index=False)
-    plot_arithmetic(table).savefig(paths["figure"], dpi=150)
-    return paths
+    return ArithmeticTables(table, wide_table(table), structures)
+
+
+@dataclass(frozen=True)
+class ArithmeticTables:
+    """:func:`arithmetic_tables`: ``table`` (long), ``wide`` (Table 1 layout), ``structures``."""
+
+    table: pd.DataFrame
+    wide: pd.DataFrame
+    structures: pd.DataFrame
+
+
+def arithmetic_table(space: UnifiedSpace, reference: str, out_dir: str | Path, models: Sequence[str] | None = None,
+                     **options) -> dict[str, Path]:
+    """:func:`arithmetic_tables` written into ``out_dir`` (the former entry point): ``"table"``
+    (``arithmetic.csv``), ``"wide"`` (``arithmetic_wide.csv``), ``"structures"``
+    (``arithmetic_structures.csv``) and ``"figure"`` (``arithmetic.png``, :func:`plot_arithmetic`)."""
+    from platonic.study.writers import write_arithmetic
+
+    return write_arithmetic(arithmetic_tables(space, reference, models, **options), out_dir)

@@ -1,21 +1,23 @@
 """The chemistry analysis of a study: element embeddings, group coherence, trajectories, cumulant gains.
 
 :func:`analyse_chemistry` runs :mod:`platonic.analyse.elements` and :mod:`platonic.analyse.cumulants`
-on every model's unified (and optionally raw) matrix and writes their tables and the figures of
-:mod:`platonic.analyse.plots_chemistry`.
+on every model's unified (and optionally raw) matrix: :func:`chemistry_tables` returns the tables
+(:class:`ChemistryTables`), :func:`chemistry_figures` draws them (:mod:`platonic.analyse.plots_chemistry`)
+and :func:`platonic.study.writers.write_chemistry` writes both into ``results/analyse/``.
+:func:`analyse_chemistry` does all three (the former entry point, kept).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from platonic.errors import NotApplicableError
-from platonic.plotting import save
-from platonic.results import Analyse
 
 from platonic.analyse.cumulants import (
     DEFAULT_MAX_ORDER,
@@ -40,16 +42,61 @@ from platonic.analyse.plots_chemistry import (
 )
 from platonic.validation import seed_alias
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 def _as_array(value: np.ndarray | str | Path) -> np.ndarray:
     return np.load(value) if isinstance(value, (str, Path)) else np.asarray(value)
 
 
+@dataclass(frozen=True)
+class ChemistryTables:
+    """The chemistry analysis of :func:`chemistry_tables`: one tidy table per view.
+
+    ``elements`` (element means, shared PCA), ``coherence`` (group coherence per model and space),
+    ``per_group`` (silhouettes), ``trajectories``, ``gain`` (cumulant order gains) and
+    ``gain_control`` (the gains read against the random-weight controls); ``models`` in order.
+    """
+
+    elements: pd.DataFrame
+    coherence: pd.DataFrame
+    per_group: pd.DataFrame
+    trajectories: pd.DataFrame
+    gain: pd.DataFrame
+    gain_control: pd.DataFrame
+    models: tuple[str, ...]
+
+
+def chemistry_figures(tables: ChemistryTables) -> dict[str, Figure]:
+    """The five chemistry figures (name -> Figure): ``element_map``, ``periodic_table``,
+    ``trajectories_figure``, ``group_coherence_figure``, ``cumulant_gain_figure``."""
+    models = list(tables.models)
+    return {
+        "element_map": plot_element_map(tables.elements, models),
+        "periodic_table": plot_periodic_table(tables.elements, "cos_to_reference", models),
+        "trajectories_figure": plot_trajectories(tables.trajectories, models),
+        "group_coherence_figure": plot_group_coherence(tables.coherence),
+        "cumulant_gain_figure": plot_cumulant_gain(tables.gain),
+    }
+
+
 @seed_alias
-def analyse_chemistry(
+def analyse_chemistry(unified: Mapping[str, np.ndarray | str | Path], atom_table: pd.DataFrame, out_dir: str | Path,
+                      **options) -> dict[str, Path]:
+    """:func:`chemistry_tables` with ``options``, written into ``out_dir`` with its figures
+    (:func:`platonic.study.writers.write_chemistry`); returns name -> path of every file:
+    ``elements``, ``group_coherence``, ``group_silhouettes``, ``trajectories``, ``cumulant_gain``,
+    ``cumulant_gain_control`` (CSV) and the figures of :func:`chemistry_figures` (PNG)."""
+    from platonic.study.writers import write_chemistry
+
+    return write_chemistry(chemistry_tables(unified, atom_table, **options), out_dir)
+
+
+@seed_alias
+def chemistry_tables(
     unified: Mapping[str, np.ndarray | str | Path],
     atom_table: pd.DataFrame,
-    out_dir: str | Path,
     *,
     raw: Mapping[str, np.ndarray] | None = None,
     models: Sequence[str] | None = None,
@@ -61,8 +108,8 @@ def analyse_chemistry(
     max_order: int = DEFAULT_MAX_ORDER,
     random_state: int = 0,
     controls: Sequence[str] | None = None,
-) -> dict[str, Path]:
-    """Element embeddings, group coherence, trajectories and cumulant gains; write tables and figures.
+) -> ChemistryTables:
+    """Element embeddings, group coherence, trajectories and cumulant gains, as tables.
 
     Parameters
     ----------
@@ -70,7 +117,6 @@ def analyse_chemistry(
         (:func:`platonic.project.from_store.project_store`); NaN rows are rejected structures
     atom_table : the store's atom table (columns ``element`` and ``structure_index``, rows in
         store order, each structure's rows contiguous)
-    out_dir : folder for the outputs (created)
     raw : optional model -> (n_atoms, d) raw embeddings (``store.load``): adds raw-space rows to
         the coherence and cumulant tables
     models : models to analyse (default: every key of ``unified``)
@@ -89,9 +135,7 @@ def analyse_chemistry(
 
     Returns
     -------
-    dict of output name -> path: ``elements``, ``group_coherence``, ``group_silhouettes``,
-    ``trajectories``, ``cumulant_gain`` (CSV) and ``element_map``, ``periodic_table``,
-    ``trajectories_figure``, ``group_coherence_figure``, ``cumulant_gain_figure`` (PNG).
+    :class:`ChemistryTables`.
     """
     models = list(unified) if models is None else list(models)
     if not models:
@@ -164,24 +208,4 @@ def analyse_chemistry(
     gain = gain.assign(**used, max_order_requested=max_order)
     gain_control = cumulant_gain_against_control(gain)
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for name, file, table in (("elements", Analyse.ELEMENTS, elements_table),
-                              ("group_coherence", Analyse.GROUP_COHERENCE, coherence),
-                              ("group_silhouettes", Analyse.GROUP_SILHOUETTES, per_group),
-                              ("trajectories", Analyse.TRAJECTORIES, trajectories),
-                              ("cumulant_gain", Analyse.CUMULANT_GAIN, gain),
-                              ("cumulant_gain_control", Analyse.CUMULANT_GAIN_CONTROL, gain_control)):
-        paths[name] = out / file
-        table.to_csv(paths[name], index=False)
-    figures = {
-        "element_map": (Analyse.ELEMENT_MAP_PNG, plot_element_map(elements_table, models)),
-        "periodic_table": (Analyse.PERIODIC_TABLE_PNG, plot_periodic_table(elements_table, "cos_to_reference", models)),
-        "trajectories_figure": (Analyse.TRAJECTORIES_PNG, plot_trajectories(trajectories, models)),
-        "group_coherence_figure": (Analyse.GROUP_COHERENCE_PNG, plot_group_coherence(coherence)),
-        "cumulant_gain_figure": (Analyse.CUMULANT_GAIN_PNG, plot_cumulant_gain(gain)),
-    }
-    for name, (file, figure) in figures.items():
-        paths[name] = save(figure, out / file, dpi=120)
-    return paths
+    return ChemistryTables(elements_table, coherence, per_group, trajectories, gain, gain_control, tuple(models))

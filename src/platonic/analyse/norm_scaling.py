@@ -23,6 +23,7 @@ A model whose raw embeddings are the reference's times :math:`c > 0` has raw rat
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -31,8 +32,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from platonic.errors import PlatonicError
-from platonic.plotting import save, subplots
-from platonic.results import Analyse
+from platonic.plotting import subplots
 from platonic.validation import check_matrix
 
 NORM_SPACES = ("unified", "raw")
@@ -131,11 +131,20 @@ def plot_norm_scaling(norms: pd.DataFrame, reference: str):
     return fig
 
 
-def norm_scaling_report(store, unified: Mapping[str, Any], models: list[str], reference: str,
-                        out_dir: str | Path) -> dict[str, Path]:
-    """Table S3 for the models of ``store``: ``norm_scaling.csv`` (per model and space),
-    ``norm_scaling_materials.csv`` (each material's norm per model, unified space, wide) and
-    ``norm_scaling.png``."""
+@dataclass(frozen=True)
+class NormScalingTables:
+    """:func:`norm_scaling_tables`: ``norms`` (every material's norm per model and space, long),
+    ``scaling`` (Table S3, per model and space), ``materials`` (each material's unified-space
+    norm per model, wide, with its formula) and the ``reference`` model."""
+
+    norms: pd.DataFrame
+    scaling: pd.DataFrame
+    materials: pd.DataFrame
+    reference: str
+
+
+def norm_scaling_tables(store, unified: Mapping[str, Any], models: list[str], reference: str) -> NormScalingTables:
+    """Table S3 for the models of ``store``, as tables (:class:`NormScalingTables`)."""
     if reference not in models:
         raise NormScalingError(f"reference {reference!r} is not among the models {models}")
     table = store.atom_table()
@@ -145,16 +154,18 @@ def norm_scaling_report(store, unified: Mapping[str, Any], models: list[str], re
         source = {m: (np.load(unified[m], mmap_mode="r") if space == "unified" else store.load(m)) for m in models}
         parts.append(material_norms(source, ids).assign(space=space))
     norms = pd.concat(parts, ignore_index=True)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"norm_scaling": out / Analyse.NORM_SCALING, "norm_scaling_materials": out / Analyse.NORM_SCALING_MATERIALS,
-             "norm_scaling_png": out / Analyse.NORM_SCALING_PNG}
-    norm_scaling(norms, reference).to_csv(paths["norm_scaling"], index=False)
     formulas = table.groupby("structure_id", sort=False)["formula"].first()
     wide = norms[norms["space"] == "unified"].pivot_table(index="structure_id", columns="model", values="norm",
                                                           sort=False)[models]
     wide.insert(0, "formula", formulas.reindex(wide.index).to_numpy())
-    wide.reset_index().to_csv(paths["norm_scaling_materials"], index=False)
-    fig = plot_norm_scaling(norms, reference)
-    save(fig, paths["norm_scaling_png"], dpi=110)
-    return paths
+    return NormScalingTables(norms, norm_scaling(norms, reference), wide.reset_index(), reference)
+
+
+def norm_scaling_report(store, unified: Mapping[str, Any], models: list[str], reference: str,
+                        out_dir: str | Path) -> dict[str, Path]:
+    """:func:`norm_scaling_tables` written into ``out_dir``: ``norm_scaling.csv`` (per model and
+    space), ``norm_scaling_materials.csv`` (each material's norm per model, unified space, wide) and
+    ``norm_scaling.png`` (:func:`plot_norm_scaling`)."""
+    from platonic.study.writers import write_norm_scaling
+
+    return write_norm_scaling(norm_scaling_tables(store, unified, models, reference), out_dir)

@@ -37,6 +37,7 @@ evaluation rows:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -46,8 +47,7 @@ from scipy.spatial.distance import pdist
 from scipy.stats import skew
 
 from platonic.errors import PlatonicError
-from platonic.plotting import category_handles, colormap, save, subplots
-from platonic.results import Analyse
+from platonic.plotting import category_handles, colormap, subplots
 from platonic.validation import check_matrix, check_rows, seed_alias
 
 #: Atoms drawn (seeded) on the maps and used for the diversity measures.
@@ -278,10 +278,6 @@ def plot_methods_at_k(coordinates: pd.DataFrame, labels: np.ndarray, k: int, mod
 
 
 # --------------------------------------------------------------------------- a store
-def _save(fig, path: Path) -> Path:
-    return save(fig, path, dpi=110)
-
-
 def saved_sweep_anchors(path: Path, reference: str, seed: int) -> dict[int, np.ndarray]:
     """The DIRECT anchors per K that the study's sweep stage saved (store rows), if they match."""
     if not path.exists():
@@ -291,10 +287,50 @@ def saved_sweep_anchors(path: Path, reference: str, seed: int) -> dict[int, np.n
     return {int(k): g.sort_values("anchor")["row"].to_numpy() for k, g in part.groupby("k")}
 
 
+@dataclass(frozen=True)
+class MapTables:
+    """:func:`maps_tables`: the anchors on the reference map (``anchor_map``, ``coverage`` and the
+    map's ``background`` points), the unified maps per method and K (``coordinates``, ``summary``),
+    Table S2 (``diversity``), the mapped atoms' periodic-group ``labels``, the ``models``, the
+    ``ks`` mapped, the study's ``k`` and the ``reference`` model."""
+
+    anchor_map: pd.DataFrame
+    coverage: pd.DataFrame
+    background: np.ndarray
+    coordinates: pd.DataFrame
+    summary: pd.DataFrame
+    diversity: pd.DataFrame
+    labels: np.ndarray
+    models: tuple[str, ...]
+    ks: tuple[int, ...]
+    k: int
+    reference: str
+
+
+def maps_figures(tables: MapTables) -> dict[str, Any]:
+    """name -> Figure: ``anchor_map_png`` (:func:`plot_anchor_map`), ``unified_maps_<method>_png``
+    (:func:`plot_unified_maps`) and ``unified_maps_k_png`` (:func:`plot_methods_at_k`)."""
+    models, ks = list(tables.models), list(tables.ks)
+    figures = {"anchor_map_png": plot_anchor_map(tables.anchor_map, tables.coverage, tables.background, tables.reference)}
+    for method in MAP_METHODS:
+        figures[f"unified_maps_{method}_png"] = plot_unified_maps(tables.coordinates, tables.labels, method, models, ks)
+    figures["unified_maps_k_png"] = plot_methods_at_k(tables.coordinates, tables.labels, tables.k, models)
+    return figures
+
+
 @seed_alias
-def maps_report(store, models: Sequence[str], out_dir: str | Path, anchors: pd.DataFrame, ks: Sequence[int] | None = None,
-                n_points: int = DEFAULT_MAP_POINTS, random_state: int = 0, sweep_anchors: Path | None = None) -> dict[str, Path]:
-    """Fig 2b, Fig 3a-c / S2 / S3 and Table S2 for the models of ``store``, into ``out_dir``.
+def maps_report(store, models: Sequence[str], out_dir: str | Path, anchors: pd.DataFrame, **options) -> dict[str, Path]:
+    """:func:`maps_tables` written into ``out_dir`` with :func:`maps_figures`
+    (:func:`platonic.study.writers.write_maps`); returns name -> path."""
+    from platonic.study.writers import write_maps
+
+    return write_maps(maps_tables(store, models, anchors, **options), out_dir)
+
+
+@seed_alias
+def maps_tables(store, models: Sequence[str], anchors: pd.DataFrame, ks: Sequence[int] | None = None,
+                n_points: int = DEFAULT_MAP_POINTS, random_state: int = 0, sweep_anchors: Path | None = None) -> MapTables:
+    """Fig 2b, Fig 3a-c / S2 / S3 and Table S2 for the models of ``store``, as tables (:class:`MapTables`).
 
     ``anchors`` is the study's anchor table (its attrs name the reference model, K, method and
     seed). DIRECT anchors for every K are read from ``sweep_anchors`` (written by the K sweep)
@@ -333,28 +369,9 @@ def maps_report(store, models: Sequence[str], out_dir: str | Path, anchors: pd.D
     labels = store.atom_table()["element"].map(PERIODIC_GROUP_LABELS).fillna("other").to_numpy()[valid][points]
     trained = [m for m in models if store.model_card(m).trained] or models
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, Path] = {}
     map_anchors, coverage, background = anchor_map(raw[reference], {m: anchor_sets[m, k_study] for m in MAP_METHODS},
                                                    rows=points)
     map_anchors["row"] = valid[map_anchors["row"].to_numpy()]
-    paths["anchor_map"] = out / Analyse.ANCHOR_MAP
-    map_anchors.to_csv(paths["anchor_map"], index=False)
-    paths["anchor_coverage"] = out / Analyse.ANCHOR_COVERAGE
-    coverage.to_csv(paths["anchor_coverage"], index=False)
-    paths["anchor_map_png"] = _save(plot_anchor_map(map_anchors, coverage, background, reference), out / Analyse.ANCHOR_MAP_PNG)
-
     coordinates, summary = unified_maps(raw, anchor_sets, points, fit_models=trained)
-    paths["unified_maps"] = out / Analyse.UNIFIED_MAPS
-    coordinates.to_parquet(paths["unified_maps"], index=False)
-    paths["unified_maps_summary"] = out / Analyse.UNIFIED_MAPS_SUMMARY
-    summary.to_csv(paths["unified_maps_summary"], index=False)
-    paths["unified_diversity"] = out / Analyse.UNIFIED_DIVERSITY
-    unified_diversity_table(summary, k_study).to_csv(paths["unified_diversity"], index=False)
-    for method in MAP_METHODS:
-        paths[f"unified_maps_{method}_png"] = _save(plot_unified_maps(coordinates, labels, method, models, ks),
-                                                    out / Analyse.unified_maps_png(method))
-    paths["unified_maps_k_png"] = _save(plot_methods_at_k(coordinates, labels, k_study, models),
-                                        out / Analyse.UNIFIED_MAPS_METHODS_PNG)
-    return paths
+    return MapTables(map_anchors, coverage, background, coordinates, summary, unified_diversity_table(summary, k_study),
+                     labels, tuple(models), tuple(ks), k_study, reference)

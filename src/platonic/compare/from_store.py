@@ -20,7 +20,7 @@ false``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
@@ -31,9 +31,11 @@ from .geometry import geometry_table
 from .intrinsic import twonn_stability
 from .knn import choose_query_rows, knn_indices, l2_normalise_rows, neighbourhood_agreement
 from .matrix import ASYMMETRIC_METRICS, SYMMETRIC_METRICS, heatmap, metric_matrix
-from platonic.plotting import save, subplots
-from platonic.results import heatmap_name
+from platonic.plotting import subplots
 from platonic.validation import check_seed, seed_alias
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 CENTRED_SPACE = "unified-centred"
 
@@ -97,7 +99,7 @@ def compare_store(
         else:
             raise ValueError(f"unknown space {space!r}; choose raw or unified")
         centred_space = CENTRED_SPACE if centred and space == "unified" else None
-        table = metric_matrix(arrays, chosen, space=space, seed=random_state, centred_space=centred_space, **options)
+        table = metric_matrix(arrays, chosen, space=space, random_state=random_state, centred_space=centred_space, **options)
         table["rows_available"] = int(valid.sum())
         table["rows_used"] = int(rows.size)
         tables.append(table)
@@ -184,11 +186,9 @@ def intrinsic_dimensions(store, unified: dict[str, Path] | None, models: Sequenc
     return pd.DataFrame(records), pd.DataFrame(curves)
 
 
-def save_heatmaps(table: pd.DataFrame, out: str | Path) -> list[Path]:
-    """One PNG per (space, metric) present in ``table``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
+def heatmap_figures(table: pd.DataFrame) -> dict[tuple[str, str], Figure]:
+    """One heatmap Figure per (metric, space) of a metric table (``compare_store``), titled with its atom count."""
+    figures = {}
     for (space, metric), part in table.groupby(["space", "metric"]):
         if metric == "mknn_self":  # one value per model, no matrix: a table in the report
             continue
@@ -196,5 +196,13 @@ def save_heatmaps(table: pd.DataFrame, out: str | Path) -> list[Path]:
         heatmap(part, metric, ax=ax)
         ax.set_title(f"{metric} ({space} space, n={int(part['n'].iloc[0])})")
         fig.tight_layout()
-        paths.append(save(fig, out / heatmap_name(metric, space), dpi=110))
-    return paths
+        figures[metric, space] = fig
+    return figures
+
+
+def save_heatmaps(table: pd.DataFrame, out: str | Path) -> list[Path]:
+    """One PNG per (space, metric) present in ``table`` (:func:`heatmap_figures` written by
+    :func:`platonic.study.writers.write_heatmaps`)."""
+    from platonic.study.writers import write_heatmaps
+
+    return write_heatmaps(heatmap_figures(table), out)

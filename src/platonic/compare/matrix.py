@@ -53,6 +53,8 @@ from .reconstruction import (
 from .nulls import mean_and_spread, mknn_null, moment_null, query_preserving_permutations
 from .superscore import super_score
 from ._validation import MetricInputError, check_matrix, check_positive_int
+from platonic.plotting import subplots
+from platonic.validation import check_seed, seed_alias
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,7 @@ def _check_embeddings(embeddings: Mapping[str, np.ndarray]) -> dict[str, np.ndar
     return checked
 
 
+@seed_alias
 def metric_matrix(
     embeddings: Mapping[str, np.ndarray],
     metrics: Sequence[str] = SYMMETRIC_METRICS,
@@ -90,7 +93,7 @@ def metric_matrix(
     lfre_strata: np.ndarray | None = None,
     lfre_n_jobs: int | None = -1,
     n_permutations: int = 0,
-    seed: int = 0,
+    random_state: int = 0,
     include_diagonal: bool = True,
     mknn_groups: np.ndarray | None = None,
     centred_space: str | None = None,
@@ -106,15 +109,17 @@ def metric_matrix(
     cka_unbiased : use the unbiased HSIC estimator
     ot_reg, ot_n_samples, ot_strata : see :func:`platonic.compare.ot.score_ot_details`;
         OT and SuperScore need all embeddings to have the same width
-    ot_repeats : OT subsamples (seeds ``seed .. seed + ot_repeats - 1``); mean and std reported
+    ot_repeats : OT subsamples (seeds ``random_state .. random_state + ot_repeats - 1``); mean and std reported
     lfre_n_local_points : neighbours per local map (default: the smaller width of the pair)
-    lfre_n_test : LFRE test atoms, drawn with ``seed`` from the default test half (None: all)
+    lfre_n_test : LFRE test atoms, drawn with ``random_state`` from the default test half (None: all)
     lfre_strata : one label per row (e.g. element) stratifying that draw
         (:func:`platonic.compare.reconstruction.lfre_test_rows`: every label represented)
     lfre_n_jobs : threads for the batched local fits (-1: all cores)
     n_permutations : permutation-null draws for Procrustes, CKA, mKNN and SuperScore (0: none);
         see :mod:`platonic.compare.nulls` (OT has none: a row permutation leaves it unchanged)
-    seed : seed of every random draw (query atoms, OT sample, LFRE test atoms, null)
+    random_state : int seed of every random draw (query atoms, OT sample, LFRE test atoms, null);
+        an int, not a Generator: it is written in the ``seed`` column and the OT repeats use the
+        seeds ``random_state + r``. ``seed=`` still works (DeprecationWarning).
     include_diagonal : also compute each model against itself
     mknn_groups : one label per atom (e.g. structure id); mKNN then excludes neighbours sharing the
         query's label (see :mod:`platonic.compare.knn`)
@@ -129,6 +134,7 @@ def metric_matrix(
     pandas.DataFrame with :data:`COLUMNS`
     """
     models = _check_embeddings(embeddings)
+    seed = check_seed(random_state, "random_state", MetricInputError)  # written in the table: an int
     unknown = sorted(set(metrics) - set(SYMMETRIC_METRICS) - set(ASYMMETRIC_METRICS))
     if unknown or not metrics:
         raise MetricInputError(
@@ -363,12 +369,11 @@ def heatmap(df: pd.DataFrame, metric: str, ax: Any = None, annotate: bool = True
     """Draw one metric of a :func:`metric_matrix` table as a model x model heatmap.
 
     Rows are model_a (the source for asymmetric metrics), columns model_b. Returns the
-    matplotlib Axes. A table holding several spaces must be filtered to one first. If the table
+    matplotlib Axes: ``ax``, or one on a new :class:`~matplotlib.figure.Figure` built without
+    pyplot (:func:`platonic.plotting.subplots`; ``ax.figure`` is that Figure). A table holding several spaces must be filtered to one first. If the table
     has a ``meaningful`` column (:func:`platonic.compare.baselines.significance`), cells that
     clear both their null and the control baseline get a ``*``.
     """
-    import matplotlib.pyplot as plt
-
     missing = [column for column in ("model_a", "model_b", "metric", "value") if column not in df.columns]
     if missing:
         raise MetricInputError(f"df lacks the columns {missing}: pass a table from metric_matrix")
@@ -380,7 +385,7 @@ def heatmap(df: pd.DataFrame, metric: str, ax: Any = None, annotate: bool = True
     order = list(dict.fromkeys(list(subset["model_a"]) + list(subset["model_b"])))
     table = subset.pivot(index="model_a", columns="model_b", values="value").reindex(index=order, columns=order)
     if ax is None:
-        _, ax = plt.subplots(figsize=(1.0 + 0.7 * len(order), 0.6 + 0.7 * len(order)))
+        _, ax = subplots(figsize=(1.0 + 0.7 * len(order), 0.6 + 0.7 * len(order)))
     image = ax.imshow(table.to_numpy(dtype=float), cmap=cmap)
     ax.figure.colorbar(image, ax=ax, shrink=0.8)
     ax.set_xticks(range(len(order)), order, rotation=45, ha="right")

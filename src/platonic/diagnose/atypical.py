@@ -33,6 +33,7 @@ pass ``consensus_models`` to weigh families differently.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -40,8 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 from platonic.errors import PlatonicError
-from platonic.plotting import save, subplots
-from platonic.results import Diagnose
+from platonic.plotting import subplots
 from platonic.validation import check_matrix
 
 STATISTICS = ("median", "mean")
@@ -251,25 +251,23 @@ def plot_atypical(ranking: pd.DataFrame, distances: pd.DataFrame, top: int = 20)
 
 
 # --------------------------------------------------------------------------- report
-def atypical_report(
+def atypical_tables(
     store: Any,
     unified: Mapping[str, Any],
     models: Sequence[str] | None,
-    out_dir: str | Path,
     top: int = 20,
     consensus_models: Sequence[str] | None = None,
     statistic: str = "median",
     standardise: bool = True,
-) -> dict[str, Path]:
-    """Score and rank every structure of a store; write the tables and a figure.
+) -> "AtypicalTables":
+    """Score and rank every structure of a store, as tables (:class:`AtypicalTables`).
 
     Parameters
     ----------
     store : :class:`platonic.store.EmbeddingStore` (for the atom table and the model cards)
     unified : model -> unified-space matrix (array or ``.npy`` path), same anchors for all
     models : models to include (default: every model of ``unified``)
-    out_dir : output directory (created)
-    top : structures listed in ``atypical_top.csv`` and the figure
+    top : structures listed in ``atypical_top.csv`` and the figure (checked here, kept in the result)
     consensus_models : the consensus and scored models; default the ``models`` whose card says
         they are trained (random-weight controls are reported, not scored)
     statistic : ``"median"`` or ``"mean"`` consensus
@@ -277,9 +275,8 @@ def atypical_report(
 
     Returns
     -------
-    name -> path: ``atypical_scores.csv`` (every structure, ranked, with id, formula, space
-    group, split, atom count), ``atypical_top.csv``, ``atypical_distances.csv`` (every model,
-    controls included) and ``atypical.png``.
+    :class:`AtypicalTables`: ``ranking`` (every structure, ranked, with id, formula, space group,
+    split, atom count), ``distances`` (every model, controls included) and ``top``.
     """
     if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
         raise AtypicalInputError(f"top must be a positive integer, got {top!r}")
@@ -304,13 +301,24 @@ def atypical_report(
     ranking = ranking[["rank", "structure_index", *STRUCTURE_COLUMNS, "n_atoms", "score", "n_models",
                        "most_deviant_model"]]
     distances = distances.merge(structures[["structure_id"]], left_on="structure_index", right_index=True, how="left")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"atypical_scores": out / Diagnose.ATYPICAL_SCORES, "atypical_top": out / Diagnose.ATYPICAL_TOP,
-             "atypical_distances": out / Diagnose.ATYPICAL_DISTANCES, "atypical_png": out / Diagnose.ATYPICAL_PNG}
-    ranking.to_csv(paths["atypical_scores"], index=False)
-    ranking.head(top).to_csv(paths["atypical_top"], index=False)
-    distances.to_csv(paths["atypical_distances"], index=False)
-    fig = plot_atypical(ranking, distances, top=top)
-    save(fig, paths["atypical_png"], dpi=120)
-    return paths
+    return AtypicalTables(ranking, distances, int(top))
+
+
+@dataclass(frozen=True)
+class AtypicalTables:
+    """:func:`atypical_tables`: ``ranking`` (``atypical_scores.csv``; its first ``top`` rows are
+    ``atypical_top.csv``) and ``distances`` (``atypical_distances.csv``)."""
+
+    ranking: pd.DataFrame
+    distances: pd.DataFrame
+    top: int
+
+
+def atypical_report(store: Any, unified: Mapping[str, Any], models: Sequence[str] | None, out_dir: str | Path,
+                    top: int = 20, **options) -> dict[str, Path]:
+    """:func:`atypical_tables` written into ``out_dir`` (:func:`platonic.study.writers.write_atypical`):
+    name -> path of ``atypical_scores.csv``, ``atypical_top.csv``, ``atypical_distances.csv`` and
+    ``atypical.png`` (:func:`plot_atypical`)."""
+    from platonic.study.writers import write_atypical
+
+    return write_atypical(atypical_tables(store, unified, models, top=top, **options), out_dir)

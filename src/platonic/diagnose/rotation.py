@@ -27,6 +27,7 @@ in the unified space, :math:`z_i = \cos(e_i, a_k)_k`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,6 @@ from ase import Atoms
 from matplotlib.figure import Figure
 from scipy.spatial.transform import Rotation
 from platonic.errors import PlatonicError
-from platonic.results import Diagnose
 from platonic.validation import check_seed, seed_alias
 
 #: BaCeO3, Pnma, 20 atoms: a tilted perovskite with atoms on inversion centres (Ce), on mirror planes
@@ -284,9 +284,8 @@ def _transform_from_store(store, model, rows: np.ndarray):
 
 
 @seed_alias
-def rotation_report(
+def rotation_tables(
     models: Sequence[str | object],
-    out_dir: str | Path,
     *,
     structure: str | Atoms = DEFAULT_STRUCTURE,
     n_rotations: int = DEFAULT_N_ROTATIONS,
@@ -297,15 +296,13 @@ def rotation_report(
     anchors: pd.DataFrame | np.ndarray | None = None,
     device: str = "cpu",
     skipped: dict[str, str] | None = None,
-) -> dict[str, Path]:
-    """Measure rotation sensitivity of each model on one structure; write tables and a figure.
+) -> "RotationTables":
+    """Measure rotation sensitivity of each model on one structure, as tables (:class:`RotationTables`).
 
     Parameters
     ----------
     models : sequence of model names or EmbeddingModel objects
         Names are loaded with :func:`platonic.models.load_model` on ``device``, one at a time.
-    out_dir : path
-        Output directory (created).
     structure : case-study id or ase.Atoms
         Default BaCeO3 Pnma (``"mp-3187"``).
     n_rotations, random_state : int
@@ -326,10 +323,8 @@ def rotation_report(
 
     Returns
     -------
-    dict
-        ``"changes"``: ``rotation_changes.csv`` (:func:`rotation_sensitivity`), ``"atoms"``:
-        ``rotation_atoms.csv`` and ``"models"``: ``rotation_models.csv``
-        (:func:`summarise_rotation`), ``"figure"``: ``rotation.png`` (:func:`plot_rotation`).
+    :class:`RotationTables`: ``changes`` (:func:`rotation_sensitivity`), ``atoms`` and ``models``
+    (:func:`summarise_rotation`), and the ``tolerance``.
     """
     random_state = check_seed(random_state, "random_state", RotationInputError)  # written in the results
     if (store is None) != (anchors is None):
@@ -362,16 +357,26 @@ def rotation_report(
     per_model.insert(2, "structure", atoms.info.get("id", atoms.get_chemical_formula()))
     per_model.insert(3, "seed", random_state)
     per_model.insert(4, "improper", improper)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "changes": out / Diagnose.ROTATION_CHANGES,
-        "atoms": out / Diagnose.ROTATION_ATOMS,
-        "models": out / Diagnose.ROTATION_MODELS,
-        "figure": out / Diagnose.ROTATION_PNG,
-    }
-    changes.to_csv(paths["changes"], index=False)
-    per_atom.to_csv(paths["atoms"], index=False)
-    per_model.to_csv(paths["models"], index=False)
-    plot_rotation(changes, tolerance).savefig(paths["figure"], dpi=150)
-    return paths
+    return RotationTables(changes, per_atom, per_model, tolerance)
+
+
+@dataclass(frozen=True)
+class RotationTables:
+    """:func:`rotation_tables`: ``changes`` (``rotation_changes.csv``), ``atoms``
+    (``rotation_atoms.csv``), ``models`` (``rotation_models.csv``) and the ``tolerance`` of the
+    ``invariant`` flag (:func:`plot_rotation` draws it)."""
+
+    changes: pd.DataFrame
+    atoms: pd.DataFrame
+    models: pd.DataFrame
+    tolerance: float
+
+
+@seed_alias
+def rotation_report(models: Sequence[str | object], out_dir: str | Path, **options) -> dict[str, Path]:
+    """:func:`rotation_tables` written into ``out_dir`` (:func:`platonic.study.writers.write_rotation`):
+    ``"changes"`` (``rotation_changes.csv``), ``"atoms"`` (``rotation_atoms.csv``), ``"models"``
+    (``rotation_models.csv``) and ``"figure"`` (``rotation.png``, :func:`plot_rotation`)."""
+    from platonic.study.writers import write_rotation
+
+    return write_rotation(rotation_tables(models, **options), out_dir)

@@ -62,54 +62,30 @@ default below, so ``platonic run`` with no file is the default study::
     seed = 0
 
 Unknown tables or keys and values of the wrong type or range are errors naming the key, the
-value and the file; nothing is ignored.
+value and the file; nothing is ignored. The keys, types, defaults, choices and bounds are those of
+the typed schema, :mod:`platonic.study.schema` (one pydantic model per table); the listing above
+is checked against it by the tests.
 """
 
 from __future__ import annotations
 
-import copy
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
+
 from platonic.errors import PlatonicError
+from platonic.study.schema import ASYMMETRIC, DEFAULTS, SYMMETRIC, TABLES, choices, minimum
 
-SYMMETRIC = ["procrustes", "cka", "mknn", "ot", "superscore"]
-ASYMMETRIC = ["gfre", "gfrd", "lfre"]
-
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "dataset": {"name": "mp20", "split": "all", "n": 500, "seed": 0},
-    "models": {"names": ["default"], "device": "cpu"},
-    "extract": {"engine": "inprocess", "address": "local", "workers": 0},
-    "anchors": {"reference": "chgnet-0.3.0", "method": "direct", "k": 100, "seed": 0, "sweep": True,
-                "diversity": True},
-    "compare": {"metrics": SYMMETRIC + ASYMMETRIC, "spaces": ["raw", "unified"], "k": 10, "mknn_queries": 10000,
-                "ot_samples": 2000,
-                "ot_repeats": 3, "twonn_atoms": 20000, "lfre_atoms": 1000, "permutations": 5, "centred": True,
-                "exclude_same_structure": True, "seed": 0},
-    "analyse": {"chemistry": True, "arithmetic": True, "reference": "chgnet-0.3.0", "seed": 0, "maps": True,
-                "norms": True},
-    "diagnose": {"control": True, "equivariance": True, "equivariance_groups": 6, "equivariance_min_structures": 2,
-                 "rotation": True, "rotations": 10, "drift": True, "dimers": True, "atypical": True, "top": 20,
-                 "seed": 0},
-}
-
+# The typed schema (platonic.study.schema) is the source; these views of it are kept for callers.
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("dataset", "split"): ("all", "train", "val", "test"),
-    ("models", "device"): ("cpu", "cuda"),
-    ("extract", "engine"): ("inprocess", "ray"),
-    ("anchors", "method"): ("direct", "random", "fps"),
-}
+    (t, k): choices(t, k) for t in TABLES for k, v in DEFAULTS[t].items() if isinstance(v, str) and choices(t, k)}
 LIST_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("compare", "metrics"): tuple(SYMMETRIC + ASYMMETRIC),
-    ("compare", "spaces"): ("raw", "unified"),
-}
+    (t, k): choices(t, k) for t in TABLES for k, v in DEFAULTS[t].items() if isinstance(v, list) and choices(t, k)}
 MINIMUM: dict[tuple[str, str], int] = {
-    ("dataset", "n"): 1, ("anchors", "k"): 2, ("compare", "k"): 1, ("compare", "mknn_queries"): 0, ("compare", "ot_samples"): 2,
-    ("compare", "ot_repeats"): 1, ("compare", "twonn_atoms"): 0, ("compare", "lfre_atoms"): 10, ("compare", "permutations"): 0,
-    ("diagnose", "rotations"): 1, ("diagnose", "top"): 1,
-    ("diagnose", "equivariance_groups"): 0, ("diagnose", "equivariance_min_structures"): 1,
-}
+    (t, k): minimum(t, k) for t in TABLES for k in DEFAULTS[t] if minimum(t, k) is not None}
 
 
 class ConfigError(PlatonicError, ValueError):
@@ -147,51 +123,56 @@ def _toml_value(value: Any) -> str:
     return "[" + ", ".join(_toml_value(v) for v in value) + "]"
 
 
-def _check(table: str, key: str, value: Any, where: str) -> Any:
+def _reason(table: str, key: str, value: Any, errors: list[dict[str, Any]]) -> str:
+    """What is wrong with ``[table].key = value``, from pydantic's errors on that key, in the
+    words of the study file (true/false, an integer, one of the choices...)."""
+    kinds = {error["type"] for error in errors}
     default = DEFAULTS[table][key]
-    name = f"{where}[{table}].{key} = {value!r}"
-    if (table, key) == ("dataset", "n") and value in ("all", None):
-        return None
+    if "greater_than_equal" in kinds:
+        return f"must be >= {minimum(table, key)}"
     if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{name}: expected true or false")
-    elif isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{name}: expected an integer" + (' or "all"' if key == "n" else ""))
-        if value < MINIMUM.get((table, key), 0):
-            raise ConfigError(f"{name}: must be >= {MINIMUM.get((table, key), 0)}")
-    elif isinstance(default, str):
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"{name}: expected a non-empty string")
-        if (table, key) in CHOICES and value not in CHOICES[table, key]:
-            raise ConfigError(f"{name}: choose one of {', '.join(CHOICES[table, key])}")
-    elif isinstance(default, list):
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-            raise ConfigError(f"{name}: expected a non-empty list of strings")
-        allowed = LIST_CHOICES.get((table, key))
-        bad = [v for v in value if allowed and v not in allowed]
-        if bad:
-            raise ConfigError(f"{name}: unknown {bad}; choose from {', '.join(allowed)}")
-        if len(set(value)) != len(value):
-            raise ConfigError(f"{name}: repeated entries")
-    return value
+        return "expected true or false"
+    if isinstance(default, int):
+        return "expected an integer" + (' or "all"' if (table, key) == ("dataset", "n") else "")
+    allowed = choices(table, key)
+    if isinstance(default, list):
+        if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+            bad = [value[error["loc"][1]] for error in errors if error["type"] == "literal_error"]
+            if bad:
+                return f"unknown {bad}; choose from {', '.join(allowed)}"
+            if any("repeated entries" in error["msg"] for error in errors):
+                return "repeated entries"
+        return "expected a non-empty list of strings"
+    if allowed and isinstance(value, str) and value:
+        return f"choose one of {', '.join(allowed)}"
+    return "expected a non-empty string"
+
+
+def _validate_table(table: str, values: dict[str, Any], where: str) -> dict[str, Any]:
+    """``values`` of ``[table]`` through its schema model: every key present (defaults filled)."""
+    try:
+        return TABLES[table].model_validate(values).model_dump()
+    except ValidationError as exc:
+        errors = exc.errors()
+    unknown = [error["loc"][0] for error in errors if error["type"] == "extra_forbidden"]
+    if unknown:
+        raise ConfigError(f"{where}unknown key [{table}].{unknown[0]}; [{table}] has {', '.join(DEFAULTS[table])}")
+    key = next(k for k in values if any(error["loc"][0] == k for error in errors))  # the file's first bad key
+    value = values[key]
+    reason = _reason(table, key, value, [error for error in errors if error["loc"][0] == key])
+    raise ConfigError(f"{where}[{table}].{key} = {value!r}: {reason}")
 
 
 def make_config(overrides: dict[str, dict[str, Any]] | None = None, where: str = "") -> StudyConfig:
-    """Defaults updated by ``overrides`` (same shape as the TOML file), validated."""
-    sections = copy.deepcopy(DEFAULTS)
-    for table, values in (overrides or {}).items():
-        if table not in DEFAULTS:
-            raise ConfigError(f"{where}unknown table [{table}]; the tables are {', '.join(DEFAULTS)}")
+    """Defaults updated by ``overrides`` (same shape as the TOML file), validated against the schema
+    (:mod:`platonic.study.schema`)."""
+    given = overrides or {}
+    for table, values in given.items():
+        if table not in TABLES:
+            raise ConfigError(f"{where}unknown table [{table}]; the tables are {', '.join(TABLES)}")
         if not isinstance(values, dict):
             raise ConfigError(f"{where}[{table}] must be a table, got {values!r}")
-        for key, value in values.items():
-            if key not in DEFAULTS[table]:
-                raise ConfigError(f"{where}unknown key [{table}].{key}; [{table}] has {', '.join(DEFAULTS[table])}")
-            sections[table][key] = _check(table, key, value, where)
-    if sections["dataset"]["n"] == "all":
-        sections["dataset"]["n"] = None
-    return StudyConfig(sections)
+    return StudyConfig({table: _validate_table(table, given.get(table, {}), where) for table in TABLES})
 
 
 def load_config(path: str | Path | None, overrides: dict[str, dict[str, Any]] | None = None) -> StudyConfig:

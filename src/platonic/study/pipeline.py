@@ -37,6 +37,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+from platonic.results import Results
 from platonic.errors import NotApplicableError, PlatonicError
 from platonic.study.config import StudyConfig
 from platonic.study import resources, stages
@@ -262,7 +263,7 @@ def _extract_stage(config: StudyConfig, dataset, models: list[str], result: Stud
             error=type(exc).__name__, error_message=str(exc))
         raise
     written = sum(extracted.shards_written.values())
-    record_file = result.store / "results" / ".extract.record.json"
+    record_file = Results.of(result.store).root / ".extract.record.json"
     per_model = json.loads(record_file.read_text()) if record_file.exists() else {}
     for m, seconds in extracted.seconds.items():  # a resumed model adds this run's shards to the earlier ones
         if extracted.shards_written.get(m):
@@ -288,7 +289,8 @@ def _extract_stage(config: StudyConfig, dataset, models: list[str], result: Stud
 
 def _analysis_stages(config: StudyConfig, store, dataset, models: list[str], result: StudyResult, progress, log) -> None:
     """anchors -> sweep -> project -> compare -> analyse -> diagnose, each under its key."""
-    results = stages.results_dir(store)
+    layout = Results.of(store)
+    results = layout.root
     fingerprints = {m: store.card(m)["model_fingerprint"] for m in models}
     runner = _Stages(results, log, progress)
     runner.records = result.records  # one list: a failure leaves every earlier record in the result
@@ -303,13 +305,13 @@ def _analysis_stages(config: StudyConfig, store, dataset, models: list[str], res
         tables = stages.anchor_stage(store, a["reference"], a["k"], a["method"], a["seed"], models, a["diversity"])
         return f"{a['k']} {a['method']} anchors on {a['reference']} among {tables['anchors'].attrs['candidates']} atoms"
 
-    runner.run("anchors", anchors_key, [results / "anchors.csv"], anchors_work)
+    runner.run("anchors", anchors_key, [layout.anchors], anchors_work)
     if a["sweep"]:
         def sweep_work(skipped: dict[str, str]) -> str:
             convergence = stages.k_sweep_convergence(stages.sweep_stage(store, a["reference"], a["method"], a["seed"], models))
             return "Procrustes vs previous K: " + ", ".join(f"{k}: {v:.3f}" for k, v in convergence.items())
 
-        runner.run("sweep", anchors_key, [results / "k_sweep.csv"], sweep_work)
+        runner.run("sweep", anchors_key, [layout.k_sweep], sweep_work)
     project_key = _hash("project", anchors_key)
     unified = stages.unified_paths(store, models)
     runner.run("project", project_key, list(unified.values()),
@@ -328,7 +330,7 @@ def _analysis_stages(config: StudyConfig, store, dataset, models: list[str], res
         table = written["metrics"]
         return f"{len(table)} metric values on {table['rows_used'].iloc[0]} atoms"
 
-    runner.run("compare", compare_key, [results / "metrics.csv"], compare_work)
+    runner.run("compare", compare_key, [layout.metrics], compare_work)
     device = config["models"]["device"]
     analyse_key = _hash("analyse", project_key, an)
     if run_analyse:
@@ -430,7 +432,7 @@ def _write_manifest(out: Path, config: StudyConfig, store, dataset, models: list
     if store is not None:
         described = {"name": store.meta["dataset_name"], "fingerprint": store.dataset_fingerprint,
                      "structures": store.meta["n_structures"], "atoms": store.n_atoms}
-        cards = {m: {k: store.card(m)["card"].get(k) for k in ("weights_sha256", "package_versions", "layer", "dim")}
+        cards = {m: {k: getattr(store.model_card(m), k) for k in ("weights_sha256", "package_versions", "layer", "dim")}
                  | {"fingerprint": store.card(m)["model_fingerprint"]} for m in models if m in store.models()}
     else:
         described = {"name": dataset.name, "fingerprint": dataset.fingerprint(), "structures": len(dataset),

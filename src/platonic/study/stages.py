@@ -8,6 +8,9 @@ One function per stage; the CLI verbs (`platonic anchors`, `project`, `compare`)
 ``intrinsic_dimension.csv`` (+ ``_curve.csv``),
 ``figures/heatmap_<metric>_<space>.png``.
 
+Each stage computes with the library functions (which return data and Figures) and writes through
+:mod:`platonic.study.writers`, under the names of :mod:`platonic.results`.
+
 An analysis of :func:`analyse_stage` or :func:`diagnose_stage` that does not apply to the data
 raises :class:`~platonic.errors.NotApplicableError`; given a ``skipped`` dict, the stage records
 it there (name -> reason) and goes on with the other analyses.
@@ -22,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from platonic.errors import NotApplicableError, PlatonicError
-from platonic.results import Analyse, Diagnose, Results
+from platonic.results import Analyse, Results
 
 #: Atoms an element needs to get an element mean in the chemistry analyses.
 CHEMISTRY_MIN_ATOMS = 5
@@ -105,7 +108,8 @@ def compare_stage(store, models: Sequence[str], metrics: Sequence[str], spaces: 
     """Metric matrices (+ heatmaps), the unified-space geometry (offset, degeneracy) and the TwoNN
     tables; ``options`` go to ``compare_store``. ``written["degenerate"]`` lists one warning line
     per model whose unified space is degenerate."""
-    from platonic.compare.from_store import compare_store, intrinsic_dimensions, save_heatmaps, unified_geometry_table
+    from platonic.compare.from_store import compare_store, heatmap_figures, intrinsic_dimensions, unified_geometry_table
+    from platonic.study.writers import write_heatmaps
 
     results = Results.of(store)
     out = results.root
@@ -117,7 +121,7 @@ def compare_stage(store, models: Sequence[str], metrics: Sequence[str], spaces: 
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(results.metrics, index=False)
     table.to_parquet(results.metrics_parquet, index=False)
-    written: dict[str, object] = {"metrics": table, "heatmaps": save_heatmaps(table, results.figures)}
+    written: dict[str, object] = {"metrics": table, "heatmaps": write_heatmaps(heatmap_figures(table), results.figures)}
     if "unified" in spaces:
         geometry = unified_geometry_table(store, unified, models)
         geometry.to_csv(results.unified_geometry, index=False)
@@ -151,10 +155,11 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
     ``results/analyse/``; ``maps``: anchors on the reference map, unified maps vs K and their
     diversity (:mod:`platonic.analyse.unified_maps`); ``norms``: norm scaling across materials
     (:mod:`platonic.analyse.norm_scaling`). ``skipped``: see the module docstring."""
-    from platonic.analyse.arithmetic import UnifiedSpace, arithmetic_table
-    from platonic.analyse.chemistry import analyse_chemistry
+    from platonic.analyse.arithmetic import UnifiedSpace, arithmetic_tables
+    from platonic.analyse.chemistry import chemistry_tables
     from platonic.anchors.from_store import load_anchors
     from platonic.models import runnable_models
+    from platonic.study import writers
 
     models = list(models)
     if reference not in models:
@@ -169,10 +174,11 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
     if chemistry:
         def chemistry_work() -> dict:
             _check_elements(store.atom_table())
-            return analyse_chemistry(unified_paths(store, models), store.atom_table(), out,
-                                     raw={m: store.load(m) for m in models}, models=models, reference=reference,
-                                     control=controls[0] if controls else None, controls=controls, random_state=seed,
-                                     min_atoms=CHEMISTRY_MIN_ATOMS)
+            tables = chemistry_tables(unified_paths(store, models), store.atom_table(),
+                                      raw={m: store.load(m) for m in models}, models=models, reference=reference,
+                                      control=controls[0] if controls else None, controls=controls, random_state=seed,
+                                      min_atoms=CHEMISTRY_MIN_ATOMS)
+            return writers.write_chemistry(tables, out)
 
         written |= _applicable("chemistry", skipped, chemistry_work)
     if arithmetic:
@@ -180,19 +186,21 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
             run = runnable_models(models, "arithmetic", store, required=[reference], skipped=skipped)  # not imported ones
             space = UnifiedSpace.from_store(store, load_anchors(results.anchors), run,
                                             device=device)
-            tables = {f"arithmetic_{k}": v for k, v in arithmetic_table(space, reference, out, run).items()}
+            written = writers.write_arithmetic(arithmetic_tables(space, reference, run), out)
+            tables = {f"arithmetic_{k}": v for k, v in written.items()}
             return tables | arithmetic_null_stage(store, space, run, reference, out, seed)
 
         written |= _applicable("arithmetic", skipped, arithmetic_work)
     if maps:
-        from platonic.analyse.unified_maps import maps_report
+        from platonic.analyse.unified_maps import maps_tables
 
-        written |= maps_report(store, models, out, load_anchors(results.anchors), random_state=seed,
-                               sweep_anchors=results.k_sweep_anchors)
+        written |= writers.write_maps(maps_tables(store, models, load_anchors(results.anchors), random_state=seed,
+                                                  sweep_anchors=results.k_sweep_anchors), out)
     if norms:
-        from platonic.analyse.norm_scaling import norm_scaling_report
+        from platonic.analyse.norm_scaling import norm_scaling_tables
 
-        written |= norm_scaling_report(store, unified_paths(store, models), models, reference, out)
+        written |= writers.write_norm_scaling(norm_scaling_tables(store, unified_paths(store, models), models,
+                                                                  reference), out)
     return written
 
 
@@ -220,13 +228,12 @@ def arithmetic_null_stage(store, space, models: Sequence[str], reference: str, o
 
     from platonic.analyse.arithmetic_null import arithmetic_null, reaction_stitch_null
 
+    from platonic.study.writers import write_arithmetic_null
+
     unified = {m: np.load(path, mmap_mode="r") for m, path in unified_paths(store, models).items()}
     table = store.atom_table()
-    paths = {"arithmetic_null": out / Analyse.ARITHMETIC_NULL, "arithmetic_stitch_null": out / Analyse.ARITHMETIC_STITCH_NULL}
-    arithmetic_null(unified, table, reference, models, random_state=seed).to_csv(paths["arithmetic_null"], index=False)
-    reaction_stitch_null(space, unified, table, reference, models, random_state=seed).to_csv(
-        paths["arithmetic_stitch_null"], index=False)
-    return paths
+    return write_arithmetic_null(arithmetic_null(unified, table, reference, models, random_state=seed),
+                                 reaction_stitch_null(space, unified, table, reference, models, random_state=seed), out)
 
 
 def diagnose_stage(store, models: Sequence[str], control: bool = True, equivariance: bool = True,
@@ -241,10 +248,11 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
     ``equivariance_min_structures`` choose the space groups scored among those present.
     ``skipped``: see the module docstring."""
     from platonic.anchors.from_store import load_anchors
-    from platonic.diagnose.atypical import atypical_report
-    from platonic.diagnose.drift import DEFAULT_DRIFT_PAIRS, drift_report
-    from platonic.diagnose.equivariance import equivariance_report
-    from platonic.diagnose.rotation import rotation_report
+    from platonic.diagnose.atypical import atypical_tables
+    from platonic.diagnose.drift import DEFAULT_DRIFT_PAIRS, drift_tables
+    from platonic.diagnose.equivariance import equivariance_tables
+    from platonic.diagnose.rotation import rotation_tables
+    from platonic.study import writers
 
     models = list(models)
     _check_projected(store, models)
@@ -256,17 +264,17 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
         written |= _applicable("control", skipped, lambda: control_stage(store, models, out))
     if equivariance:
         def equivariance_work() -> dict:
-            report = equivariance_report(store, unified, models, out,
+            tables = equivariance_tables(store, unified, models,
                                          structures=None if dataset is None else dataset.structures,
                                          top=equivariance_groups or None, min_structures=equivariance_min_structures)
-            return {f"equivariance_{k}": v for k, v in report.items()}
+            return {f"equivariance_{k}": v for k, v in writers.write_equivariance(tables, out).items()}
 
         written |= _applicable("equivariance", skipped, equivariance_work)
     if rotation:
         def rotation_work() -> dict:
-            report = rotation_report(models, out, n_rotations=rotations, random_state=seed, store=store,
+            tables = rotation_tables(models, n_rotations=rotations, random_state=seed, store=store,
                                      anchors=load_anchors(Results.of(store).anchors), device=device, skipped=skipped)
-            return {f"rotation_{k}": v for k, v in report.items()}
+            return {f"rotation_{k}": v for k, v in writers.write_rotation(tables, out).items()}
 
         written |= _applicable("rotation", skipped, rotation_work)
     if drift:
@@ -276,8 +284,8 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
                 raise NotApplicableError("fine-tuning drift compares a model with its fine-tune; none of the pairs "
                                          + ", ".join(f"{a} -> {b}" for a, b in DEFAULT_DRIFT_PAIRS)
                                          + " is among the models")
-            return drift_report(store, unified, out, pairs=pairs, dimers=dimers, random_state=seed, device=device,
-                                skipped=skipped)
+            return writers.write_drift(drift_tables(store, unified, pairs=pairs, dimers=dimers, random_state=seed,
+                                                    device=device, skipped=skipped), out)
 
         written |= _applicable("drift", skipped, drift_work)
     if atypical:
@@ -286,7 +294,7 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
             if len(trained) < 2:
                 raise NotApplicableError(f"atypicality is the distance to the consensus of the trained models; "
                                          f"it needs two or more, the study has {trained or 'none'}")
-            return atypical_report(store, unified, models, out, top=top)
+            return writers.write_atypical(atypical_tables(store, unified, models, top=top), out)
 
         written |= _applicable("atypical", skipped, atypical_work)
     return written
@@ -332,14 +340,8 @@ def control_stage(store, models: Sequence[str], out: Path) -> dict[str, Path]:
             skipped["agreement"] = str(error)
     if len(skipped) == 2:
         raise NotApplicableError("control: " + "; ".join(f"{part}: {why}" for part, why in skipped.items()))
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"control_verdict": out / Diagnose.CONTROL_VERDICT, "control_figure": out / Diagnose.CONTROL_PNG}
-    names = {"coherence": Diagnose.CONTROL_COHERENCE, "agreement": Diagnose.CONTROL_AGREEMENT}
-    for part, table in tables.items():
-        if table is not None:
-            paths[f"control_{part}"] = out / names[part]
-            table.to_csv(paths[f"control_{part}"], index=False)
-    control_verdict(tables["coherence"], tables["agreement"], controls=controls, skipped=skipped).to_csv(
-        paths["control_verdict"], index=False)
-    plot_control(tables["coherence"], tables["agreement"]).savefig(paths["control_figure"], dpi=110)
-    return paths
+    from platonic.study.writers import write_control
+
+    verdict = control_verdict(tables["coherence"], tables["agreement"], controls=controls, skipped=skipped)
+    return write_control(tables["coherence"], tables["agreement"], verdict,
+                         plot_control(tables["coherence"], tables["agreement"]), out)

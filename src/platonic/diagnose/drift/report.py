@@ -1,7 +1,9 @@
-"""The drift writer: every drift view of every pair, as CSV tables and PNG figures."""
+"""Every drift view of every pair: :func:`drift_tables` (data), :func:`drift_figures` (Figures);
+:func:`platonic.study.writers.write_drift` writes them, :func:`drift_report` does both."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -9,8 +11,6 @@ import numpy as np
 import pandas as pd
 
 from platonic.models import DEFAULT_DRIFT_PAIRS
-from platonic.plotting import save
-from platonic.results import Diagnose
 
 from ._checks import DEFAULT_BOX_LENGTH, DEFAULT_DISTANCES, DriftInputError
 from .dimers import _check_distances, dimer_curves, dimer_minima
@@ -28,10 +28,6 @@ def _matrix(value: Any) -> np.ndarray:
 
 def _trained_models(store: Any, models: Sequence[str]) -> list[str]:
     return [m for m in models if store.model_card(m).trained]
-
-
-def _save(fig: Any, path: Path) -> Path:
-    return save(fig, path, dpi=120)
 
 
 def _pair_tables(
@@ -85,10 +81,9 @@ def _pair_tables(
 
 
 @seed_alias
-def drift_report(
+def drift_tables(
     store: Any,
     unified: Mapping[str, Any],
-    out_dir: str | Path,
     pairs: Sequence[tuple[str, str]] = DEFAULT_DRIFT_PAIRS,
     references: Sequence[str] | None = None,
     dimers: bool = True,
@@ -99,14 +94,13 @@ def drift_report(
     random_state: int = 0,
     device: str = "cpu",
     skipped: dict[str, str] | None = None,
-) -> dict[str, Path]:
-    """Every drift view for every pair, written as CSV tables and PNG figures.
+) -> "DriftTables":
+    """Every drift view for every pair, as tables (:class:`DriftTables`).
 
     Parameters
     ----------
     store : :class:`platonic.store.EmbeddingStore` holding every model of ``pairs``
     unified : model -> unified-space matrix (array or ``.npy`` path), same anchors for all
-    out_dir : output directory (created)
     pairs : (pre-trained, fine-tuned) model pairs
     references : models compared with each fine-tuned model by GFRE; default every trained model
         of the store outside the pair (random-weight controls left out)
@@ -124,10 +118,7 @@ def drift_report(
 
     Returns
     -------
-    name -> path of every file written: ``drift_displacement.csv``, ``drift_norm_ratio.csv``,
-    ``drift_norm_quantiles.csv``, ``drift_gfre.csv``, ``drift_summary.csv`` and three figures;
-    with ``dimers`` also ``drift_dimer_curves.csv``, ``drift_dimer_minima.csv`` and
-    ``drift_dimers.png``.
+    :class:`DriftTables`.
     """
     pairs = [tuple(p) for p in pairs]
     if not pairs or any(len(p) != 2 for p in pairs):
@@ -154,29 +145,53 @@ def drift_report(
         pair_tables = _pair_tables(f"{pre} -> {ft}", pre, ft, pair_refs, raw, unified, elements, n_gfre_atoms, random_state)
         for name, table in pair_tables.items():
             parts.setdefault(name, []).append(table)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     tables = {name: pd.concat(p, ignore_index=True) for name, p in parts.items()}
-    paths = {}
-    for name in ("displacement", "norm_ratio", "norm_quantiles", "gfre", "summary"):
-        paths[f"drift_{name}"] = out / Diagnose.drift(name)
-        tables[name].to_csv(paths[f"drift_{name}"], index=False)
-    paths["drift_displacement_png"] = _save(plot_element_displacement(tables["displacement"]),
-                                            out / Diagnose.drift("displacement", ".png"))
-    paths["drift_norm_ratio_png"] = _save(plot_norm_ratios(tables["norm_ratio"]), out / Diagnose.drift("norm_ratio", ".png"))
-    paths["drift_norm_distribution_png"] = _save(plot_norm_distribution(tables["norms"]),
-                                                 out / Diagnose.drift("norm_distribution", ".png"))
+    curves = minima = None
     if dimers:
         dimers = _dimer_models(store, pair_models, skipped)
     if dimers:
         curves = dimer_curves(dimers, dimer_elements, distances, box_length, device=device)
         minima = dimer_minima(curves)
-        paths["drift_dimer_curves"] = out / Diagnose.DRIFT_DIMER_CURVES
-        curves.to_csv(paths["drift_dimer_curves"], index=False)
-        paths["drift_dimer_minima"] = out / Diagnose.DRIFT_DIMER_MINIMA
-        minima.to_csv(paths["drift_dimer_minima"], index=False)
-        paths["drift_dimers_png"] = _save(plot_dimer_curves(curves, minima), out / Diagnose.drift("dimers", ".png"))
-    return paths
+    return DriftTables(**tables, dimer_curves=curves, dimer_minima=minima)
+
+
+@dataclass(frozen=True)
+class DriftTables:
+    """:func:`drift_tables`, each with leading ``pair, pre, fine_tuned`` columns: ``displacement``,
+    ``norm_ratio``, ``norm_quantiles``, ``gfre``, ``summary`` (``drift_<name>.csv``) and ``norms``
+    (per atom, drawn only); ``dimer_curves``, ``dimer_minima`` when the dimers were computed."""
+
+    displacement: pd.DataFrame
+    norm_ratio: pd.DataFrame
+    norm_quantiles: pd.DataFrame
+    norms: pd.DataFrame
+    gfre: pd.DataFrame
+    summary: pd.DataFrame
+    dimer_curves: pd.DataFrame | None = None
+    dimer_minima: pd.DataFrame | None = None
+
+
+def drift_figures(tables: DriftTables) -> dict[str, Any]:
+    """name -> Figure: ``drift_displacement_png``, ``drift_norm_ratio_png``,
+    ``drift_norm_distribution_png`` and, with dimers, ``drift_dimers_png``."""
+    figures = {"drift_displacement_png": plot_element_displacement(tables.displacement),
+               "drift_norm_ratio_png": plot_norm_ratios(tables.norm_ratio),
+               "drift_norm_distribution_png": plot_norm_distribution(tables.norms)}
+    if tables.dimer_curves is not None:
+        figures["drift_dimers_png"] = plot_dimer_curves(tables.dimer_curves, tables.dimer_minima)
+    return figures
+
+
+@seed_alias
+def drift_report(store: Any, unified: Mapping[str, Any], out_dir: str | Path, **options) -> dict[str, Path]:
+    """:func:`drift_tables` written into ``out_dir`` with :func:`drift_figures`
+    (:func:`platonic.study.writers.write_drift`): name -> path of ``drift_displacement.csv``,
+    ``drift_norm_ratio.csv``, ``drift_norm_quantiles.csv``, ``drift_gfre.csv``,
+    ``drift_summary.csv``, three figures and, with ``dimers``, ``drift_dimer_curves.csv``,
+    ``drift_dimer_minima.csv`` and ``drift_dimers.png``."""
+    from platonic.study.writers import write_drift
+
+    return write_drift(drift_tables(store, unified, **options), out_dir)
 
 
 def _dimer_models(store, pair_models: Sequence[str], skipped: dict[str, str] | None) -> list[str]:

@@ -53,14 +53,14 @@ group (micro averages), and also gives the plain mean of the per-structure fract
 """
 
 from .by_spacegroup import plot_two_nn, spacegroup_counts, summarise_two_nn, two_nn_by_spacegroup
-from .report import equivariance_report
+from .report import EquivarianceTables, equivariance_report, equivariance_tables
 from .two_nn import (DEFAULT_TOLERANCES, PER_STRUCTURE_COLUMNS, STUDY_SPACEGROUPS, SUMMARY_COLUMNS, TOLERANCE_MODES,
                      EmptySpacegroupWarning, EquivarianceInputError, nearest_other_distance, pair_distances,
                      spacegroup_symbol, tolerance_scale, two_nn_equivalence, within_structure_pairs)
 
 __all__ = [
     "DEFAULT_TOLERANCES", "PER_STRUCTURE_COLUMNS", "STUDY_SPACEGROUPS", "SUMMARY_COLUMNS", "TOLERANCE_MODES",
-    "EmptySpacegroupWarning", "EquivarianceInputError", "equivariance_report", "nearest_other_distance",
+    "EmptySpacegroupWarning", "EquivarianceInputError", "EquivarianceTables", "equivariance_report", "equivariance_tables", "nearest_other_distance",
     "pair_distances", "plot_two_nn", "spacegroup_counts", "spacegroup_symbol", "summarise_two_nn",
     "tolerance_scale", "two_nn_by_spacegroup", "two_nn_equivalence", "within_structure_pairs",
 ]

@@ -1,8 +1,11 @@
-"""The equivariance writer: the two-NN diagnostic on a store, as CSV tables and a figure."""
+"""The two-NN equivariance diagnostic on a store: :func:`equivariance_tables` (data);
+:func:`platonic.study.writers.write_equivariance` writes it with :func:`plot_two_nn`'s figure,
+:func:`equivariance_report` does both."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +18,6 @@ from platonic.diagnose.symmetry import (
     select_spacegroups,
 )
 from platonic.errors import NotApplicableError
-from platonic.results import Diagnose
 from .by_spacegroup import plot_two_nn, spacegroup_counts, summarise_two_nn, two_nn_by_spacegroup
 from .two_nn import DEFAULT_TOLERANCES, EquivarianceInputError, _check_spacegroup
 
@@ -26,11 +28,10 @@ def _load_unified(value: np.ndarray | str | Path) -> np.ndarray:
     return np.asarray(value)
 
 
-def equivariance_report(
+def equivariance_tables(
     store,
     unified: Mapping[str, np.ndarray | str | Path] | None,
     models: Sequence[str],
-    out_dir: str | Path,
     *,
     structures: Sequence | None = None,
     symprecs: Sequence[float] = DEFAULT_SYMPRECS,
@@ -39,8 +40,8 @@ def equivariance_report(
     min_structures: int = DEFAULT_MIN_STRUCTURES,
     tolerances: Sequence[float] = DEFAULT_TOLERANCES,
     tolerance_mode: str = "relative",
-) -> dict[str, Path]:
-    """Run the two-NN equivariance diagnostic on a store and write its tables and figure.
+) -> "EquivarianceTables":
+    """The two-NN equivariance diagnostic on a store, as tables (:class:`EquivarianceTables`).
 
     Parameters
     ----------
@@ -50,8 +51,6 @@ def equivariance_report(
         The unified-space matrices (``project_store`` output); None scores the raw space only.
     models : sequence of str
         Models to score; each must be in the store (and in ``unified`` when given).
-    out_dir : path
-        Output directory (created).
     structures : sequence of ase.Atoms, optional
         The store's structures in atom-table order (the study passes its dataset's): the ground
         truth is then the tightest stable symmetry of a ``symprecs`` sweep
@@ -66,13 +65,10 @@ def equivariance_report(
 
     Returns
     -------
-    dict
-        ``"ground_truth"``: ``equivariance_ground_truth.csv`` (per structure: the space group at
-        0.1 Å and at the chosen tolerance, the tolerance, whether it was stable),
-        ``"summary"``: ``equivariance_two_nn.csv`` (:func:`summarise_two_nn`), ``"structures"``:
-        ``equivariance_two_nn_structures.csv`` (:func:`two_nn_by_spacegroup`), ``"spacegroups"``:
-        ``equivariance_spacegroups.csv`` (:func:`spacegroup_counts`), ``"figure"``:
-        ``equivariance_two_nn.png`` (:func:`plot_two_nn`).
+    EquivarianceTables
+        ``ground_truth`` (per structure: the space group at 0.1 Å and at the chosen tolerance,
+        the tolerance, whether it was stable), ``spacegroups`` (:func:`spacegroup_counts`),
+        ``summary`` (:func:`summarise_two_nn`), ``structures`` (:func:`two_nn_by_spacegroup`).
     """
     models = list(models)
     if not models:
@@ -85,14 +81,11 @@ def equivariance_report(
         if absent:
             raise EquivarianceInputError(f"models {absent} have no unified matrix; given: {sorted(unified)}")
     atom_table = ground_truth_table(store.atom_table(), structures, symprecs)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"ground_truth": out / Diagnose.EQUIVARIANCE_GROUND_TRUTH, "spacegroups": out / Diagnose.EQUIVARIANCE_SPACEGROUPS}
-    atom_table.groupby("structure_index", sort=True).agg(
+    ground_truth = atom_table.groupby("structure_index", sort=True).agg(
         structure_id=("structure_id", "first"), formula=("formula", "first"),
         spacegroup_number_loose=("spacegroup_number_loose", "first"), spacegroup_number=("spacegroup_number", "first"),
         symprec=("symprec", "first"), stable=("stable", "first"), ground_truth=("ground_truth", "first"),
-    ).reset_index().to_csv(paths["ground_truth"], index=False)
+    ).reset_index()
     if spacegroups is None:
         present = select_spacegroups(atom_table, top=top, min_structures=min_structures)
     else:
@@ -102,7 +95,6 @@ def equivariance_report(
             raise NotApplicableError(f"none of the space groups {wanted} occurs in the data (at the ground truth's "
                                      "tolerance)")
     counts = spacegroup_counts(atom_table, present)
-    counts.to_csv(paths["spacegroups"], index=False)
     options = dict(spacegroups=present, tolerances=tolerances, tolerance_mode=tolerance_mode)
     per_structure = []
     for model in models:  # one model's matrices in memory at a time
@@ -112,12 +104,26 @@ def equivariance_report(
             per_structure.append(two_nn_by_spacegroup({model: matrix}, atom_table, space="unified", **options))
     structures = pd.concat(per_structure, ignore_index=True)
     summary = summarise_two_nn(structures)
-    paths.update(
-        summary=out / Diagnose.EQUIVARIANCE_TWO_NN,
-        structures=out / Diagnose.EQUIVARIANCE_TWO_NN_STRUCTURES,
-        figure=out / Diagnose.EQUIVARIANCE_TWO_NN_PNG,
-    )
-    summary.to_csv(paths["summary"], index=False)
-    structures.to_csv(paths["structures"], index=False)
-    plot_two_nn(summary).savefig(paths["figure"], dpi=150)
-    return paths
+    return EquivarianceTables(ground_truth, counts, summary, structures)
+
+
+@dataclass(frozen=True)
+class EquivarianceTables:
+    """:func:`equivariance_tables`: ``ground_truth`` (``equivariance_ground_truth.csv``),
+    ``spacegroups`` (``equivariance_spacegroups.csv``), ``summary`` (``equivariance_two_nn.csv``)
+    and ``structures`` (``equivariance_two_nn_structures.csv``)."""
+
+    ground_truth: pd.DataFrame
+    spacegroups: pd.DataFrame
+    summary: pd.DataFrame
+    structures: pd.DataFrame
+
+
+def equivariance_report(store, unified: Mapping[str, np.ndarray | str | Path] | None, models: Sequence[str],
+                        out_dir: str | Path, **options) -> dict[str, Path]:
+    """:func:`equivariance_tables` written into ``out_dir`` (:func:`platonic.study.writers.write_equivariance`):
+    ``"ground_truth"``, ``"spacegroups"``, ``"summary"``, ``"structures"`` (CSV) and ``"figure"``
+    (``equivariance_two_nn.png``, :func:`plot_two_nn`)."""
+    from platonic.study.writers import write_equivariance
+
+    return write_equivariance(equivariance_tables(store, unified, models, **options), out_dir)

@@ -1,0 +1,53 @@
+"""One source of defaults: the study schema; the CLI verbs' options and the study file's listing follow it."""
+
+from __future__ import annotations
+
+import inspect
+import tomllib
+
+import pytest
+
+from platonic import cli
+from platonic.study import config, schema
+
+VERBS = ("extract_cmd", "anchors_cmd", "compare_cmd", "analyse_cmd", "diagnose_cmd")
+
+
+def _default(verb: str, option: str):
+    return inspect.signature(getattr(cli, verb)).parameters[option].default.default
+
+
+@pytest.mark.parametrize("verb, option", sorted(cli.STUDY_OPTIONS))
+def test_every_mirrored_verb_option_has_the_schema_default(verb, option):
+    table, key = cli.STUDY_OPTIONS[verb, option]
+    expected = schema.DEFAULTS[table][key]
+    if isinstance(expected, list):  # a list key is a comma-separated option
+        expected = ",".join(expected)
+    assert _default(verb, option) == expected
+
+
+def test_every_verb_option_named_like_a_study_key_is_mirrored():
+    # A new option named after a study key must take its default from the schema (or be listed
+    # in cli.STUDY_OPTIONS's exceptions); extract --n is the one documented exception.
+    keys = {key for table in schema.DEFAULTS.values() for key in table}
+    unmirrored = sorted((verb, name) for verb in VERBS for name in inspect.signature(getattr(cli, verb)).parameters
+                        if name in keys and (verb, name) not in cli.STUDY_OPTIONS)
+    assert unmirrored == [("extract_cmd", "n")]
+
+
+def test_the_listing_in_the_config_docstring_is_the_schema():
+    listing = config.__doc__.split("::", 1)[1].split("\nUnknown tables", 1)[0]  # the indented TOML block
+    text = "\n".join(line.split("#")[0].strip() for line in listing.splitlines())
+    assert tomllib.loads(text) == schema.DEFAULTS
+
+
+def test_the_schema_is_typed_and_strict():
+    assert schema.choices("anchors", "method") == ("direct", "random", "fps")
+    assert schema.choices("compare", "metrics") == tuple(schema.SYMMETRIC + schema.ASYMMETRIC)
+    assert schema.minimum("anchors", "k") == 2 and schema.minimum("analyse", "seed") == 0
+    for table, model in schema.TABLES.items():
+        assert model.model_config["strict"] and model.model_config["extra"] == "forbid", table
+    with pytest.raises(config.ConfigError, match=r"\[compare\]\.k = '10': expected an integer"):
+        config.make_config({"compare": {"k": "10"}})  # strict: not coerced
+    with pytest.raises(config.ConfigError, match=r"\[analyse\]\.maps = 1: expected true or false"):
+        config.make_config({"analyse": {"maps": 1}})
