@@ -98,6 +98,9 @@ def test_ray_actors_run_the_model_in_its_environment_and_fill_the_same_store(tmp
         stand_in_env(envs)
         name, data = f"mace:{model_file}", dataset()
         result = extract(data, [name], tmp_path / "ray", engine="ray", workers=2, shard_size=3, batch_atoms=8)
+        # Ray gives each 1-CPU actor OMP_NUM_THREADS=1, which the worker it starts inherits; the local
+        # worker must reduce with as many threads, or float sums differ in their last bits
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
         local = extract(data, [name], tmp_path / "local", shard_size=3, batch_atoms=8)  # the worker, in-process side
     finally:
         ray.shutdown()

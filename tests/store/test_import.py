@@ -257,7 +257,10 @@ def test_real_model_exported_to_extxyz_and_imported_is_the_same_model(tmp_path):
     np.testing.assert_allclose(store.load("chgnet_ext"), extracted, rtol=0, atol=1e-8)
     a = choose_anchors(store, "chgnet-0.3.0", k=8, method="direct", random_state=0)
     b = choose_anchors(store, "chgnet_ext", k=8, method="direct", random_state=0)
-    np.testing.assert_array_equal(a["row"], b["row"])
+    # the same anchor atoms up to ties: symmetry-equivalent atoms carry identical embeddings, and the
+    # 1e-8 of the extxyz round trip may pick another member of such a set
+    np.testing.assert_allclose(extracted[b["row"]], extracted[a["row"]], rtol=0, atol=1e-6)
+    assert (a["row"] == b["row"]).sum() >= 6, (a["row"].tolist(), b["row"].tolist())
     unified = project_store(store, a["row"].to_numpy(), tmp_path / "unified")
     np.testing.assert_allclose(np.load(unified["chgnet_ext"]), np.load(unified["chgnet-0.3.0"]), rtol=0, atol=1e-6)
     table = compare_store(store, unified, metrics=["cka", "procrustes", "gfre"], k=3, random_state=0)
