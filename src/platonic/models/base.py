@@ -275,6 +275,18 @@ class EmbeddingModel(abc.ABC):
             result.append(emb)
         return result
 
+    @staticmethod
+    def split_rows(features, structures: list[Atoms]) -> list[np.ndarray]:
+        """A batch's per-atom feature tensor (rows in structure order) as one float32 array per structure."""
+        features = features.float().cpu().numpy() if hasattr(features, "cpu") else np.asarray(features, np.float32)
+        bounds = np.cumsum([0] + [len(a) for a in structures])
+        return [features[bounds[i] : bounds[i + 1]] for i in range(len(structures))]
+
+    def take_captured(self, structures: list[Atoms]) -> list[np.ndarray]:
+        """The features a forward hook stored in ``self._captured``, split per structure; clears the hook's slot."""
+        captured, self._captured = self._captured, None
+        return self.split_rows(captured, structures)
+
     @abc.abstractmethod
     def _embed_batch(self, structures: list[Atoms]) -> list[np.ndarray]:
         """Model-specific batched forward pass; inputs are already checked."""

@@ -104,10 +104,7 @@ class CHGNetModel(EmbeddingModel):
         graphs = self._graphs(structures)
         with torch.inference_mode():
             self.model.forward(graphs, task="e")
-        features = self._captured.float().cpu().numpy()
-        self._captured = None
-        bounds = np.cumsum([0] + [len(a) for a in structures])
-        return [features[bounds[i] : bounds[i + 1]] for i in range(len(structures))]
+        return self.take_captured(structures)
 
     def energy_forward(self, structures: list[Atoms]) -> np.ndarray:
         """The package's own energy-only forward (graph building included), for benchmarks."""

@@ -102,10 +102,7 @@ class DIEPModel(EmbeddingModel):
 
     def _embed_batch(self, structures: list[Atoms]) -> list[np.ndarray]:
         self._forward(structures)
-        features = self._captured.float().cpu().numpy()
-        self._captured = None
-        bounds = np.cumsum([0] + [len(a) for a in structures])
-        return [features[bounds[i] : bounds[i + 1]] for i in range(len(structures))]
+        return self.take_captured(structures)
 
     def energy_forward(self, structures: list[Atoms]) -> np.ndarray:
         """The potential's own batched energy-only forward (graph building included), for benchmarks."""

@@ -271,9 +271,7 @@ class MACEModel(EmbeddingModel):
 
     def _embed_batch(self, structures: list[Atoms]) -> list[np.ndarray]:
         out = self._forward(structures)
-        features = out["node_feats"][:, -self.n_scalars :].float().cpu().numpy()
-        bounds = np.cumsum([0] + [len(a) for a in structures])
-        return [features[bounds[i] : bounds[i + 1]] for i in range(len(structures))]
+        return self.split_rows(out["node_feats"][:, -self.n_scalars :], structures)
 
     def _forward(self, structures: list[Atoms]) -> dict:
         import torch

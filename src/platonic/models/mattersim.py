@@ -163,10 +163,7 @@ class MatterSimModel(EmbeddingModel):
         inputs = self._inputs(structures)
         with torch.inference_mode():
             self.model(inputs)
-        features = self._captured.float().cpu().numpy()
-        self._captured = None
-        bounds = np.cumsum([0] + [len(a) for a in structures])
-        return [features[bounds[i] : bounds[i + 1]] for i in range(len(structures))]
+        return self.take_captured(structures)
 
     def energy_forward(self, structures: list[Atoms]) -> np.ndarray:
         """M3GNet's own batched energy (no forces), for benchmarks."""

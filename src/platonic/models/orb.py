@@ -193,9 +193,8 @@ class OrbModel(EmbeddingModel):
 
         batch = self._batch(structures)
         with torch.inference_mode():
-            features = self.model.model(batch)["node_features"].float().cpu().numpy()
-        bounds = np.cumsum([0] + [len(a) for a in structures])
-        return [features[bounds[i] : bounds[i + 1]] for i in range(len(structures))]
+            features = self.model.model(batch)["node_features"]
+        return self.split_rows(features, structures)
 
     def energy_forward(self, structures: list[Atoms]) -> np.ndarray:
         """The model's own batched ``predict`` (a conservative model differentiates for its forces)."""

@@ -175,9 +175,7 @@ class PETModel(EmbeddingModel):
         if samples.shape != expected.shape or not (samples == expected).all():
             raise UnsupportedStructureError(f"{self.card.name}: features for {len(samples)} (system, atom) samples, "
                                             f"not one row per atom in order")
-        features = block.values.float().cpu().numpy()
-        bounds = np.cumsum([0] + [len(a) for a in structures])
-        return [features[bounds[i] : bounds[i + 1]] for i in range(len(structures))]
+        return self.split_rows(block.values, structures)
 
     def energy_forward(self, structures: list[Atoms]) -> np.ndarray:
         """The model's own batched energy (no forces), for benchmarks."""

@@ -40,10 +40,7 @@ class PreHookForward:
         batch = self._batch(structures)
         with torch.inference_mode():
             self.model(batch)
-        features = self._captured.float().cpu().numpy()
-        self._captured = None
-        bounds = np.cumsum([0] + [len(a) for a in structures])
-        return [features[bounds[i] : bounds[i + 1]] for i in range(len(structures))]
+        return self.take_captured(structures)
 
     def energy_forward(self, structures: list[Atoms]) -> np.ndarray:
         """The model's own batched energy-only forward (graph building included), for benchmarks."""
