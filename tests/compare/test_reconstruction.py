@@ -196,3 +196,29 @@ def test_lfre_known_cases_identical_independent_and_why_it_exceeds_one():
     assert errors[2] > 5 * errors[1] > 5 * errors[0]
     flag = lfre_above_one(np.array([1.0] * 99 + [np.sqrt(99.0)]))  # one atom with half the squared error
     assert "worst 1 of 100" in flag and "50%" in flag
+
+
+def test_matrix_reuses_each_source_factorisation_with_the_functions_numbers():
+    """The model x model matrix factors each source once (GlobalFits, LocalFits); its GFRE, GFRD and
+    LFRE equal the standalone functions (to rounding: the matrix's GFRD comes from Gram matrices), for wider
+    and narrower targets and float32 input."""
+    from platonic.compare import metric_matrix
+    from platonic.compare.reconstruction import default_split, local_reconstruction_error
+
+    rng = np.random.default_rng(3)
+    latent = rng.normal(size=(300, 5))
+    models = {"wide": np.tanh(latent @ rng.normal(size=(5, 9))).astype(np.float32),
+              "narrow": latent[:, :4] ** 2 + 0.1 * rng.normal(size=(300, 4)),
+              "mid": latent @ rng.normal(size=(5, 6)) + 0.2 * rng.normal(size=(300, 6))}
+    table = metric_matrix(models, ("gfre", "gfrd", "lfre"), lfre_n_test=None)
+    value = table.set_index(["model_a", "model_b", "metric"])["value"]
+    _, test = default_split(300)
+    for a in models:
+        for b in models:
+            X, Y = models[a], models[b]
+            assert value[a, b, "gfre"] == pytest.approx(global_reconstruction_error(X, Y), rel=1e-12, abs=1e-14)
+            assert value[a, b, "gfrd"] == pytest.approx(global_reconstruction_distortion(X, Y), rel=1e-10, abs=1e-12)
+            n_local = min(X.shape[1], Y.shape[1])
+            assert value[a, b, "lfre"] == pytest.approx(local_reconstruction_error(X, Y, n_local, test_idx=test),
+                                                        rel=1e-12)
+    assert value["wide", "wide", "gfre"] < 1e-6 and value["narrow", "wide", "gfre"] > 0.1

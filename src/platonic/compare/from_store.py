@@ -87,6 +87,7 @@ def compare_store(
     if exclude_same_structure:
         options["mknn_groups"] = atoms["structure_index"].to_numpy()[rows]
     tables = []
+    neighbour_lists: dict[tuple[str, str], np.ndarray] = {}  # the matrix's k-NN lists, reused by self-mKNN
     for space in spaces:
         if space == "raw":
             arrays = {m: raw[m][rows] for m in models}
@@ -99,12 +100,14 @@ def compare_store(
         else:
             raise ValueError(f"unknown space {space!r}; choose raw or unified")
         centred_space = CENTRED_SPACE if centred and space == "unified" else None
-        table = metric_matrix(arrays, chosen, space=space, random_state=random_state, centred_space=centred_space, **options)
+        table = metric_matrix(arrays, chosen, space=space, random_state=random_state, centred_space=centred_space,
+                              neighbour_lists=neighbour_lists, **options)
         table["rows_available"] = int(valid.sum())
         table["rows_used"] = int(rows.size)
         tables.append(table)
     if "mknn" in metrics and {"raw", "unified"} <= set(spaces):
         table = self_mknn(raw, unified, models, rows, centred=centred, random_state=random_state,
+                          neighbour_lists=neighbour_lists,
                           **{key: options[key] for key in ("k", "mknn_score", "n_queries", "mknn_groups") if key in options})
         table["rows_available"] = int(valid.sum())
         table["rows_used"] = int(rows.size)
@@ -117,25 +120,35 @@ def compare_store(
 @seed_alias
 def self_mknn(raw: dict[str, np.ndarray], unified: dict[str, Path], models: Sequence[str], rows: np.ndarray,
               k: int = 10, mknn_score: str = "jaccard", n_queries: int | None = None,
-              mknn_groups: np.ndarray | None = None, centred: bool = False, random_state: int = 0) -> pd.DataFrame:
+              mknn_groups: np.ndarray | None = None, centred: bool = False, random_state: int = 0,
+              neighbour_lists: dict[tuple[str, str], np.ndarray] | None = None) -> pd.DataFrame:
     """Each model's mKNN between its raw space and its own unified space (the transform's ceiling).
 
     Same neighbours, score, query atoms and exclusion rule as the matrix. With ``centred`` also
-    against the centred unified cloud (space ``raw->unified-centred``).
+    against the centred unified cloud (space ``raw->unified-centred``). ``neighbour_lists``: the
+    lists :func:`metric_matrix` found with the same settings, keyed by (space, model); a list
+    missing there is searched here.
     """
     random_state = check_seed(random_state, "random_state", MetricInputError)  # written in the results
     queries = choose_query_rows(rows.size, n_queries, random_state)
     detail = f"{mknn_score}, k={k}" + (", same-structure neighbours excluded" if mknn_groups is not None else "")
+    lists = {} if neighbour_lists is None else neighbour_lists
     records = []
+
+    def neighbours(space: str, m: str, cloud) -> np.ndarray:
+        if (space, m) not in lists:
+            # the same dtypes as in metric_matrix, so that the lists (and their tie-breaks) are the matrix's
+            lists[space, m] = knn_indices(l2_normalise_rows(cloud()), k, queries, mknn_groups)
+        return lists[space, m]
+
     for m in models:
-        # the same dtypes as in metric_matrix, so that the lists (and their tie-breaks) are the matrix's
-        own = knn_indices(l2_normalise_rows(raw[m][rows]), k, queries, mknn_groups)
+        own = neighbours("raw", m, lambda: raw[m][rows])
         Z = np.load(unified[m], mmap_mode="r")[rows]
-        targets = [("raw->unified", Z)] + ([("raw->" + CENTRED_SPACE, Z - Z.mean(axis=0, dtype=np.float64))]
-                                           if centred else [])
-        for space, cloud in targets:
-            value = neighbourhood_agreement(own, knn_indices(l2_normalise_rows(cloud), k, queries, mknn_groups),
-                                            mknn_score)
+        targets = [("unified", lambda: Z)] + ([(CENTRED_SPACE, lambda: Z - Z.mean(axis=0, dtype=np.float64))]
+                                              if centred else [])
+        for target, cloud in targets:
+            space = "raw->" + target
+            value = neighbourhood_agreement(own, neighbours(target, m, cloud), mknn_score)
             records.append({"model_a": m, "model_b": m, "metric": "mknn_self", "value": value, "std": np.nan,
                             "n": int(queries.size), "seed": random_state if queries.size < rows.size else None, "space": space,
                             "detail": detail + "; a model's raw neighbourhoods vs its own unified ones",

@@ -149,20 +149,30 @@ def twonn_stability(
     points = X[kept]
     scale = float(np.sqrt((points**2).sum(axis=1).mean()))
     curve: list[dict[str, float]] = []
+    on_all_rows: dict[float, TwoNNResult] = {}  # the full-sample fit at one tolerance serves the sweep and the curve
+
+    def fit_all_rows(tol: float) -> TwoNNResult:
+        if tol not in on_all_rows:
+            on_all_rows[tol] = two_nn_dimension(points, dedup_tol=tol * scale)
+        return on_all_rows[tol]
+
     for tol in tolerances:
-        result = two_nn_dimension(points, dedup_tol=tol * scale)
+        result = fit_all_rows(tol)
         curve.append({"kind": "tolerance", "relative_tol": tol, "fraction": 1.0, "draw": 0,
                       "dimension": result.dimension, "n_points": points.shape[0] - result.n_duplicates})
     rng = np.random.default_rng(random_state)
-    full = two_nn_dimension(points, dedup_tol=reference_tolerance * scale).dimension
+    full = fit_all_rows(reference_tolerance).dimension
     subsample_means = {}
     for fraction in fractions:
         draws = 1 if fraction >= 1.0 else repeats
         values = []
         for draw in range(draws):
             size = max(3, int(round(fraction * points.shape[0])))
-            rows = np.arange(points.shape[0]) if fraction >= 1.0 else rng.choice(points.shape[0], size, replace=False)
-            result = two_nn_dimension(points[rows], dedup_tol=reference_tolerance * scale)
+            if fraction >= 1.0:
+                rows, result = np.arange(points.shape[0]), fit_all_rows(reference_tolerance)
+            else:
+                rows = rng.choice(points.shape[0], size, replace=False)
+                result = two_nn_dimension(points[rows], dedup_tol=reference_tolerance * scale)
             values.append(result.dimension)
             curve.append({"kind": "subsample", "relative_tol": reference_tolerance, "fraction": fraction, "draw": draw,
                           "dimension": result.dimension, "n_points": rows.size - result.n_duplicates})

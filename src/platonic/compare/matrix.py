@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .global_fits import GlobalFits
 from .cka import LinearKernelStats, cka_from_moments, linear_cka, unbiased_cka_from_moments
 from .knn import KnnScore, choose_query_rows, knn_indices, l2_normalise_rows, nearest_rows, neighbourhood_agreement
 from ._moments import CentredStats, centred_cross_product
@@ -44,8 +45,6 @@ from .reconstruction import (
     SPLIT_SEED,
     TotalVarianceScaler,
     default_split,
-    global_reconstruction_distortion,
-    global_reconstruction_error,
     lfre_above_one,
     lfre_test_rows,
     local_fits,
@@ -97,6 +96,7 @@ def metric_matrix(
     include_diagonal: bool = True,
     mknn_groups: np.ndarray | None = None,
     centred_space: str | None = None,
+    neighbour_lists: dict[tuple[str, str], np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Every requested metric for every pair of models (see module docstring).
 
@@ -128,6 +128,10 @@ def metric_matrix(
         Procrustes and CKA are translation invariant and repeated. OT is then computed on the
         centred clouds and the un-centred value derived exactly at the same ε
         (:func:`uncentred_from_centred`), so the two cost one Sinkhorn run.
+    neighbour_lists : optional dict, filled with the mKNN lists of the query atoms keyed by
+        (space, model), for a caller that needs the same lists again (the self-mKNN of
+        :func:`platonic.compare.from_store.compare_store`); a k-NN search over all rows is
+        the costliest per-model step at full MP-20 size
 
     Returns
     -------
@@ -174,7 +178,7 @@ def metric_matrix(
         for name, array in models.items():
             moments[name] = LinearKernelStats(array) if cka_unbiased and "cka" in wanted else CentredStats(array)
     means = {name: array.mean(axis=0, dtype=np.float64) for name, array in models.items()} if centred_space else {}
-    neighbours: dict[tuple[str, str], np.ndarray] = {}
+    neighbours: dict[tuple[str, str], np.ndarray] = {} if neighbour_lists is None else neighbour_lists
     queries = choose_query_rows(n_atoms, n_queries, seed)
     query_seed = seed if queries.size < n_atoms else None
     if "mknn" in wanted:
@@ -325,34 +329,40 @@ def _reconstruction_records(
     else:
         lfre_test, lfre_seed = test, None
     records: list[dict[str, Any]] = []
-    scaled: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    # One scaler per model (fitted on the training rows); the scaled copies are made per source and
+    # per target as they are needed, so that no more than two models' float64 rows are held at once.
+    scalers = {name: TotalVarianceScaler().fit(array[train]) for name, array in models.items()}
+    lfre_test_scaled: dict[str, np.ndarray] = {}
+
+    def scaled(name: str, rows: np.ndarray) -> np.ndarray:
+        return scalers[name].transform(models[name][rows])
+
     for a in models:
-        # the local fits depend only on the source: factored once per (source, k), reused for every target
+        X_train = scaled(a, train)
+        # the global and local fits depend only on the source: factored once, reused for every target
+        global_fits = GlobalFits(X_train, scaled(a, test)) if wanted & {"gfre", "gfrd"} else None
         source_fits: dict[int, Any] = {}
         for b in models:
             if a == b and not include_diagonal:
                 continue
-            X, Y = models[a], models[b]
             common = dict(model_a=a, model_b=b, space=space, std=np.nan, null_mean=np.nan, null_std=np.nan)
-            if "gfre" in wanted:
-                value = global_reconstruction_error(X, Y, test_idx=test, train_idx=train)
-                records.append(dict(common, metric="gfre", value=value, n=test.size, seed=SPLIT_SEED,
-                                    detail="ridge 2-fold CV, 50/50 split"))
-            if "gfrd" in wanted:
-                value = global_reconstruction_distortion(X, Y, test_idx=test, train_idx=train)
-                records.append(dict(common, metric="gfrd", value=value, n=test.size, seed=SPLIT_SEED,
-                                    detail="ridge 2-fold CV, 50/50 split"))
+            Y_train = X_train if b == a else scaled(b, train)
+            if global_fits is not None:
+                Y_test = global_fits.X_test if b == a else scaled(b, test)
+                for metric, value in zip(("gfre", "gfrd"), global_fits.gfre_and_gfrd(Y_train, Y_test)):
+                    if metric in wanted:
+                        records.append(dict(common, metric=metric, value=value,
+                                            n=test.size, seed=SPLIT_SEED, detail="ridge 2-fold CV, 50/50 split"))
             if "lfre" in wanted:
                 for name in (a, b):
-                    if name not in scaled:
-                        scaler = TotalVarianceScaler().fit(models[name][train])
-                        scaled[name] = (scaler.transform(models[name][train]), scaler.transform(models[name][lfre_test]))
-                n_local = lfre_n_local_points or min(X.shape[1], Y.shape[1])
+                    if name not in lfre_test_scaled:
+                        lfre_test_scaled[name] = scaled(name, lfre_test)
+                n_local = lfre_n_local_points or min(models[a].shape[1], models[b].shape[1])
                 if n_local not in source_fits:
                     logger.info("LFRE local fits for %s (k=%d)", a, n_local)
-                    neighbours = nearest_rows(scaled[a][0], scaled[a][1], n_local)
-                    source_fits[n_local] = local_fits(scaled[a][0], scaled[a][1], neighbours, n_jobs=lfre_n_jobs)
-                errors = source_fits[n_local].errors(scaled[b][0], scaled[b][1])
+                    neighbours = nearest_rows(X_train, lfre_test_scaled[a], n_local)
+                    source_fits[n_local] = local_fits(X_train, lfre_test_scaled[a], neighbours, n_jobs=lfre_n_jobs)
+                errors = source_fits[n_local].errors(Y_train, lfre_test_scaled[b])
                 value = float(np.sqrt(np.mean(errors**2)))
                 detail = (f"n_local_points={n_local}"
                           + (", stratified test atoms" if lfre_strata is not None and lfre_seed is not None else "")

@@ -62,6 +62,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import resample
 
 from .estimators import DEFAULT_ALPHAS, SPLIT_SEED, Regressor, Ridge2FoldCV, Scaler, TotalVarianceScaler
+from .global_fits import distortions
 from .knn import nearest_rows
 from .local_fits import LocalFits
 from ._validation import MetricInputError, check_matrix, check_positive_int
@@ -212,16 +213,6 @@ def global_reconstruction_error(
     )
 
 
-def _orthogonal_map(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Orthogonal Q minimising ``||source Q - target||_F`` (equal widths): the polar factor of source^T target."""
-    u, _, vt = np.linalg.svd(source.T @ target)
-    return u @ vt
-
-
-def _pad_columns(matrix: np.ndarray, width: int) -> np.ndarray:
-    return np.pad(matrix, [(0, 0), (0, width - matrix.shape[1])])
-
-
 def pointwise_global_reconstruction_distortion(
     X: np.ndarray,
     Y: np.ndarray,
@@ -238,11 +229,7 @@ def pointwise_global_reconstruction_distortion(
     X_train, X_test, Y_train, _ = _resolve_inputs(X, Y, train_idx, test_idx, scaler)
     model = Ridge2FoldCV() if estimator is None else estimator
     model.fit(X_train, Y_train)
-    width = max(X_train.shape[1], Y_train.shape[1])
-    linear_train = _pad_columns(model.predict(X_train), width)
-    linear_test = _pad_columns(model.predict(X_test), width)
-    rotation = _orthogonal_map(_pad_columns(X_train, width), linear_train)
-    return np.linalg.norm(linear_test - _pad_columns(X_test, width) @ rotation, axis=1)
+    return distortions(X_train, X_test, model.predict(X_train), model.predict(X_test))
 
 
 def global_reconstruction_distortion(
