@@ -222,3 +222,16 @@ def test_matrix_reuses_each_source_factorisation_with_the_functions_numbers():
             assert value[a, b, "lfre"] == pytest.approx(local_reconstruction_error(X, Y, n_local, test_idx=test),
                                                         rel=1e-12)
     assert value["wide", "wide", "gfre"] < 1e-6 and value["narrow", "wide", "gfre"] > 0.1
+
+
+def test_several_targets_share_one_source_fit_with_the_single_target_numbers():
+    from platonic.compare.reconstruction import global_reconstruction_errors
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(200, 6))
+    targets = [np.tanh(X @ rng.normal(size=(6, 3))), X[:, :2] ** 2, rng.normal(size=(200, 8))]
+    test = np.arange(0, 200, 3)
+    assert global_reconstruction_errors(X, targets) == pytest.approx(
+        [global_reconstruction_error(X, Y) for Y in targets], rel=1e-12)
+    assert global_reconstruction_errors(X, targets, test_idx=test) == pytest.approx(
+        [global_reconstruction_error(X, Y, test_idx=test) for Y in targets], rel=1e-12)

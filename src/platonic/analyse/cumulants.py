@@ -46,7 +46,7 @@ import pandas as pd
 
 from platonic.validation import check_matrix
 from platonic.compare import global_reconstruction_error
-from platonic.compare.reconstruction import SPLIT_SEED
+from platonic.compare.reconstruction import SPLIT_SEED, global_reconstruction_errors
 from platonic.errors import PlatonicError
 
 
@@ -217,16 +217,20 @@ def cumulant_order_gain(
     options = {"train_idx": train, "test_idx": test, **gfre_options}
     records = []
     for k in range(2, max_order + 1):
-        source, target = features[:, : (k - 1) * d], features[:, : k * d]
+        source, targets = features[:, : (k - 1) * d], [features[:, : k * d], features[:, (k - 1) * d : k * d]]
+        if gfre_options:  # a caller's own scaler or estimator: one fit per target
+            gain, gain_to_order = (global_reconstruction_error(source, target, **options) for target in targets)
+        else:  # one factorisation of the source for both targets, the same numbers to rounding
+            gain, gain_to_order = global_reconstruction_errors(source, targets, test_idx=test, train_idx=train)
         records.append({
             "order": k,
-            "gfre": global_reconstruction_error(source, target, **options),
-            "gfre_to_order": global_reconstruction_error(source, features[:, (k - 1) * d : k * d], **options),
+            "gfre": gain,
+            "gfre_to_order": gain_to_order,
             "n_structures": features.shape[0],
             "n_train": len(train),
             "n_components": d,
             "n_features_from": source.shape[1],
-            "n_features_to": target.shape[1],
+            "n_features_to": targets[0].shape[1],
         })
     return pd.DataFrame(records)
 

@@ -71,20 +71,29 @@ class GlobalFits:
 
     def __init__(self, X_train: np.ndarray, X_test: np.ndarray, estimator: Ridge2FoldCV | None = None) -> None:
         model = Ridge2FoldCV() if estimator is None else estimator
-        self.X_test = X_test
+        self.X_train, self.X_test = X_train, X_test
         self.solver = TwoFoldCutoffSolver(X_train, model._alphas(), model.random_state)
-        self.gram_train = X_train.T @ X_train
-        self.gram_test = X_test.T @ X_test
+        self._grams: tuple[np.ndarray, np.ndarray] | None = None
+
+    def gfre(self, Y_train: np.ndarray, Y_test: np.ndarray) -> float:
+        """GFRE of the map to the target Y: the RMS over the test rows of the per-point errors."""
+        return self._gfre(self.solver.solve(Y_train)[0], Y_test)
+
+    def _gfre(self, coef: np.ndarray, Y_test: np.ndarray) -> float:
+        return float(np.sqrt(np.mean(np.sum((Y_test - self.X_test @ coef) ** 2, axis=1))))
 
     def gfre_and_gfrd(self, Y_train: np.ndarray, Y_test: np.ndarray) -> tuple[float, float]:
         """(GFRE, GFRD) of the map to the target Y: the RMS over the test rows of the per-point
         errors and distortions of :mod:`platonic.compare.reconstruction`."""
         coef, _, _ = self.solver.solve(Y_train)
-        gfre = float(np.sqrt(np.mean(np.sum((Y_test - self.X_test @ coef) ** 2, axis=1))))
+        gfre = self._gfre(coef, Y_test)
+        if self._grams is None:
+            self._grams = (self.X_train.T @ self.X_train, self.X_test.T @ self.X_test)
+        gram_train, gram_test = self._grams
         d_x, width = coef.shape[0], max(coef.shape)
         coef = pad_columns(coef, width)
         cross = np.zeros((width, width))
-        cross[:d_x] = self.gram_train @ coef
+        cross[:d_x] = gram_train @ coef
         gap = coef - polar_factor(cross)[:d_x]
-        square_sum = float(np.einsum("ij,ij->", gap, self.gram_test @ gap))
+        square_sum = float(np.einsum("ij,ij->", gap, gram_test @ gap))
         return gfre, float(np.sqrt(max(square_sum, 0.0) / self.X_test.shape[0]))

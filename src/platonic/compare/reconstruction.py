@@ -62,14 +62,14 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import resample
 
 from .estimators import DEFAULT_ALPHAS, SPLIT_SEED, Regressor, Ridge2FoldCV, Scaler, TotalVarianceScaler
-from .global_fits import distortions
+from .global_fits import GlobalFits, distortions
 from .knn import nearest_rows
 from .local_fits import LocalFits
 from ._validation import MetricInputError, check_matrix, check_positive_int
 
 __all__ = [
     "DEFAULT_ALPHAS", "LFRE_TEST_ATOMS", "SPLIT_SEED", "Ridge2FoldCV", "TotalVarianceScaler", "default_split",
-    "global_reconstruction_distortion", "global_reconstruction_error", "lfre_above_one", "lfre_test_rows",
+    "global_reconstruction_distortion", "global_reconstruction_error", "global_reconstruction_errors", "lfre_above_one", "lfre_test_rows",
     "local_errors_from_neighbours", "local_fits", "local_reconstruction_error",
     "pointwise_global_reconstruction_distortion", "pointwise_global_reconstruction_error",
     "pointwise_local_reconstruction_error",
@@ -211,6 +211,27 @@ def global_reconstruction_error(
             X, Y, train_idx=train_idx, test_idx=test_idx, scaler=scaler, estimator=estimator
         )
     )
+
+
+def global_reconstruction_errors(
+    X: np.ndarray,
+    targets: list[np.ndarray],
+    test_idx: np.ndarray | None = None,
+    train_idx: np.ndarray | None = None,
+) -> list[float]:
+    """GFRE(X → Y) for every Y of ``targets``, with the default scaler and :class:`Ridge2FoldCV`.
+
+    Each value equals :func:`global_reconstruction_error` (to rounding); the fit's dependence on X alone (the
+    fold split and SVDs) is computed once for all targets
+    (:class:`~platonic.compare.global_fits.GlobalFits`).
+    """
+    fits = None
+    values = []
+    for Y in targets:
+        X_train, X_test, Y_train, Y_test = _resolve_inputs(X, Y, train_idx, test_idx, None)
+        fits = GlobalFits(X_train, X_test) if fits is None else fits
+        values.append(fits.gfre(Y_train, Y_test))
+    return values
 
 
 def pointwise_global_reconstruction_distortion(
