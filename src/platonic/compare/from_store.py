@@ -90,7 +90,8 @@ def compare_store(
     neighbour_lists: dict[tuple[str, str], np.ndarray] = {}  # the matrix's k-NN lists, reused by self-mKNN
     for space in spaces:
         if space == "raw":
-            arrays = {m: raw[m][rows] for m in models}
+            # every row valid (the usual case): the loaded matrices themselves, not a second copy
+            arrays = {m: raw[m] if rows.size == valid.size else raw[m][rows] for m in models}
             chosen = [m for m in metrics if m not in RAW_ONLY_SHARED_WIDTH] if len({a.shape[1] for a in arrays.values()}) > 1 else list(metrics)
         elif space == "unified":
             if not unified:
