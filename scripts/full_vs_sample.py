@@ -86,6 +86,8 @@ def side_by_side(small: pd.DataFrame | None, full: pd.DataFrame | None, keys: li
         return None
     if models is not None and "model" in keys:
         small, full = small[small["model"].isin(models)], full[full["model"].isin(models)]
+    if "reference" in keys:  # a model against itself as the reference is rank 1 by construction
+        small, full = small[small["model"] != small["reference"]], full[full["model"] != full["reference"]]
     merged = small[keys + values].merge(full[keys + values], on=keys, how="outer", suffixes=(" 500", " full"))
     return merged[keys + [f"{v} {s}" for v in values for s in ("500", "full")]]
 
@@ -115,8 +117,8 @@ def main(small_study: str, full_study: str) -> None:
          ["n_kept", "estimate_at_reference_tol", "stable"]),
         ("Cumulant order gain against the control", "analyse/cumulant_gain_control.csv", ["space", "order", "control"],
          ["trained_mean", "control_gfre", "difference"]),
-        ("Embedding arithmetic against its null", "analyse/arithmetic_null.csv", ["case", "centring", "model"],
-         ["n_queries", "mean_rank", "chance_rank", "top1"]),
+        ("Embedding arithmetic against its null (the reference model itself left out)", "analyse/arithmetic_null.csv",
+         ["case", "basis", "centring", "model", "reference"], ["n_queries", "mean_rank", "chance_rank"]),
         ("Element-group coherence", "analyse/group_coherence.csv", ["model", "space"], ["silhouette", "z_score", "p_value"]),
         ("Random-weight controls", "diagnose/control_verdict.csv", ["control"], ["coherence_z", "coherence_p", "mean_similarity_ratio"]),
         ("Fine-tuning drift", "diagnose/drift_summary.csv", ["pair"], ["n_atoms", "norm_ratio_all", "gfre_raw_pre_to_ft", "gfre_raw_ft_to_pre"]),
