@@ -73,7 +73,8 @@ def test_a_family_without_energy_forward_uses_its_calculator_and_says_so(monkeyp
     assert (curves["energy_path"] == CALCULATOR).all()
     direct = dimer_curve(MorsePotential(epsilon=1.0, r0=2.3), "Cu", DISTANCES)
     np.testing.assert_array_equal(curves["energy"], direct["energy"])
-    dimer_curves(["morse-plugin"], ["Au"], DISTANCES, loaded=loaded)  # the same cache: no second load
+    with pytest.warns(UserWarning, match="no energy-only forward"):  # said on every use, never silent
+        dimer_curves(["morse-plugin"], ["Au"], DISTANCES, loaded=loaded)  # the same cache: no second load
     assert calls == {"morse-plugin": 1} and loaded.loads == {"morse-plugin": 1}
 
 
