@@ -128,8 +128,8 @@ def test_a_study_loads_each_model_once(tmp_path, monkeypatch):
         "diagnose": {"control": False, "equivariance": False, "atypical": False, "rotations": 2},
     })
     result = run_study(config, tmp_path / "study", log=lambda *a, **k: None)
-    ran = {r.stage for r in result.records if r.ran}
-    assert {"extract", "analyse", "diagnose"} <= ran, [(r.stage, r.error) for r in result.records]
+    ran = {r.name for r in result.records if r.ran}
+    assert {"extract", "analyse", "diagnose"} <= ran, [(r.name, r.error) for r in result.records]
     assert calls == {m: 1 for m in models}
 
 
