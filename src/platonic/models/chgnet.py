@@ -107,11 +107,22 @@ class CHGNetModel(EmbeddingModel):
         return self.take_captured(structures)
 
     def energy_forward(self, structures: list[Atoms]) -> np.ndarray:
-        """The package's own energy-only forward (graph building included), for benchmarks."""
+        """Total energy (eV) of each structure from the package's own energy-only forward (graph
+        building included): CHGNet predicts energy per atom (``is_intensive``), so ``E = N e``, as
+        its calculator reports it. Isolated atoms (a dimer beyond the cutoff, one atom in a box) are
+        accepted here as the calculator accepts them; only embeddings refuse them."""
         import torch
 
+        convert = self.model.graph_converter
+        response = convert.on_isolated_atoms
+        convert.set_isolated_atom_response("ignore")
+        try:
+            graphs = self._graphs(structures)
+        finally:
+            convert.set_isolated_atom_response(response)
         with torch.inference_mode():
-            return self.model.forward(self._graphs(structures), task="e")["e"].cpu().numpy()
+            energy = self.model.forward(graphs, task="e")["e"].cpu().numpy().astype(np.float64)
+        return energy * np.array([len(a) for a in structures]) if self.model.is_intensive else energy
 
     def calculator(self):
         from chgnet.model.dynamics import CHGNetCalculator

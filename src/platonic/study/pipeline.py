@@ -224,9 +224,14 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
     log(f"dataset {dataset.name}: {len(dataset)} structures, {dataset.n_atoms} atoms", stage="dataset",
         status="done", structures=len(dataset), atoms=dataset.n_atoms)
     store = None
+    # One load per model per study: extraction (in this process), the arithmetic, the rotation
+    # diagnostic and the dimer curves all take their models from here.
+    from platonic.models.cache import LoadedModels
+
+    loaded = LoadedModels(config["models"]["device"])
     try:
-        store = _extract_stage(config, dataset, models, result, progress, log)
-        _analysis_stages(config, store, dataset, models, result, progress, log)
+        store = _extract_stage(config, dataset, models, result, progress, log, loaded)
+        _analysis_stages(config, store, dataset, models, result, progress, log, loaded)
         if progress is not None:
             progress.finish()
         _write_manifest(out, config, store, dataset, models, result, time.perf_counter() - t0)
@@ -239,11 +244,14 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
         _write_manifest(out, config, store, dataset, models, result, time.perf_counter() - t0)
         _write_failure_report(out, store, result)
         raise StudyFailed(out, next(r for r in result.records if r.error)) from exc
+    finally:
+        loaded.clear()
     return result
 
 
-def _extract_stage(config: StudyConfig, dataset, models: list[str], result: StudyResult, progress, log):
-    """Embed the dataset with every model (resuming the store); returns the opened store.
+def _extract_stage(config: StudyConfig, dataset, models: list[str], result: StudyResult, progress, log, loaded=None):
+    """Embed the dataset with every model (resuming the store); returns the opened store. The
+    in-process engine takes the models from ``loaded`` (Ray's actors load their own).
 
     The seconds recorded are the embedding time of this run, or, when every shard was already
     there, the embedding time of the runs that wrote them (``results/.extract.record.json``).
@@ -255,8 +263,11 @@ def _extract_stage(config: StudyConfig, dataset, models: list[str], result: Stud
     scope = resources.reset_peak()
     t0, cpu0 = time.perf_counter(), time.process_time()
     try:
+        engine = engine_options(config)
+        if loaded is not None and not engine:
+            engine = {"load_model": lambda name, device="cpu": loaded.get(name)}
         extracted = extract(dataset, models, result.store, device=config["models"]["device"], progress=progress,
-                            atom_table=atom_table, **engine_options(config))
+                            atom_table=atom_table, **engine)
     except Exception as exc:
         result.records.append(_failed("extract", "", time.perf_counter() - t0, exc))
         log(f"extract: failed: {type(exc).__name__}: {exc}", stage="extract", status="failed",
@@ -287,8 +298,10 @@ def _extract_stage(config: StudyConfig, dataset, models: list[str], result: Stud
     return EmbeddingStore(result.store)
 
 
-def _analysis_stages(config: StudyConfig, store, dataset, models: list[str], result: StudyResult, progress, log) -> None:
-    """anchors -> sweep -> project -> compare -> analyse -> diagnose, each under its key."""
+def _analysis_stages(config: StudyConfig, store, dataset, models: list[str], result: StudyResult, progress, log,
+                     loaded=None) -> None:
+    """anchors -> sweep -> project -> compare -> analyse -> diagnose, each under its key; analyse and
+    diagnose take the models they run from ``loaded``."""
     layout = Results.of(store)
     results = layout.root
     fingerprints = {m: store.card(m)["model_fingerprint"] for m in models}
@@ -337,7 +350,7 @@ def _analysis_stages(config: StudyConfig, store, dataset, models: list[str], res
         def analyse_work(skipped: dict[str, str]) -> str:
             written = stages.analyse_stage(store, models, an["reference"], an["chemistry"], an["arithmetic"],
                                            seed=an["seed"], device=device, skipped=skipped, maps=an["maps"],
-                                           norms=an["norms"])
+                                           norms=an["norms"], loaded=loaded)
             return f"{len(written)} tables and figures in {results / 'analyse'}"
 
         runner.run("analyse", analyse_key, [results / "analyse"], analyse_work)
@@ -350,7 +363,8 @@ def _analysis_stages(config: StudyConfig, store, dataset, models: list[str], res
                                           "atypical", "top", "seed", "equivariance_groups",
                                           "equivariance_min_structures")}
             # each diagnostic that does not apply (no control, no fine-tuning pair, ...) records its reason
-            written = stages.diagnose_stage(store, models, device=device, dataset=dataset, skipped=skipped, **options)
+            written = stages.diagnose_stage(store, models, device=device, dataset=dataset, skipped=skipped,
+                                            loaded=loaded, **options)
             return f"{len(written)} tables and figures in {results / 'diagnose'}"
 
         runner.run("diagnose", diagnose_key, [results / "diagnose"], diagnose_work)
