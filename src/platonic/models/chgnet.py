@@ -13,13 +13,12 @@ API gives the features *before* the last convolution, which is not the readout i
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 
-from platonic.models._provenance import package_versions
+from platonic.models._provenance import package_folder, package_versions
 from platonic.models.base import EmbeddingModel, UnsupportedStructureError, Variant, sha256_file
 
 _MPTRJ = "MPtrj (PBE/PBE+U), 1.58M frames"
@@ -52,10 +51,7 @@ class CHGNetModel(EmbeddingModel):
 
     @classmethod
     def weights_path(cls, name: str) -> Path:
-        spec = importlib.util.find_spec("chgnet")
-        if spec is None or spec.origin is None:
-            raise ImportError("chgnet is not installed (pip install 'platonic[offline]')")
-        return Path(spec.origin).parent / "pretrained" / cls.variants[name].weights
+        return package_folder("chgnet", "pip install 'platonic[offline]'") / "pretrained" / cls.variants[name].weights
 
     def __init__(self, name: str = "chgnet-0.3.0", device: str = "cpu"):
         super().__init__(device)

@@ -331,23 +331,19 @@ def control_stage(store, models: Sequence[str], out: Path) -> dict[str, Path]:
         raise NotApplicableError(f"no model among {list(models)} has a card with trained = false (a random-weight "
                                  "control)")
     results = Results.of(store)
-    sources = {"coherence": results.analyse / Analyse.GROUP_COHERENCE, "metrics": results.metrics}
-    tables: dict[str, pd.DataFrame | None] = {"coherence": None, "agreement": None}
+    parts = {"coherence": (results.analyse / Analyse.GROUP_COHERENCE, coherence_summary, "the chemistry analysis"),
+             "agreement": (results.metrics, agreement_summary, "the compare stage")}
+    tables: dict[str, pd.DataFrame | None] = {}
     skipped: dict[str, str] = {}
-    if not sources["coherence"].exists():
-        skipped["coherence"] = f"no {sources['coherence'].name} (the chemistry analysis did not run)"
-    else:
+    for part, (source, summarise, producer) in parts.items():
+        tables[part] = None
+        if not source.exists():
+            skipped[part] = f"no {source.name} ({producer} did not run)"
+            continue
         try:
-            tables["coherence"] = coherence_summary(pd.read_csv(sources["coherence"]), controls)
+            tables[part] = summarise(pd.read_csv(source), controls)
         except ControlInputError as error:
-            skipped["coherence"] = str(error)
-    if not sources["metrics"].exists():
-        skipped["agreement"] = f"no {sources['metrics'].name} (the compare stage did not run)"
-    else:
-        try:
-            tables["agreement"] = agreement_summary(pd.read_csv(sources["metrics"]), controls)
-        except ControlInputError as error:
-            skipped["agreement"] = str(error)
+            skipped[part] = str(error)
     if len(skipped) == 2:
         raise NotApplicableError("control: " + "; ".join(f"{part}: {why}" for part, why in skipped.items()))
     from platonic.study.writers import write_control
