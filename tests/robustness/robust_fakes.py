@@ -7,9 +7,7 @@ known exactly, so a test can check every stored row without loading real weights
 from __future__ import annotations
 
 import numpy as np
-from ase.build import bulk
-
-from platonic.datasets import from_structures
+from generated import rattled_crystals
 from platonic.models.base import EmbeddingModel, ModelCard
 
 
@@ -66,22 +64,15 @@ def load_tiny(name: str, device: str = "cpu") -> TinyModel:
 
 
 def small_crystals(n: int = 6):
-    kinds = [("Cu", "fcc", 3.6), ("NaCl", "rocksalt", 5.6), ("Si", "diamond", 5.4), ("MgO", "rocksalt", 4.2)]
-    structures = []
-    for k in range(n):
-        formula, lattice, a0 = kinds[k % 4]
-        atoms = bulk(formula, lattice, a=a0).repeat((1, 1, 1 + k % 2))
-        atoms.rattle(0.02, seed=k)
-        structures.append(atoms)
-    return from_structures(structures, ids=[f"c{k}" for k in range(n)], name="crystals")
+    return rattled_crystals(n, amount=0.02)
 
 
 def use_tiny(monkeypatch) -> None:
     """Let the CLI run the ``tiny*`` stand-ins: the loader answers them, and the CLI's check of
     model names (against the registry, before any work) passes them on to the real check."""
-    import platonic.cli
+    from platonic.cli import _checks
 
-    real_check = platonic.cli._check_model_names
+    real_check = _checks.model_names
     monkeypatch.setattr("platonic.models.load_model", load_tiny)
-    monkeypatch.setattr(platonic.cli, "_check_model_names",
+    monkeypatch.setattr(_checks, "model_names",
                         lambda names, flag: real_check([n for n in names if not n.startswith("tiny")], flag))

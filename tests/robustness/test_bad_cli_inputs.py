@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from generated import copper_cells, study_file
 from platonic.cli import app
 
 runner = CliRunner()
@@ -39,37 +40,10 @@ def check(result, code: int, *fragments: str) -> None:
         assert fragment in output, (fragment, output)
 
 
-def write_cells(path: Path, element: str = "Cu", n: int = 4) -> Path:
-    from ase.build import bulk
-    from ase.io import write
-
-    frames = []
-    for i in range(n):
-        atoms = bulk(element, "fcc", a=3.55 + 0.03 * i, cubic=True)
-        atoms.rattle(0.05, seed=i)
-        frames.append(atoms)
-    write(path, frames)
-    return path
-
-
 def cheap_study(tmp_path: Path, **tables) -> Path:
     """A study file: generated Cu cells, CHGNet and the untrained MACE (seconds to embed)."""
-    data = write_cells(tmp_path / "cu.extxyz")
-    config = {
-        "dataset": {"name": str(data), "n": "all"},
-        "models": {"names": ["chgnet-0.3.0", "mace-dummy"]},
-        "anchors": {"reference": "chgnet-0.3.0", "k": 4, "sweep": False, "diversity": False},
-        "compare": {"metrics": ["procrustes"], "spaces": ["unified"], "twonn_atoms": 0},
-        "analyse": {"reference": "chgnet-0.3.0", "arithmetic": False},
-        "diagnose": {"rotation": False},
-    }
-    for table, values in tables.items():
-        config[table] |= values
-    from platonic.study.config import make_config
-
-    path = tmp_path / "study.toml"
-    path.write_text(make_config(config).to_toml())
-    return path
+    return study_file(tmp_path, copper_cells(tmp_path / "cu.extxyz"), ["chgnet-0.3.0", "mace-dummy"], "chgnet-0.3.0",
+                      metrics=["procrustes"], **tables)
 
 
 @pytest.fixture(scope="module")
@@ -275,9 +249,9 @@ def test_disk_full_during_a_study(tmp_path, monkeypatch):
 
 
 def test_disk_full_during_extract(tmp_path, monkeypatch):
-    from platonic.store import store as store_module
+    from platonic.store import files
 
-    monkeypatch.setattr(store_module, "_atomic_write_bytes", _enospc)
+    monkeypatch.setattr(files, "atomic_write_bytes", _enospc)
     result = runner.invoke(app, ["extract", "--models", "mace-dummy", "--n", "2", "--out", str(tmp_path / "s")])
     check(result, 1, "the-file-being-written", "No space left on device [ENOSPC]", "free some space")
 

@@ -9,7 +9,6 @@ generated in ``tmp_path``; the model is a closed-form stand-in (``robust_fakes.T
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json

@@ -17,7 +17,7 @@ from platonic import datasets
 from platonic.cli import app
 from platonic.datasets.mp20 import _PACKAGE_MP20
 from platonic.store import EmbeddingStore
-from robust_fakes import load_tiny, small_crystals, tiny_embedding, use_tiny
+from robust_fakes import small_crystals, tiny_embedding, use_tiny
 
 runner = CliRunner()
 

@@ -24,7 +24,7 @@ from robust_fakes import load_tiny, small_crystals
 SCRIPT = textwrap.dedent(
     """
     import sys, time
-    sys.path.insert(0, {here!r})
+    sys.path[:0] = [{here!r}, {tests!r}]
     from platonic.extract import extract
     from platonic.store import StoreLockedError
     from robust_fakes import load_tiny, small_crystals
@@ -43,7 +43,7 @@ SCRIPT = textwrap.dedent(
 
 def _start(tmp_path: Path, root: Path, name: str, hold: Path, wait: bool = False) -> subprocess.Popen:
     script = tmp_path / f"{name}.py"
-    script.write_text(SCRIPT.format(here=str(Path(__file__).parent), root=str(root), wait=wait))
+    script.write_text(SCRIPT.format(here=str(Path(__file__).parent), tests=str(Path(__file__).parents[1]), root=str(root), wait=wait))
     env = {**os.environ, "PLATONIC_TEST_HOLD": str(hold)}
     return subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 

@@ -16,10 +16,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from ase.build import bulk
 from ase.io import write
 from typer.testing import CliRunner
 
+from generated import rattled_crystals
 from platonic.datasets import from_structures
 from platonic.extract import extract
 from platonic.models.base import EmbeddingModel, ModelCard
@@ -52,14 +52,7 @@ class RadialModel(EmbeddingModel):
 
 
 def dataset(n=17):
-    kinds = [("Cu", "fcc", 3.6), ("NaCl", "rocksalt", 5.6), ("Si", "diamond", 5.4), ("MgO", "rocksalt", 4.2)]
-    structures = []
-    for k in range(n):
-        formula, lattice, a0 = kinds[k % 4]
-        a = bulk(formula, lattice, a=a0).repeat((1, 1, 1 + k % 3))
-        a.rattle(0.05, seed=k)
-        structures.append(a)
-    return from_structures(structures, ids=[f"mp-{k}" for k in range(n)], name="small")
+    return rattled_crystals(n, amount=0.05, layers=3, prefix="mp-", name="small")
 
 
 @pytest.fixture

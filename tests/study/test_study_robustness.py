@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from generated import copper_cells, study_file
 from platonic.cli import app
 from platonic.results import Analyse, Diagnose
 from platonic.study.config import make_config
@@ -32,19 +33,6 @@ OUTPUTS = {"chemistry": f"analyse/{Analyse.GROUP_COHERENCE}", "arithmetic": f"an
            "atypical": f"diagnose/{Diagnose.ATYPICAL_SCORES}"}
 
 
-def copper_cells(path: Path, n: int = 4) -> Path:
-    from ase.build import bulk
-    from ase.io import write
-
-    frames = []
-    for i in range(n):
-        atoms = bulk("Cu", "fcc", a=3.55 + 0.03 * i, cubic=True)
-        atoms.rattle(0.05, seed=i)  # off the fcc space group, as a relaxed sample would not be
-        frames.append(atoms)
-    write(path, frames)
-    return path
-
-
 def rock_salts(path: Path) -> Path:
     from ase.build import bulk
     from ase.io import write
@@ -55,22 +43,6 @@ def rock_salts(path: Path) -> Path:
         atoms.rattle(0.08, seed=i)  # P1: none of the equivariance space groups
         frames.append(atoms)
     write(path, frames)
-    return path
-
-
-def study_file(tmp_path: Path, data: Path, models: list[str], reference: str, **tables) -> Path:
-    config = {
-        "dataset": {"name": str(data), "n": "all"},
-        "models": {"names": models},
-        "anchors": {"reference": reference, "k": 4, "sweep": False, "diversity": False},
-        "compare": {"metrics": ["procrustes", "cka"], "spaces": ["unified"], "twonn_atoms": 0},
-        "analyse": {"reference": reference, "arithmetic": False},
-        "diagnose": {"rotation": False},
-    }
-    for table, values in tables.items():
-        config[table] |= values
-    path = tmp_path / "study.toml"
-    path.write_text(make_config(config).to_toml())
     return path
 
 

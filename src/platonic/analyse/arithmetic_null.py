@@ -103,7 +103,9 @@ def formula_units_per_structure(atom_table: pd.DataFrame) -> np.ndarray:
     per_structure = atom_table.groupby("structure_index", sort=True).agg(formula=("formula", "first"),
                                                                          n_atoms=("row", "size"))
     atoms_per_unit = {formula: Composition(formula).num_atoms for formula in per_structure["formula"].unique()}
-    return (per_structure["n_atoms"] / per_structure["formula"].map(atoms_per_unit)).to_numpy(dtype=np.float64)
+    # the atom table's formula column is categorical, and mapping distinct values keeps that dtype: divide floats
+    units = per_structure["formula"].astype(str).map(atoms_per_unit).to_numpy(dtype=np.float64)
+    return per_structure["n_atoms"].to_numpy(dtype=np.float64) / units
 
 
 def structure_vectors(z: np.ndarray, offsets: np.ndarray, units: np.ndarray, basis: str,

@@ -221,24 +221,36 @@ def plot_unified_maps(coordinates: pd.DataFrame, labels: np.ndarray, method: str
     part = coordinates[coordinates["method"] == method]
     models = list(dict.fromkeys(part["model"])) if models is None else list(models)
     ks = sorted(set(part["k"])) if ks is None else list(ks)
-    categories = pd.Categorical(np.asarray(labels))
-    cmap = colormap("tab20", max(len(categories.categories), 1))
+    categories, cmap = _colouring(labels)
     fig, axes = subplots(len(models), len(ks), figsize=(1.9 * len(ks) + 0.6, 1.8 * len(models) + 0.8), squeeze=False)
     for j, k in enumerate(ks):
-        panel = part[part["k"] == k]
-        limits = panel[["pc1", "pc2"]].quantile([0.005, 0.995]).to_numpy()
-        for i, model in enumerate(models):
-            ax = axes[i, j]
-            _draw_panel(ax, panel[panel["model"] == model], limits, categories, cmap)
-            if i == 0:
-                ax.set_title(f"K = {k}", fontsize=9)
-            if j == 0:
-                ax.set_ylabel(model, fontsize=7)
-    handles = category_handles(cmap, categories.categories)
-    fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), fontsize=7, frameon=False)
+        _draw_group(axes[:, j], part[part["k"] == k], models, categories, cmap)
+        axes[0, j].set_title(f"K = {k}", fontsize=9)
+    for i, model in enumerate(models):
+        axes[i, 0].set_ylabel(model, fontsize=7)
+    _legend(fig, categories, cmap)
     fig.suptitle(f"unified space vs K, {method} anchors (one shared PCA per K)", fontsize=10)
     fig.tight_layout(rect=(0, 0.6 / (1.8 * len(models) + 0.8) + 0.03, 1, 0.97))
     return fig
+
+
+def _colouring(labels: np.ndarray):
+    """The labels as categories, and a colour map with one colour per category."""
+    categories = pd.Categorical(np.asarray(labels))
+    return categories, colormap("tab20", max(len(categories.categories), 1))
+
+
+def _legend(fig, categories: pd.Categorical, cmap) -> None:
+    handles = category_handles(cmap, categories.categories)
+    fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), fontsize=7, frameon=False)
+
+
+def _draw_group(axes, panel: pd.DataFrame, models: Sequence[str], categories: pd.Categorical, cmap) -> None:
+    """One panel per model along ``axes``, all within the limits of the group's points (0.5 to
+    99.5 percentiles), so that the panels of one PCA compare by eye."""
+    limits = panel[["pc1", "pc2"]].quantile([0.005, 0.995]).to_numpy()
+    for ax, model in zip(axes, models):
+        _draw_panel(ax, panel[panel["model"] == model], limits, categories, cmap)
 
 
 def _draw_panel(ax, points: pd.DataFrame, limits: np.ndarray, categories: pd.Categorical, cmap) -> None:
@@ -258,21 +270,14 @@ def plot_methods_at_k(coordinates: pd.DataFrame, labels: np.ndarray, k: int, mod
     part = coordinates[coordinates["k"] == k]
     models = list(dict.fromkeys(part["model"])) if models is None else list(models)
     methods = [m for m in ("random", "direct") if m in set(part["method"])]
-    categories = pd.Categorical(np.asarray(labels))
-    cmap = colormap("tab20", max(len(categories.categories), 1))
+    categories, cmap = _colouring(labels)
     fig, axes = subplots(len(methods), len(models), figsize=(2.0 * len(models), 2.1 * len(methods) + 0.6), squeeze=False)
     for i, method in enumerate(methods):
-        panel = part[part["method"] == method]
-        limits = panel[["pc1", "pc2"]].quantile([0.005, 0.995]).to_numpy()
-        for j, model in enumerate(models):
-            ax = axes[i, j]
-            _draw_panel(ax, panel[panel["model"] == model], limits, categories, cmap)
-            if i == 0:
-                ax.set_title(model, fontsize=7)
-            if j == 0:
-                ax.set_ylabel(f"{method}, K = {k}", fontsize=8)
-    handles = category_handles(cmap, categories.categories)
-    fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), fontsize=7, frameon=False)
+        _draw_group(axes[i, :], part[part["method"] == method], models, categories, cmap)
+        axes[i, 0].set_ylabel(f"{method}, K = {k}", fontsize=8)
+    for j, model in enumerate(models):
+        axes[0, j].set_title(model, fontsize=7)
+    _legend(fig, categories, cmap)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
     return fig
 

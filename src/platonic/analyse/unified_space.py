@@ -20,7 +20,8 @@ from ase import Atoms
 from platonic.analyse.reaction import empirical_formula
 from platonic.datasets import Dataset, case_studies
 from platonic.errors import PlatonicError
-from platonic.models import EmbeddingModel, load_model
+from platonic.models import EmbeddingModel
+from platonic.models.cache import LoadedModels, loaded_models
 from platonic.project.transform import PlatonicTransform, ProjectionError
 
 #: ``"dataset"``: subtract each model's mean unified vector over the store (the arithmetic's centring).
@@ -99,6 +100,9 @@ class UnifiedSpace:
         (:func:`platonic.datasets.case_studies`) are searched after it.
     device : str
         Device the models are loaded on.
+    loaded : LoadedModels, optional
+        Where models are loaded from (once each): a study passes the one its stages share, so the
+        arithmetic, rotation and dimer analyses load each model once in all.
     """
 
     def __init__(
@@ -108,6 +112,7 @@ class UnifiedSpace:
         centroids: Mapping[str, np.ndarray] | None = None,
         catalogue: Dataset | None = None,
         device: str = "cpu",
+        loaded: LoadedModels | None = None,
     ):
         if not transforms:
             raise EmbeddingArithmeticError("transforms is empty: give at least one model")
@@ -125,6 +130,7 @@ class UnifiedSpace:
             raise EmbeddingArithmeticError(f"centroids must have shape ({self.n_anchors},), got {wrong}")
         self.catalogue = catalogue
         self.device = device
+        self._loaded = loaded_models(loaded, device)
         self._models: dict[str, EmbeddingModel] = {}
         self._embeddings: dict[tuple[str, bytes], np.ndarray] = {}
         self._case_studies: dict[str, Material] | None = None
@@ -138,6 +144,7 @@ class UnifiedSpace:
         catalogue: Dataset | None = None,
         device: str = "cpu",
         centroids: bool = True,
+        loaded: LoadedModels | None = None,
     ) -> "UnifiedSpace":
         """Fit each model's transform on its stored embeddings of the anchor rows.
 
@@ -151,7 +158,7 @@ class UnifiedSpace:
         anchors : DataFrame with a ``row`` column (the anchor table of
             :func:`platonic.anchors.from_store.choose_anchors`) or a 1-D array of atom rows.
         models : default every model of the store.
-        catalogue, device : see the class.
+        catalogue, device, loaded : see the class.
         centroids : compute each model's centroid (a pass over its whole matrix); False leaves
             ``centring="dataset"`` unavailable.
 
@@ -174,7 +181,8 @@ class UnifiedSpace:
                 embedded = raw[np.isfinite(raw).all(axis=1)]
                 centres[model] = transforms[model].transform(embedded).mean(axis=0, dtype=np.float64)
             fingerprints[model] = store.card(model)["model_fingerprint"]
-        return cls(transforms, fingerprints=fingerprints, centroids=centres, catalogue=catalogue, device=device)
+        return cls(transforms, fingerprints=fingerprints, centroids=centres, catalogue=catalogue, device=device,
+                   loaded=loaded)
 
     @property
     def models(self) -> list[str]:
@@ -188,7 +196,7 @@ class UnifiedSpace:
         """The loaded model ``name`` (loaded on the first call, then reused)."""
         self._check_model(name)
         if name not in self._models:
-            loaded = load_model(name, device=self.device)
+            loaded = self._loaded.get(name)
             self._check_fingerprint(name, loaded.card.fingerprint)
             self._models[name] = loaded
         return self._models[name]

@@ -39,7 +39,7 @@ from .cka import LinearKernelStats, cka_from_moments, linear_cka, unbiased_cka_f
 from .knn import KnnScore, choose_query_rows, knn_indices, l2_normalise_rows, nearest_rows, neighbourhood_agreement
 from ._moments import CentredStats, centred_cross_product
 from .ot import sample_rows, score_ot_details
-from .procrustes import permutation_null, procrustes_from_moments, procrustes_score
+from .procrustes import procrustes_from_moments
 from .reconstruction import (
     LFRE_TEST_ATOMS,
     SPLIT_SEED,

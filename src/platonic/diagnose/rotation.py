@@ -296,13 +296,15 @@ def rotation_tables(
     anchors: pd.DataFrame | np.ndarray | None = None,
     device: str = "cpu",
     skipped: dict[str, str] | None = None,
+    loaded=None,
 ) -> "RotationTables":
     """Measure rotation sensitivity of each model on one structure, as tables (:class:`RotationTables`).
 
     Parameters
     ----------
     models : sequence of model names or EmbeddingModel objects
-        Names are loaded with :func:`platonic.models.load_model` on ``device``, one at a time.
+        Names are loaded with :func:`platonic.models.load_model` on ``device``, one at a time
+        (each freed before the next), or taken from ``loaded``.
     structure : case-study id or ase.Atoms
         Default BaCeO3 Pnma (``"mp-3187"``).
     n_rotations, random_state : int
@@ -315,6 +317,8 @@ def rotation_tables(
         Both given: each model's anchors are its own stored embeddings of the anchor rows, and
         the unified space is measured too. The loaded model must be the checkpoint that filled
         the store (same fingerprint).
+    loaded : :class:`platonic.models.cache.LoadedModels`, optional
+        The models a study's stages share (each loaded once per study; they stay loaded).
     skipped : dict, optional
         Rotating a structure means running the model, so a name that cannot be loaded (embeddings
         imported with ``platonic import``, see :func:`platonic.models.runnable_models`) is left
@@ -343,7 +347,9 @@ def rotation_tables(
     rows = None if anchors is None else _anchor_rows(anchors)
     tables = []
     for entry in models:
-        if isinstance(entry, str):
+        if isinstance(entry, str) and loaded is not None:
+            model = loaded.get(entry)
+        elif isinstance(entry, str):
             from platonic.models import load_model
 
             model = load_model(entry, device=device)

@@ -1,8 +1,19 @@
-"""Package versions and licences for model cards, read from installed metadata."""
+"""Package versions, licences and folders for model cards, read from installed metadata."""
 
 from __future__ import annotations
 
+import importlib.util
 from importlib import metadata
+from pathlib import Path
+
+
+def package_folder(import_name: str, install: str) -> Path:
+    """The folder of the installed package ``import_name`` (where its wheel ships the weights),
+    found without importing it; ``install`` is the command named when it is missing."""
+    spec = importlib.util.find_spec(import_name)
+    if spec is None or spec.origin is None:
+        raise ImportError(f"{import_name} is not installed ({install})")
+    return Path(spec.origin).parent
 
 
 def package_versions(*distributions: str) -> dict[str, str]:

@@ -292,7 +292,8 @@ class EmbeddingModel(abc.ABC):
         """Model-specific batched forward pass; inputs are already checked."""
 
     def energy_forward(self, structures: list[Atoms]) -> np.ndarray:
-        """The model's own batched energy-only forward (graph building included), for benchmarks."""
+        """Total potential energy (eV) of each structure from the model's own batched energy-only
+        forward (graph building included; no forces): the benchmarks time it, the dimer curves use it."""
         raise NotImplementedError(f"{self.card.name} has no energy forward")
 
     def calculator(self):

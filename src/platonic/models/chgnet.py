@@ -13,13 +13,12 @@ API gives the features *before* the last convolution, which is not the readout i
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 
-from platonic.models._provenance import package_versions
+from platonic.models._provenance import package_folder, package_versions
 from platonic.models.base import EmbeddingModel, UnsupportedStructureError, Variant, sha256_file
 
 _MPTRJ = "MPtrj (PBE/PBE+U), 1.58M frames"
@@ -52,10 +51,7 @@ class CHGNetModel(EmbeddingModel):
 
     @classmethod
     def weights_path(cls, name: str) -> Path:
-        spec = importlib.util.find_spec("chgnet")
-        if spec is None or spec.origin is None:
-            raise ImportError("chgnet is not installed (pip install 'platonic[offline]')")
-        return Path(spec.origin).parent / "pretrained" / cls.variants[name].weights
+        return package_folder("chgnet", "pip install 'platonic[offline]'") / "pretrained" / cls.variants[name].weights
 
     def __init__(self, name: str = "chgnet-0.3.0", device: str = "cpu"):
         super().__init__(device)
@@ -107,11 +103,22 @@ class CHGNetModel(EmbeddingModel):
         return self.take_captured(structures)
 
     def energy_forward(self, structures: list[Atoms]) -> np.ndarray:
-        """The package's own energy-only forward (graph building included), for benchmarks."""
+        """Total energy (eV) of each structure from the package's own energy-only forward (graph
+        building included): CHGNet predicts energy per atom (``is_intensive``), so ``E = N e``, as
+        its calculator reports it. Isolated atoms (a dimer beyond the cutoff, one atom in a box) are
+        accepted here as the calculator accepts them; only embeddings refuse them."""
         import torch
 
+        convert = self.model.graph_converter
+        response = convert.on_isolated_atoms
+        convert.set_isolated_atom_response("ignore")
+        try:
+            graphs = self._graphs(structures)
+        finally:
+            convert.set_isolated_atom_response(response)
         with torch.inference_mode():
-            return self.model.forward(self._graphs(structures), task="e")["e"].cpu().numpy()
+            energy = self.model.forward(graphs, task="e")["e"].cpu().numpy().astype(np.float64)
+        return energy * np.array([len(a) for a in structures]) if self.model.is_intensive else energy
 
     def calculator(self):
         from chgnet.model.dynamics import CHGNetCalculator

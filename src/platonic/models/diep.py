@@ -7,18 +7,18 @@ an energy-only batched pass (forces, stresses and Hessian switched off).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 
-from platonic.models._provenance import package_versions
+from platonic.models._graph_batch import LatticeGraphForward
+from platonic.models._provenance import package_folder, package_versions
 from platonic.models.base import EmbeddingModel, Variant, sha256_file
 
 
-class DIEPModel(EmbeddingModel):
+class DIEPModel(LatticeGraphForward, EmbeddingModel):
     """The released DIEP potential, run batched and energy-only."""
 
     family = "DIEP"
@@ -35,10 +35,7 @@ class DIEPModel(EmbeddingModel):
 
     @classmethod
     def model_dir(cls) -> Path:
-        spec = importlib.util.find_spec("diep")
-        if spec is None or spec.origin is None:
-            raise ImportError("diep is not installed (pip install 'platonic[offline]')")
-        return Path(spec.origin).parent / "pretrained_models" / cls.variants["diep"].weights
+        return package_folder("diep", "pip install 'platonic[offline]'") / "pretrained_models" / cls.variants["diep"].weights
 
     @classmethod
     def weights_path(cls, name: str = "diep") -> Path:
@@ -73,40 +70,13 @@ class DIEPModel(EmbeddingModel):
     def _capture(self, module, inputs, output) -> None:
         self._captured = output[1]
 
-    @property
-    def supported_numbers(self) -> frozenset[int]:
-        from ase.data import atomic_numbers
-
-        return frozenset(atomic_numbers[e] for e in self.element_types)
-
-    def _batch(self, structures: list[Atoms]):
+    def _graphs(self, structures: list[Atoms]):
         import torch
         from pymatgen.io.ase import AseAtomsAdaptor
-        from torch_geometric.data import Batch
 
-        graphs, lattices, states = [], [], []
         for atoms in structures:
-            g, lattice, state = self.converter.get_graph(AseAtomsAdaptor.get_structure(atoms))
-            graphs.append(g)
-            lattices.append(lattice[0])
-            states.append(torch.as_tensor(np.asarray(state)))
-        batch = Batch.from_data_list(graphs).to(self.device)
-        return batch, torch.stack(lattices).to(self.device), torch.stack(states).to(self.device)
-
-    def _forward(self, structures: list[Atoms]):
-        import torch
-
-        g, lattices, states = self._batch(structures)
-        with torch.inference_mode():
-            return self.potential(g, lattices, states)
-
-    def _embed_batch(self, structures: list[Atoms]) -> list[np.ndarray]:
-        self._forward(structures)
-        return self.take_captured(structures)
-
-    def energy_forward(self, structures: list[Atoms]) -> np.ndarray:
-        """The potential's own batched energy-only forward (graph building included), for benchmarks."""
-        return np.atleast_1d(self._forward(structures)[0].cpu().numpy())
+            graph, lattice, state = self.converter.get_graph(AseAtomsAdaptor.get_structure(atoms))
+            yield graph, lattice[0], torch.as_tensor(np.asarray(state))
 
     def calculator(self):
         from diep.pretrained import make_calculator

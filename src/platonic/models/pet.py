@@ -1,6 +1,13 @@
 """PET (Pozdnyakov & Ceriotti 2023) as trained in PET-MAD / UPET, run through metatrain and metatomic:
 ``pet:/path/file.ckpt`` (a metatrain checkpoint, the format UPET releases are published in, e.g.
-``pet-mad-s-v1.0.2.ckpt``) or ``pet:/path/file.pt`` (an exported metatomic ``AtomisticModel``).
+``pet-mad-s-v1.0.2.ckpt``), ``pet:/path/file.pt`` (an exported metatomic ``AtomisticModel``), or
+``pet:<hub name>`` where there is a network: a UPET release on the Hugging Face hub
+(``lab-cosmo/upet``) as ``pet-<model>[-<size>][@<version>]``, e.g. ``pet:pet-mad`` (upet's default
+size and the latest version), ``pet:pet-mad-s@1.0.2``. The name is resolved and the checkpoint
+downloaded by upet's own resolver (the one ``upet.get_upet`` uses); the file is then loaded
+exactly as by path, and the card records the release (model, size, version), the local file and
+its sha256. A failed download is an error naming the hub name, the failure and the by-path
+alternative; nothing falls back to another file.
 
 Both are run as the metatomic model the package's ASE calculator runs (a checkpoint is exported
 first, as ``upet``/``metatrain`` do), asking for two outputs in one pass: ``energy`` and
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import sys
 from pathlib import Path
 
@@ -40,8 +48,72 @@ from platonic.models.base import EmbeddingModel, ModelCard, UnsupportedStructure
 FEATURES = "features"
 
 
+#: A UPET release name: ``pet-<word>`` (upet's model names), an optional size, an optional version.
+HUB_NAME = re.compile(r"^(?P<model>pet-\w+)(?:-(?P<size>xs|s|m|l|xl))?(?:@v?(?P<version>\d+\.\d+\.\d+|latest))?$")
+#: Where upet downloads releases from.
+HUB_REPOSITORY = "lab-cosmo/upet"
+
+
 class PETFileError(PlatonicError, ValueError):
     """A PET/metatomic file that cannot be loaded or gives no per-atom features."""
+
+
+class PETHubError(PETFileError):
+    """A UPET hub name that cannot be resolved or downloaded (no network, unknown release)."""
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """What a failed download raises: ``OSError`` (``URLError``, requests' and huggingface_hub's HTTP
+    errors, timeouts) and httpx's errors (huggingface_hub 1.x talks through httpx, whose
+    ``ConnectError`` is not an ``OSError``: it is what an offline machine gets here)."""
+    try:
+        import httpx
+    except ImportError:
+        return (OSError,)
+    return (OSError, httpx.HTTPError)
+
+
+@contextlib.contextmanager
+def _keep_fusion_strategy():
+    """Importing upet sets the process-wide TorchScript fusion strategy (for its CUDA kernels); put
+    the previous one back, so a model loaded by hub name runs as the same file loaded by path."""
+    import torch
+
+    previous = torch._C._jit_set_fusion_strategy([("STATIC", 2), ("DYNAMIC", 10)])  # returns the current one
+    torch._C._jit_set_fusion_strategy(previous)
+    try:
+        yield
+    finally:
+        torch._C._jit_set_fusion_strategy(previous)
+
+
+def download_release(target: str) -> tuple[Path, str, dict]:
+    """The local checkpoint of the UPET hub name ``target`` (``pet-mad``, ``pet-mad-s@1.0.2``), the
+    release's file name, and its ``{"model", "size", "version"}``, resolved and downloaded (or
+    found in the huggingface_hub cache) by upet's own resolver.
+
+    Raises :class:`PETHubError` naming ``target``, the failure and how to load a file by path.
+    """
+    match = HUB_NAME.match(target)
+    if match is None:
+        raise PETHubError(f"{target!r} is not a UPET hub name (pet-<model>[-<size>][@<version>], e.g. pet-mad or "
+                          "pet-mad-s@1.0.2) nor an existing file")
+    with scriptable_torch(), _keep_fusion_strategy():
+        from upet import _models as upet_models  # upet's resolver is not public API: pinned upet 0.3.1
+    model, size, version = match["model"], match["size"], match["version"] or "latest"
+    example = f"{model}-{size or 's'}-v<version>.ckpt"
+    try:
+        size, version, local = upet_models._resolve_and_download_checkpoint(model, size, version)
+    except _network_errors() as exc:
+        raise PETHubError(
+            f"pet:{target}: could not resolve or download the UPET release from the Hugging Face hub "
+            f"({HUB_REPOSITORY}): {type(exc).__name__}: {exc}. No other file is used instead: without a "
+            f"network, fetch the checkpoint ({example}) elsewhere and load it by path, "
+            f"'pet:/path/to/{example}'") from exc
+    except ValueError as exc:  # upet's answer for a model, size or version the hub does not have
+        raise PETHubError(f"pet:{target}: no such UPET release on {HUB_REPOSITORY}: {exc}") from exc
+    release = {"model": model, "size": str(size), "version": str(version)}
+    return Path(local), f"{model}-{size}-v{version}.ckpt", release
 
 
 @contextlib.contextmanager
@@ -101,12 +173,17 @@ class PETModel(EmbeddingModel):
     def __init__(self, name: str, device: str = "cpu"):
         super().__init__(device)
         if not name.startswith("pet:"):
-            raise ValueError(f"unknown PET model {name!r}; use 'pet:/path/to/model.ckpt' or 'pet:/path/to/model.pt'")
+            raise ValueError(f"unknown PET model {name!r}; use 'pet:/path/to/model.ckpt', 'pet:/path/to/model.pt' "
+                             "or a UPET hub name, 'pet:pet-mad'")
         import torch
 
-        path = Path(name.removeprefix("pet:")).expanduser()
+        target = name.removeprefix("pet:")
+        path, release = Path(target).expanduser(), None
         if not path.is_file():
-            raise FileNotFoundError(f"PET checkpoint {path} does not exist")
+            if HUB_NAME.match(target) is None:
+                raise FileNotFoundError(f"PET checkpoint {path} does not exist (nor is {target!r} a UPET hub name "
+                                        "such as pet-mad or pet-mad-s@1.0.2)")
+            path, release_file, release = download_release(target)
         dtype = torch.get_default_dtype()
         with scriptable_torch():
             from metatrain.utils.io import is_exported_file, load_model
@@ -128,14 +205,22 @@ class PETModel(EmbeddingModel):
             p.requires_grad_(False)
         self.dtype = getattr(torch, capabilities.dtype)
         self.numbers = frozenset(int(z) for z in capabilities.atomic_types)
+        notes = (f"interaction range {capabilities.interaction_range} Å; dtype {capabilities.dtype}; "
+                 "not rotation-invariant by construction (symmetry learned by augmentation)")
+        hub = {}
+        if release is not None:
+            notes = (f"UPET hub release {release['model']} size {release['size']} version {release['version']} "
+                     f"({HUB_REPOSITORY}/models/{release_file}), resolved and downloaded by upet; " + notes)
+            hub = {"variant": release_file.removesuffix(".ckpt"), "training_data": "as documented with the release"}
+        self.release = release
         self.card = dataclasses.replace(
             self.static_card(name),
             dim=self._probe_width(path),
             weights_source=str(path.resolve()),
             weights_sha256=sha256_file(path),
             package_versions=package_versions("metatrain", "metatomic-torch", "metatensor-torch", "upet"),
-            notes=f"interaction range {capabilities.interaction_range} Å; dtype {capabilities.dtype}; "
-            "not rotation-invariant by construction (symmetry learned by augmentation)",
+            notes=notes,
+            **hub,
         )
 
     def _probe_width(self, path: Path) -> int:

@@ -10,13 +10,12 @@ energy) is removed from the module list. MF-0 is multi-fidelity: its ``modality`
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 
-from platonic.models._provenance import package_versions
+from platonic.models._provenance import package_folder, package_versions
 from platonic.models.base import EmbeddingModel, Variant, sha256_file
 
 # sevenn pretrained name -> checkpoint inside sevenn/pretrained_potentials (as sevenn._const has them),
@@ -33,6 +32,18 @@ MODALITIES = {"sevennet-mf-0": "PBE", "sevennet-mf-0-r2scan": "R2SCAN"}
 class PreHookForward:
     """Embedding and energy of SevenNet-built models (SevenNet, HIENet): one batched forward whose
     pre-hook on ``reduce_input_to_hidden`` stores the node features in ``self._captured``."""
+
+    def _use_energy_only(self, model) -> None:
+        """Keep ``model`` as ``self.model`` for the batched energy-only pass: ``force_output``
+        (autograd of the energy) removed, batch mode, on this device, in eval mode, with the pre-hook."""
+        model.delete_module_by_key("force_output")
+        model.set_is_batch_data(True)
+        self.model = model.to(self.device).eval()
+        self._captured = None
+        self.model._modules["reduce_input_to_hidden"].register_forward_pre_hook(self._capture)
+
+    def _capture(self, module, inputs) -> None:
+        self._captured = inputs[0][module.key_input]
 
     def _embed_batch(self, structures: list[Atoms]) -> list[np.ndarray]:
         import torch
@@ -74,10 +85,8 @@ class SevenNetModel(PreHookForward, EmbeddingModel):
 
     @classmethod
     def weights_path(cls, name: str) -> Path:
-        spec = importlib.util.find_spec("sevenn")
-        if spec is None or spec.origin is None:
-            raise ImportError("sevenn is not installed (pip install 'platonic[offline]')")
-        return Path(spec.origin).parent / "pretrained_potentials" / CHECKPOINTS[cls.variants[name].weights]
+        folder = package_folder("sevenn", "pip install 'platonic[offline]'")
+        return folder / "pretrained_potentials" / CHECKPOINTS[cls.variants[name].weights]
 
     def __init__(self, name: str = "sevennet-0", device: str = "cpu"):
         super().__init__(device)
@@ -92,11 +101,7 @@ class SevenNetModel(PreHookForward, EmbeddingModel):
         self.modality = MODALITIES.get(name)
         self._checkpoint = checkpoint
         model = checkpoint.build_model()
-        model.delete_module_by_key("force_output")
-        model.set_is_batch_data(True)
-        self.model = model.to(device).eval()
-        self._captured = None
-        self.model._modules["reduce_input_to_hidden"].register_forward_pre_hook(self._capture)
+        self._use_energy_only(model)
         self.card = self._card(
             name,
             weights_source=str(path),
@@ -104,9 +109,6 @@ class SevenNetModel(PreHookForward, EmbeddingModel):
             package_versions=package_versions("sevenn", "e3nn"),
             notes="not invariant under improper rotations (mirror images): see the parity diagnostic",
         )
-
-    def _capture(self, module, inputs) -> None:
-        self._captured = inputs[0][module.key_input]
 
     @property
     def supported_numbers(self) -> frozenset[int]:

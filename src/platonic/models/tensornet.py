@@ -26,6 +26,7 @@ import numpy as np
 from ase import Atoms
 
 from platonic.errors import PlatonicError
+from platonic.models._graph_batch import LatticeGraphForward
 from platonic.models._provenance import package_versions
 from platonic.models.base import EmbeddingModel, ModelCard, Variant, sha256_file
 
@@ -71,7 +72,7 @@ def _check_matgl_version() -> str:
     return version
 
 
-class TensorNetModel(EmbeddingModel):
+class TensorNetModel(LatticeGraphForward, EmbeddingModel):
     """A matgl TensorNet potential (PyG backend) with a forward hook on the readout input."""
 
     family = "TensorNet"
@@ -171,41 +172,15 @@ class TensorNetModel(EmbeddingModel):
     def _capture(self, module, inputs, output) -> None:
         self._captured = output
 
-    @property
-    def supported_numbers(self) -> frozenset[int]:
-        from ase.data import atomic_numbers
-
-        return frozenset(atomic_numbers[e] for e in self.element_types)
-
-    def _batch(self, structures: list[Atoms]):
+    def _graphs(self, structures: list[Atoms]):
         import torch
         from matgl.ext._ase_pyg import Atoms2Graph
-        from torch_geometric.data import Batch
 
         convert = Atoms2Graph(self.element_types, self.cutoff)
-        graphs, lattices, states = [], [], []
         for atoms in structures:
             graph, lattice, state = convert.get_graph(atoms)
-            graphs.append(graph)
-            lattices.append(torch.as_tensor(lattice).reshape(3, 3))  # (3, 3) here, (1, 3, 3) in matgl's pymatgen path
-            states.append(torch.as_tensor(np.asarray(state), dtype=torch.float32))
-        batch = Batch.from_data_list(graphs).to(self.device)
-        return batch, torch.stack(lattices).to(self.device), torch.stack(states).to(self.device)
-
-    def _forward(self, structures: list[Atoms]):
-        import torch
-
-        batch, lattices, states = self._batch(structures)
-        with torch.inference_mode():
-            return self.potential(batch, lattices, states)
-
-    def _embed_batch(self, structures: list[Atoms]) -> list[np.ndarray]:
-        self._forward(structures)
-        return self.take_captured(structures)
-
-    def energy_forward(self, structures: list[Atoms]) -> np.ndarray:
-        """The potential's own batched energy-only forward (graph building included), for benchmarks."""
-        return np.atleast_1d(self._forward(structures)[0].cpu().numpy())
+            # (3, 3) here, (1, 3, 3) in matgl's pymatgen path
+            yield graph, torch.as_tensor(lattice).reshape(3, 3), torch.as_tensor(np.asarray(state), dtype=torch.float32)
 
     def calculator(self):
         from matgl.ext.ase import PESCalculator

@@ -5,145 +5,17 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import pandas as pd
-from platonic.errors import PlatonicError
 
-FORMAT_VERSION = 1
+from platonic.store import files
+from platonic.store.files import FORMAT_VERSION, ShardRecord, StoreError
 
-
-class StoreError(PlatonicError, RuntimeError):
-    """A store that is incomplete, inconsistent or made from other inputs than the ones given."""
-
-
-@dataclass
-class ShardRecord:
-    """What the sidecar JSON of one shard says."""
-
-    shard: int
-    row_start: int
-    row_stop: int
-    dim: int
-    sha256: str
-    model_fingerprint: str
-    dataset_fingerprint: str
-    seconds: float
-    rejects: list[dict] = field(default_factory=list)
-
-    @property
-    def n_rows(self) -> int:
-        return self.row_stop - self.row_start
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_write_json(path: Path, obj) -> None:
-    _atomic_write_bytes(path, json.dumps(obj, indent=1, sort_keys=True).encode())
-
-
-def _npy_bytes(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, array, allow_pickle=False)
-    return buf.getvalue()
-
-
-META_CHECKSUM_KEY = "meta_sha256"
-_META_KEYS = {
-    "format_version": int,
-    "dataset_name": str,
-    "dataset_fingerprint": str,
-    "n_structures": int,
-    "n_atoms": int,
-    "shard_size": int,
-    "shard_structures": list,
-    "shard_rows": list,
-    "atom_table_sha256": str,
-}
-
-
-def _meta_checksum(meta: dict) -> str:
-    """SHA-256 of ``dataset.json``'s content, its own checksum entry left out (canonical JSON)."""
-    content = {key: value for key, value in meta.items() if key != META_CHECKSUM_KEY}
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
-
-
-def _read_meta(path: Path) -> dict:
-    """Read and verify ``dataset.json``: JSON, version, keys, checksum, and self-consistent counts.
-
-    Stores written before the checksum existed have no ``meta_sha256``; their counts are still
-    checked against each other (and the atom table's row count against ``n_atoms`` on read).
-    """
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise StoreError(f"{path}: unreadable ({type(error).__name__}: {error})") from error
-    if not isinstance(meta, dict):
-        raise StoreError(f"{path}: not a JSON object")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise StoreError(f"{path}: format_version {meta.get('format_version')!r}, this platonic reads {FORMAT_VERSION}")
-    for key, kind in _META_KEYS.items():
-        if not isinstance(meta.get(key), kind) or (kind is int and isinstance(meta.get(key), bool)):
-            raise StoreError(f"{path}: key {key!r} is missing or not a {kind.__name__} (got {meta.get(key)!r})")
-    if META_CHECKSUM_KEY in meta and meta[META_CHECKSUM_KEY] != _meta_checksum(meta):
-        raise StoreError(
-            f"{path}: checksum mismatch: the file was changed after the store was written "
-            f"({META_CHECKSUM_KEY} {meta[META_CHECKSUM_KEY]}, content {_meta_checksum(meta)}); "
-            "restore it or extract into a new store"
-        )
-    rows, structures = meta["shard_rows"], meta["shard_structures"]
-    problem = None
-    if len(rows) != len(structures) or not rows:
-        problem = f"shard_rows has {len(rows)} entries, shard_structures {len(structures)}"
-    elif not all(isinstance(v, int) and not isinstance(v, bool) for v in rows + structures):
-        problem = "shard boundaries are not all integers"
-    elif rows[0] != 0 or structures[0] != 0 or np.any(np.diff(rows) < 0) or np.any(np.diff(structures) < 0):
-        problem = "shard boundaries do not start at 0 and increase"
-    elif rows[-1] != meta["n_atoms"]:
-        problem = f"n_atoms is {meta['n_atoms']} but the shards end at atom row {rows[-1]}"
-    elif structures[-1] != meta["n_structures"]:
-        problem = f"n_structures is {meta['n_structures']} but the shards end at structure {structures[-1]}"
-    if problem is not None:
-        raise StoreError(f"{path}: inconsistent: {problem}")
-    return meta
-
-
-def _read_card(path: Path) -> dict:
-    """A model's ``card.json``, checked for the entries the store reads."""
-    try:
-        entry = json.loads(path.read_text())
-        name, dim, fingerprint = entry["card"]["name"], entry["dim"], entry["model_fingerprint"]
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
-        raise StoreError(f"{path}: unreadable model card ({type(error).__name__}: {error})") from error
-    if not isinstance(name, str) or not isinstance(dim, int) or isinstance(dim, bool) or dim < 1 or not isinstance(fingerprint, str):
-        raise StoreError(f"{path}: model card with name {name!r}, dim {dim!r}, fingerprint {fingerprint!r}")
-    return entry
-
-
-def _unlisted_nonfinite_rows(array: np.ndarray, row_start: int, rejects: list[dict]) -> np.ndarray:
-    """Store rows (absolute) of ``array`` holding NaN or inf that no reject record covers."""
-    bad = ~np.isfinite(array).all(axis=1)
-    for reject in rejects:
-        first = int(reject.get("row_start", -1)) - row_start
-        bad[max(first, 0) : max(first + int(reject.get("n_atoms", 0)), 0)] = False
-    return row_start + np.flatnonzero(bad)
+__all__ = ["FORMAT_VERSION", "EmbeddingStore", "ShardRecord", "StoreError"]
 
 
 class EmbeddingStore:
@@ -157,7 +29,7 @@ class EmbeddingStore:
         meta_path = self.root / "dataset.json"
         if not meta_path.exists():
             raise StoreError(f"{self.root}: not an embedding store (no dataset.json)")
-        self.meta = _read_meta(meta_path)
+        self.meta = files.read_meta(meta_path)
         self.shard_rows: np.ndarray = np.asarray(self.meta["shard_rows"], dtype=np.int64)
         self.shard_structures: np.ndarray = np.asarray(self.meta["shard_structures"], dtype=np.int64)
 
@@ -174,7 +46,7 @@ class EmbeddingStore:
             raise StoreError(f"atom table has {len(atom_table)} rows, dataset has {offsets[-1]} atoms")
         bounds = list(range(0, n_structures, shard_size)) + [n_structures]
         meta = {
-            "format_version": FORMAT_VERSION,
+            "format_version": files.FORMAT_VERSION,
             "dataset_name": dataset.name,
             "dataset_fingerprint": dataset.fingerprint(),
             "n_structures": n_structures,
@@ -185,10 +57,10 @@ class EmbeddingStore:
         }
         root.mkdir(parents=True, exist_ok=True)
         table_bytes = atom_table.to_parquet(index=False)
-        _atomic_write_bytes(root / "atoms.parquet", table_bytes)
+        files.atomic_write_bytes(root / "atoms.parquet", table_bytes)
         meta["atom_table_sha256"] = hashlib.sha256(table_bytes).hexdigest()
-        meta[META_CHECKSUM_KEY] = _meta_checksum(meta)
-        _atomic_write_json(root / "dataset.json", meta)
+        meta[files.META_CHECKSUM_KEY] = files.meta_checksum(meta)
+        files.atomic_write_json(root / "dataset.json", meta)
         return cls(root)
 
     @classmethod
@@ -258,7 +130,7 @@ class EmbeddingStore:
         base = self.root / "models"
         if not base.exists():
             return []
-        return sorted(_read_card(path)["card"]["name"] for path in base.glob("*/card.json"))
+        return sorted(files.read_card(path)["card"]["name"] for path in base.glob("*/card.json"))
 
     def register_model(self, card) -> None:
         """Write (or check) the model's card; a different model fingerprint under one name is refused."""
@@ -270,20 +142,20 @@ class EmbeddingStore:
             "dim": card.dim,
         }
         if path.exists():
-            old = _read_card(path)
+            old = files.read_card(path)
             if old["model_fingerprint"] != card.fingerprint:
                 raise StoreError(
                     f"{path}: written by model fingerprint {old['model_fingerprint']}, now {card.fingerprint} "
                     f"(other weights, layer or package versions). Remove {path.parent} to re-extract."
                 )
             return
-        _atomic_write_json(path, entry)
+        files.atomic_write_json(path, entry)
 
     def card(self, model: str) -> dict:
         path = self.model_dir(model) / "card.json"
         if not path.exists():
             raise StoreError(f"{self.root}: no model {model!r}; has {self.models()}")
-        return _read_card(path)
+        return files.read_card(path)
 
     def model_card(self, model: str):
         """The stored card of ``model`` as a :class:`platonic.models.ModelCard`."""
@@ -298,9 +170,9 @@ class EmbeddingStore:
         array = np.ascontiguousarray(array, dtype=np.float32)
         if array.shape != (stop - start, entry["dim"]):
             raise StoreError(f"shard {shard} of {model}: shape {array.shape}, expected {(stop - start, entry['dim'])}")
-        data = _npy_bytes(array)
+        data = files.npy_bytes(array)
         npy, side = self._shard_paths(model, shard)
-        _atomic_write_bytes(npy, data)
+        files.atomic_write_bytes(npy, data)
         record = ShardRecord(
             shard=shard,
             row_start=start,
@@ -312,7 +184,7 @@ class EmbeddingStore:
             seconds=seconds,
             rejects=rejects,
         )
-        _atomic_write_json(side, asdict(record))
+        files.atomic_write_json(side, asdict(record))
         return record
 
     def _record(self, model: str, shard: int) -> ShardRecord | None:
@@ -353,7 +225,7 @@ class EmbeddingStore:
             return f"{npy.name}: unreadable array ({error})"
         if array.shape != (record.n_rows, record.dim):
             return f"{npy.name}: shape {array.shape}, expected {(record.n_rows, record.dim)}"
-        unlisted = _unlisted_nonfinite_rows(array, record.row_start, record.rejects)
+        unlisted = files.unlisted_nonfinite_rows(array, record.row_start, record.rejects)
         if unlisted.size:
             return f"{npy.name}: {unlisted.size} NaN/inf row(s) not listed as rejects (first: row {unlisted[0]})"
         return None
@@ -399,7 +271,7 @@ class EmbeddingStore:
             start, stop = self.row_range(s)
             if array.shape != (stop - start, entry["dim"]):
                 raise StoreError(f"{npy}: shape {array.shape}, expected {(stop - start, entry['dim'])}")
-            unlisted = _unlisted_nonfinite_rows(array, start, record.rejects)
+            unlisted = files.unlisted_nonfinite_rows(array, start, record.rejects)
             if unlisted.size:
                 raise StoreError(
                     f"{npy}: model {model!r}, shard {s}: row {unlisted[0]} (and {unlisted.size - 1} more) "

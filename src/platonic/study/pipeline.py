@@ -28,73 +28,20 @@ run that computed each stage, also when it is reused) and each stage's status:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import time
-from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
 from platonic.results import Results
-from platonic.errors import NotApplicableError, PlatonicError
-from platonic.study.config import StudyConfig
 from platonic.study import resources, stages
+from platonic.study.config import StudyConfig
+from platonic.study.records import StageRecord, StageRunner, StudyFailed, StudyResult, failed_record, stage_key
 
-
-@dataclass
-class StageRecord:
-    """One stage of a study. ``seconds``: how long the stage took when it was computed (for a reused
-    stage, in the run that computed it; None if that run predates the record). ``skipped``: analyses
-    of the stage that did not apply to the data, name -> reason. ``error``: type and message of a
-    failure."""
-
-    name: str
-    key: str
-    ran: bool
-    seconds: float | None
-    summary: str = ""
-    status: str = "done"
-    skipped: dict[str, str] = field(default_factory=dict)
-    error: dict[str, str] | None = None
-    peak_rss_mib: float | None = None
-    peak_rss_scope: str | None = None
-    cpu_seconds: float | None = None
-
-
-class StudyFailed(PlatonicError, RuntimeError):
-    """A stage of the study raised; the manifest and the report record what ran and the failure
-    (a runtime failure: the command line exits with ``exit_code`` 1, not as bad input)."""
-
-    exit_code = 1
-
-    def __init__(self, out: Path, record: StageRecord):
-        self.record = record
-        super().__init__(f"stage {record.name} failed: {record.error['type']}: {record.error['message']}. "
-                         f"{out / 'report.html'} and {out / 'manifest.json'} record what ran")
-
-
-@dataclass
-class StudyResult:
-    out: Path
-    store: Path
-    records: list[StageRecord] = field(default_factory=list)
-
-    def ran(self) -> list[str]:
-        return [r.name for r in self.records if r.ran]
-
-    def skipped(self) -> list[dict[str, str]]:
-        """Every analysis (or whole stage) that did not apply to the data, with the reason."""
-        return [{"stage": r.name, "analysis": name, "reason": reason} for r in self.records
-                for name, reason in r.skipped.items()]
-
-    def failure(self) -> dict[str, str] | None:
-        return next(({"stage": r.name} | r.error for r in self.records if r.error), None)
-
-
-def _hash(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+__all__ = ["StageRecord", "StudyFailed", "StudyResult", "engine_options", "model_names", "open_study", "run_study",
+           "store_name"]
 
 
 def store_name(config: StudyConfig) -> str:
@@ -112,83 +59,6 @@ def model_names(config: StudyConfig) -> list[str]:
             if expanded not in names:
                 names.append(expanded)
     return names
-
-
-def _failed(name: str, key: str, seconds: float, exc: BaseException) -> StageRecord:
-    return StageRecord(name, key, True, seconds, "failed", status="failed",
-                       error={"type": type(exc).__name__, "message": str(exc)})
-
-
-class _Stages:
-    """Runs one stage at a time under its key; ``log`` gets one line per stage (and per skip).
-
-    ``work(skipped)`` computes the stage and returns a one-line summary; it records in the dict
-    ``skipped`` the analyses that did not apply (name -> reason). Beside the key, a record
-    (``.<stage>.record.json``: seconds, summary, skips) keeps what a reuse reports.
-    """
-
-    def __init__(self, results: Path, log: Callable[..., None], progress=None):
-        self.results = results
-        self.log = log
-        self.progress = progress
-        self.records: list[StageRecord] = []
-
-    def _reusable(self, name: str, key: str, outputs: list[Path]) -> dict | None:
-        key_file, record_file = self.results / f".{name}.key", self.results / f".{name}.record.json"
-        if not (key_file.exists() and key_file.read_text() == key):
-            return None
-        record = json.loads(record_file.read_text()) if record_file.exists() else {}
-        if record.get("status") != "skipped" and not all(p.exists() for p in outputs):
-            return None
-        return record
-
-    def run(self, name: str, key: str, outputs: list[Path], work: Callable[[dict[str, str]], str]) -> None:
-        previous = self._reusable(name, key, outputs)
-        if previous is not None:
-            record = StageRecord(name, key, False, previous.get("seconds"), previous.get("summary", "reused"),
-                                 status="reused", skipped=previous.get("skipped", {}),
-                                 peak_rss_mib=previous.get("peak_rss_mib"), peak_rss_scope=previous.get("peak_rss_scope"),
-                                 cpu_seconds=previous.get("cpu_seconds"))
-            self.records.append(record)
-            self.log(f"{name}: up to date (reused)", stage=name, status="reused", seconds=record.seconds)
-            self._log_skips(record)
-            self._advance()
-            return
-        (self.results / f".{name}.key").unlink(missing_ok=True)
-        skipped: dict[str, str] = {}
-        scope = resources.reset_peak()
-        t0, cpu0 = time.perf_counter(), time.process_time()
-        try:
-            summary, status = work(skipped), "done"
-        except NotApplicableError as exc:
-            summary, status, skipped = "not applicable", "skipped", skipped | {name: str(exc)}
-        except Exception as exc:
-            self.records.append(_failed(name, key, time.perf_counter() - t0, exc))
-            self.log(f"{name}: failed: {type(exc).__name__}: {exc}", stage=name, status="failed",
-                     error=type(exc).__name__, error_message=str(exc))
-            raise
-        seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-        peak = resources.peak_rss_mib()
-        record = StageRecord(name, key, True, seconds, summary, status=status, skipped=skipped,
-                             peak_rss_mib=peak, peak_rss_scope=scope, cpu_seconds=cpu)
-        self.results.mkdir(parents=True, exist_ok=True)
-        (self.results / f".{name}.record.json").write_text(
-            json.dumps({"seconds": seconds, "summary": summary, "status": status, "skipped": skipped,
-                        "peak_rss_mib": peak, "peak_rss_scope": scope, "cpu_seconds": cpu}))
-        (self.results / f".{name}.key").write_text(key)
-        self.records.append(record)
-        self.log(f"{name}: {summary} ({seconds:.1f} s)", stage=name, status=status, seconds=seconds, summary=summary)
-        self._log_skips(record)
-        self._advance()
-
-    def _log_skips(self, record: StageRecord) -> None:
-        for analysis, reason in record.skipped.items():
-            self.log(f"{record.name}: {analysis} skipped: {reason}", stage=record.name, status="skipped",
-                     analysis=analysis, reason=reason)
-
-    def _advance(self) -> None:
-        if self.progress is not None:
-            self.progress.advance(1)
 
 
 def _print_log(message: str, **event) -> None:
@@ -224,9 +94,14 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
     log(f"dataset {dataset.name}: {len(dataset)} structures, {dataset.n_atoms} atoms", stage="dataset",
         status="done", structures=len(dataset), atoms=dataset.n_atoms)
     store = None
+    # One load per model per study: extraction (in this process), the arithmetic, the rotation
+    # diagnostic and the dimer curves all take their models from here.
+    from platonic.models.cache import LoadedModels
+
+    loaded = LoadedModels(config["models"]["device"])
     try:
-        store = _extract_stage(config, dataset, models, result, progress, log)
-        _analysis_stages(config, store, dataset, models, result, progress, log)
+        store = _extract_stage(config, dataset, models, result, progress, log, loaded)
+        _analysis_stages(config, store, dataset, models, result, progress, log, loaded)
         if progress is not None:
             progress.finish()
         _write_manifest(out, config, store, dataset, models, result, time.perf_counter() - t0)
@@ -235,15 +110,18 @@ def run_study(config: StudyConfig, out: str | Path, progress=None, log: Callable
             _write_manifest(out, config, store, dataset, models, result, time.perf_counter() - t0)
     except Exception as exc:
         if result.failure() is None:  # raised between stages: blame the study itself
-            result.records.append(_failed("study", "", time.perf_counter() - t0, exc))
+            result.records.append(failed_record("study", "", time.perf_counter() - t0, exc))
         _write_manifest(out, config, store, dataset, models, result, time.perf_counter() - t0)
         _write_failure_report(out, store, result)
         raise StudyFailed(out, next(r for r in result.records if r.error)) from exc
+    finally:
+        loaded.clear()
     return result
 
 
-def _extract_stage(config: StudyConfig, dataset, models: list[str], result: StudyResult, progress, log):
-    """Embed the dataset with every model (resuming the store); returns the opened store.
+def _extract_stage(config: StudyConfig, dataset, models: list[str], result: StudyResult, progress, log, loaded=None):
+    """Embed the dataset with every model (resuming the store); returns the opened store. The
+    in-process engine takes the models from ``loaded`` (Ray's actors load their own).
 
     The seconds recorded are the embedding time of this run, or, when every shard was already
     there, the embedding time of the runs that wrote them (``results/.extract.record.json``).
@@ -255,10 +133,13 @@ def _extract_stage(config: StudyConfig, dataset, models: list[str], result: Stud
     scope = resources.reset_peak()
     t0, cpu0 = time.perf_counter(), time.process_time()
     try:
+        engine = engine_options(config)
+        if loaded is not None and not engine:
+            engine = {"load_model": lambda name, device="cpu": loaded.get(name)}
         extracted = extract(dataset, models, result.store, device=config["models"]["device"], progress=progress,
-                            atom_table=atom_table, **engine_options(config))
+                            atom_table=atom_table, **engine)
     except Exception as exc:
-        result.records.append(_failed("extract", "", time.perf_counter() - t0, exc))
+        result.records.append(failed_record("extract", "", time.perf_counter() - t0, exc))
         log(f"extract: failed: {type(exc).__name__}: {exc}", stage="extract", status="failed",
             error=type(exc).__name__, error_message=str(exc))
         raise
@@ -287,19 +168,21 @@ def _extract_stage(config: StudyConfig, dataset, models: list[str], result: Stud
     return EmbeddingStore(result.store)
 
 
-def _analysis_stages(config: StudyConfig, store, dataset, models: list[str], result: StudyResult, progress, log) -> None:
-    """anchors -> sweep -> project -> compare -> analyse -> diagnose, each under its key."""
+def _analysis_stages(config: StudyConfig, store, dataset, models: list[str], result: StudyResult, progress, log,
+                     loaded=None) -> None:
+    """anchors -> sweep -> project -> compare -> analyse -> diagnose, each under its key; analyse and
+    diagnose take the models they run from ``loaded``."""
     layout = Results.of(store)
     results = layout.root
     fingerprints = {m: store.card(m)["model_fingerprint"] for m in models}
-    runner = _Stages(results, log, progress)
+    runner = StageRunner(results, log, progress)
     runner.records = result.records  # one list: a failure leaves every earlier record in the result
     a, c, an, dg = config["anchors"], config["compare"], config["analyse"], config["diagnose"]
     run_analyse = an["chemistry"] or an["arithmetic"] or an["maps"] or an["norms"]
     run_diagnose = any(dg[k] for k in ("control", "equivariance", "rotation", "drift", "atypical"))
     if progress is not None:
         progress.start("study stages", total=3 + a["sweep"] + run_analyse + run_diagnose, unit="stages")
-    anchors_key = _hash("anchors", store.dataset_fingerprint, fingerprints, a)
+    anchors_key = stage_key("anchors", store.dataset_fingerprint, fingerprints, a)
 
     def anchors_work(skipped: dict[str, str]) -> str:
         tables = stages.anchor_stage(store, a["reference"], a["k"], a["method"], a["seed"], models, a["diversity"])
@@ -312,11 +195,11 @@ def _analysis_stages(config: StudyConfig, store, dataset, models: list[str], res
             return "Procrustes vs previous K: " + ", ".join(f"{k}: {v:.3f}" for k, v in convergence.items())
 
         runner.run("sweep", anchors_key, [layout.k_sweep], sweep_work)
-    project_key = _hash("project", anchors_key)
+    project_key = stage_key("project", anchors_key)
     unified = stages.unified_paths(store, models)
     runner.run("project", project_key, list(unified.values()),
                lambda skipped: f"{len(stages.project_stage(store, models))} models onto K={a['k']} anchors")
-    compare_key = _hash("compare", project_key, c)
+    compare_key = stage_key("compare", project_key, c)
 
     def compare_work(skipped: dict[str, str]) -> str:
         written = stages.compare_stage(store, models, c["metrics"], c["spaces"], seed=c["seed"],
@@ -332,25 +215,26 @@ def _analysis_stages(config: StudyConfig, store, dataset, models: list[str], res
 
     runner.run("compare", compare_key, [layout.metrics], compare_work)
     device = config["models"]["device"]
-    analyse_key = _hash("analyse", project_key, an)
+    analyse_key = stage_key("analyse", project_key, an)
     if run_analyse:
         def analyse_work(skipped: dict[str, str]) -> str:
             written = stages.analyse_stage(store, models, an["reference"], an["chemistry"], an["arithmetic"],
                                            seed=an["seed"], device=device, skipped=skipped, maps=an["maps"],
-                                           norms=an["norms"])
+                                           norms=an["norms"], loaded=loaded)
             return f"{len(written)} tables and figures in {results / 'analyse'}"
 
         runner.run("analyse", analyse_key, [results / "analyse"], analyse_work)
     if run_diagnose:
         # the control reads the chemistry and compare tables, so it depends on both
-        diagnose_key = _hash("diagnose", project_key, analyse_key, compare_key, dg)
+        diagnose_key = stage_key("diagnose", project_key, analyse_key, compare_key, dg)
 
         def diagnose_work(skipped: dict[str, str]) -> str:
             options = {k: dg[k] for k in ("control", "equivariance", "rotation", "rotations", "drift", "dimers",
                                           "atypical", "top", "seed", "equivariance_groups",
                                           "equivariance_min_structures")}
             # each diagnostic that does not apply (no control, no fine-tuning pair, ...) records its reason
-            written = stages.diagnose_stage(store, models, device=device, dataset=dataset, skipped=skipped, **options)
+            written = stages.diagnose_stage(store, models, device=device, dataset=dataset, skipped=skipped,
+                                            loaded=loaded, **options)
             return f"{len(written)} tables and figures in {results / 'diagnose'}"
 
         runner.run("diagnose", diagnose_key, [results / "diagnose"], diagnose_work)
@@ -365,7 +249,7 @@ def _report_stage(out: Path, store, result: StudyResult, log: Callable[..., None
     try:
         build_study_report(out, store)
     except Exception as exc:
-        result.records.append(_failed("report", "", time.perf_counter() - t0, exc))
+        result.records.append(failed_record("report", "", time.perf_counter() - t0, exc))
         log(f"report: failed: {type(exc).__name__}: {exc}", stage="report", status="failed",
             error=type(exc).__name__, error_message=str(exc))
         raise

@@ -150,11 +150,13 @@ def control_models(store, models: Sequence[str]) -> list[str]:
 
 def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool = True, arithmetic: bool = True,
                   seed: int = 0, device: str = "cpu", skipped: dict[str, str] | None = None, maps: bool = False,
-                  norms: bool = False) -> dict[str, Path]:
+                  norms: bool = False, loaded=None) -> dict[str, Path]:
     """Chemistry (element maps, coherence, trajectories, cumulants) and embedding arithmetic, into
     ``results/analyse/``; ``maps``: anchors on the reference map, unified maps vs K and their
     diversity (:mod:`platonic.analyse.unified_maps`); ``norms``: norm scaling across materials
-    (:mod:`platonic.analyse.norm_scaling`). ``skipped``: see the module docstring."""
+    (:mod:`platonic.analyse.norm_scaling`). ``skipped``: see the module docstring. ``loaded``: the
+    :class:`~platonic.models.cache.LoadedModels` the study's stages share (the arithmetic runs the
+    models)."""
     from platonic.analyse.arithmetic import UnifiedSpace, arithmetic_tables
     from platonic.analyse.chemistry import chemistry_tables
     from platonic.anchors.from_store import load_anchors
@@ -185,7 +187,7 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
         def arithmetic_work() -> dict:
             run = runnable_models(models, "arithmetic", store, required=[reference], skipped=skipped)  # not imported ones
             space = UnifiedSpace.from_store(store, load_anchors(results.anchors), run,
-                                            device=device)
+                                            device=device, loaded=loaded)
             written = writers.write_arithmetic(arithmetic_tables(space, reference, run), out)
             tables = {f"arithmetic_{k}": v for k, v in written.items()}
             return tables | arithmetic_null_stage(store, space, run, reference, out, seed)
@@ -240,8 +242,12 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
                    rotation: bool = True, rotations: int = 10, drift: bool = True, dimers: bool = True,
                    atypical: bool = True, top: int = 20, seed: int = 0, device: str = "cpu", dataset=None,
                    equivariance_groups: int = 6, equivariance_min_structures: int = 2,
-                   skipped: dict[str, str] | None = None) -> dict[str, Path]:
+                   skipped: dict[str, str] | None = None, loaded=None) -> dict[str, Path]:
     """The diagnostics, into ``results/diagnose/``; ``control`` reads the chemistry and compare tables.
+
+    The rotation diagnostic and the dimer curves run the models: both take them from ``loaded``
+    (the :class:`~platonic.models.cache.LoadedModels` the study's stages share; by default one made
+    for this stage), so each model is loaded at most once.
 
     ``dataset`` (the store's structures) gives equivariance its symprec-sweep ground truth; without
     it the atom table's labels are used. ``equivariance_groups`` (0: all) and
@@ -254,8 +260,11 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
     from platonic.diagnose.rotation import rotation_tables
     from platonic.study import writers
 
+    from platonic.models.cache import loaded_models
+
     models = list(models)
     _check_projected(store, models)
+    loaded = loaded_models(loaded, device)
     out = Results.of(store).diagnose
     out.mkdir(parents=True, exist_ok=True)  # also when every diagnostic is skipped: the stage's output
     unified = unified_paths(store, models)
@@ -273,7 +282,8 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
     if rotation:
         def rotation_work() -> dict:
             tables = rotation_tables(models, n_rotations=rotations, random_state=seed, store=store,
-                                     anchors=load_anchors(Results.of(store).anchors), device=device, skipped=skipped)
+                                     anchors=load_anchors(Results.of(store).anchors), device=device, skipped=skipped,
+                                     loaded=loaded)
             return {f"rotation_{k}": v for k, v in writers.write_rotation(tables, out).items()}
 
         written |= _applicable("rotation", skipped, rotation_work)
@@ -285,7 +295,7 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
                                          + ", ".join(f"{a} -> {b}" for a, b in DEFAULT_DRIFT_PAIRS)
                                          + " is among the models")
             return writers.write_drift(drift_tables(store, unified, pairs=pairs, dimers=dimers, random_state=seed,
-                                                    device=device, skipped=skipped), out)
+                                                    device=device, skipped=skipped, loaded=loaded), out)
 
         written |= _applicable("drift", skipped, drift_work)
     if atypical:
@@ -321,23 +331,19 @@ def control_stage(store, models: Sequence[str], out: Path) -> dict[str, Path]:
         raise NotApplicableError(f"no model among {list(models)} has a card with trained = false (a random-weight "
                                  "control)")
     results = Results.of(store)
-    sources = {"coherence": results.analyse / Analyse.GROUP_COHERENCE, "metrics": results.metrics}
-    tables: dict[str, pd.DataFrame | None] = {"coherence": None, "agreement": None}
+    parts = {"coherence": (results.analyse / Analyse.GROUP_COHERENCE, coherence_summary, "the chemistry analysis"),
+             "agreement": (results.metrics, agreement_summary, "the compare stage")}
+    tables: dict[str, pd.DataFrame | None] = {}
     skipped: dict[str, str] = {}
-    if not sources["coherence"].exists():
-        skipped["coherence"] = f"no {sources['coherence'].name} (the chemistry analysis did not run)"
-    else:
+    for part, (source, summarise, producer) in parts.items():
+        tables[part] = None
+        if not source.exists():
+            skipped[part] = f"no {source.name} ({producer} did not run)"
+            continue
         try:
-            tables["coherence"] = coherence_summary(pd.read_csv(sources["coherence"]), controls)
+            tables[part] = summarise(pd.read_csv(source), controls)
         except ControlInputError as error:
-            skipped["coherence"] = str(error)
-    if not sources["metrics"].exists():
-        skipped["agreement"] = f"no {sources['metrics'].name} (the compare stage did not run)"
-    else:
-        try:
-            tables["agreement"] = agreement_summary(pd.read_csv(sources["metrics"]), controls)
-        except ControlInputError as error:
-            skipped["agreement"] = str(error)
+            skipped[part] = str(error)
     if len(skipped) == 2:
         raise NotApplicableError("control: " + "; ".join(f"{part}: {why}" for part, why in skipped.items()))
     from platonic.study.writers import write_control

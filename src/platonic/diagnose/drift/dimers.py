@@ -1,9 +1,20 @@
-"""Dimer curves E(r) of homonuclear dimers from each checkpoint's ASE calculator, and their minima
-(physics and conventions in :mod:`platonic.diagnose.drift`)."""
+"""Dimer curves E(r) of homonuclear dimers under each checkpoint, and their minima (physics and
+conventions in :mod:`platonic.diagnose.drift`).
+
+Energies come from the loaded model's own batched energy-only forward
+(:meth:`platonic.models.EmbeddingModel.energy_forward`: total energy in eV, no forces): the two
+single atoms and every separation of one curve in one batch, from the model already loaded for the
+study (:class:`platonic.models.cache.LoadedModels`). A dimer curve needs E(r) only; an ASE calculator
+also differentiates for forces (the 49 s of backward passes a profile of ``platonic run --n 30``
+found here) and most adapters' calculators load or copy a second model. A family without an energy
+forward (a plugin's) uses its ASE calculator, built from the same loaded model, and its rows say so
+(``energy_path``), with a warning.
+"""
 
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -41,23 +52,47 @@ def _check_distances(distances: Any, box_length: float) -> np.ndarray:
     return distances
 
 
-def _energy(calculator: Any, atoms: Atoms) -> float:
-    atoms.calc = calculator
-    return float(atoms.get_potential_energy())
+#: ``energy_path`` of rows computed by a model's energy-only forward, or by an ASE calculator.
+ENERGY_FORWARD = "energy forward"
+CALCULATOR = "ASE calculator"
+
+
+def has_energy_forward(model: Any) -> bool:
+    """Whether ``model`` (an :class:`~platonic.models.EmbeddingModel`) implements an energy-only forward."""
+    from platonic.models.base import EmbeddingModel
+
+    return isinstance(model, EmbeddingModel) and type(model).energy_forward is not EmbeddingModel.energy_forward
+
+
+def energies(source: Any, structures: list[Atoms]) -> tuple[np.ndarray, str]:
+    """Total energies (eV) of ``structures`` and how they were computed: one batched
+    ``energy_forward`` of a model that has one, else ``source``'s ASE calculator structure by structure."""
+    if has_energy_forward(source):
+        values = np.asarray(source.energy_forward(structures), dtype=float).ravel()
+        if values.shape != (len(structures),):
+            raise DriftInputError(f"{source.card.name}: energy_forward gave {values.size} energies for "
+                                  f"{len(structures)} structures")
+        return values, ENERGY_FORWARD
+    values = []
+    for atoms in structures:
+        atoms.calc = source
+        values.append(float(atoms.get_potential_energy()))
+    return np.array(values), CALCULATOR
 
 
 def dimer_curve(
-    calculator: Any,
+    source: Any,
     element: str,
     distances: Any = DEFAULT_DISTANCES,
     box_length: float = DEFAULT_BOX_LENGTH,
     partner: str | None = None,
 ) -> pd.DataFrame:
-    """Energy of a dimer at each distance from one ASE calculator.
+    """Energy of a dimer at each distance from one model or ASE calculator.
 
     Parameters
     ----------
-    calculator : ASE calculator (energy at least)
+    source : a loaded :class:`~platonic.models.EmbeddingModel` with an energy forward (one batch,
+        no forces), or an ASE calculator (energy at least)
     element, partner : the two species (``partner`` defaults to ``element``: homonuclear)
     distances : increasing distances in Å
     box_length : side of the periodic cubic box in Å (see the module docstring)
@@ -65,34 +100,49 @@ def dimer_curve(
     Returns
     -------
     DataFrame with ``dimer`` (e.g. ``"Cu-Cu"``), ``distance``, ``energy`` (eV),
-    ``isolated_energy`` (sum of the two single-atom energies in the same box) and
-    ``binding_energy`` = ``energy - isolated_energy``.
+    ``isolated_energy`` E(A) + E(B) (each atom alone in the same box), ``binding_energy`` =
+    ``energy - isolated_energy`` and ``energy_path`` (:data:`ENERGY_FORWARD` or :data:`CALCULATOR`).
     """
     partner = element if partner is None else partner
     distances = _check_distances(distances, box_length)
-    single = {}
-    for symbol in dict.fromkeys((element, partner)):
-        single[symbol] = _energy(calculator, Atoms([symbol], positions=[[0.5 * box_length] * 3],
-                                                   cell=[box_length] * 3, pbc=True))
-    isolated = single[element] + single[partner]
-    energies = np.array([_energy(calculator, dimer_atoms(element, r, box_length, partner)) for r in distances])
+    symbols = list(dict.fromkeys((element, partner)))
+    singles = [Atoms([symbol], positions=[[0.5 * box_length] * 3], cell=[box_length] * 3, pbc=True)
+               for symbol in symbols]
+    dimers = [dimer_atoms(element, r, box_length, partner) for r in distances]
+    values, path = energies(source, singles + dimers)
+    single = dict(zip(symbols, values[: len(singles)]))
+    isolated = float(single[element] + single[partner])
+    curve = values[len(singles):]
     return pd.DataFrame(
         {
             "dimer": f"{element}-{partner}",
             "distance": distances,
-            "energy": energies,
+            "energy": curve,
             "isolated_energy": isolated,
-            "binding_energy": energies - isolated,
+            "binding_energy": curve - isolated,
+            "energy_path": path,
         }
     )
 
 
 @functools.lru_cache(maxsize=None)
 def checkpoint_calculator(model: str, device: str = "cpu") -> Any:
-    """The ASE calculator of a registered checkpoint, built once per (model, device) and cached."""
+    """The ASE calculator of a registered checkpoint, built once per (model, device) and cached
+    (for use outside the study; :func:`dimer_curves` runs the loaded model's energy forward)."""
     from platonic.models import load_model
 
     return load_model(model, device=device).calculator()
+
+
+def dimer_source(model: Any) -> Any:
+    """What :func:`dimer_curve` runs for a loaded model: the model itself when it has an energy
+    forward, else (warned about) its ASE calculator, built from the same loaded weights."""
+    if has_energy_forward(model):
+        return model
+    warnings.warn(f"{model.card.name}: the {model.card.family} adapter has no energy-only forward, so its dimer "
+                  f"curves come from its ASE calculator (forces computed too; energy_path '{CALCULATOR}')",
+                  stacklevel=3)
+    return model.calculator()
 
 
 def dimer_curves(
@@ -102,23 +152,33 @@ def dimer_curves(
     box_length: float = DEFAULT_BOX_LENGTH,
     device: str = "cpu",
     calculators: Mapping[str, Any] | None = None,
+    loaded: Any = None,
 ) -> pd.DataFrame:
     """Homonuclear dimer curves of every element under every checkpoint.
 
-    ``calculators`` (model -> ASE calculator) overrides :func:`checkpoint_calculator` for the
-    models it names; the others are built (once each, cached) from the model registry.
+    Each model is taken from ``loaded`` (a :class:`platonic.models.cache.LoadedModels`, e.g. the
+    one a study's stages share; default a new one on ``device``), loaded there at most once, and run
+    through :func:`dimer_source`. ``calculators`` (model -> ASE calculator or loaded model)
+    overrides that for the models it names.
 
     Returns
     -------
     The :func:`dimer_curve` tables stacked, with a leading ``model`` column.
     """
+    from platonic.models.cache import loaded_models
+
     distances = _check_distances(distances, box_length)
     calculators = dict(calculators or {})
+    cache = None
     tables = []
     for model in models:
-        calculator = calculators[model] if model in calculators else checkpoint_calculator(model, device)
+        if model in calculators:
+            source = calculators[model]
+        else:
+            cache = cache or loaded_models(loaded, device)
+            source = dimer_source(cache.get(model))
         for element in elements:
-            table = dimer_curve(calculator, element, distances, box_length)
+            table = dimer_curve(source, element, distances, box_length)
             table.insert(0, "model", model)
             tables.append(table)
     return pd.concat(tables, ignore_index=True)

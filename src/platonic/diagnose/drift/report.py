@@ -94,6 +94,7 @@ def drift_tables(
     random_state: int = 0,
     device: str = "cpu",
     skipped: dict[str, str] | None = None,
+    loaded: Any = None,
 ) -> "DriftTables":
     """Every drift view for every pair, as tables (:class:`DriftTables`).
 
@@ -104,8 +105,9 @@ def drift_tables(
     pairs : (pre-trained, fine-tuned) model pairs
     references : models compared with each fine-tuned model by GFRE; default every trained model
         of the store outside the pair (random-weight controls left out)
-    dimers : also compute the dimer curves (loads each checkpoint's calculator once)
-    dimer_elements, distances, box_length, device : see :func:`dimer_curves`
+    dimers : also compute the dimer curves (each pair model's energy forward, no forces)
+    dimer_elements, distances, box_length, device, loaded : see :func:`dimer_curves` (``loaded``: the
+        models a study's stages share, each loaded once)
     n_gfre_atoms, random_state : optional seeded row subsample for the GFRE (:func:`pair_reconstruction`)
     skipped : dimer curves run each checkpoint, so a pair model that cannot be loaded (e.g. embeddings
         imported under a registry name, whose registry weights are not the imported numbers) gets
@@ -150,7 +152,7 @@ def drift_tables(
     if dimers:
         dimers = _dimer_models(store, pair_models, skipped)
     if dimers:
-        curves = dimer_curves(dimers, dimer_elements, distances, box_length, device=device)
+        curves = dimer_curves(dimers, dimer_elements, distances, box_length, device=device, loaded=loaded)
         minima = dimer_minima(curves)
     return DriftTables(**tables, dimer_curves=curves, dimer_minima=minima)
 
