@@ -51,3 +51,17 @@ def test_the_schema_is_typed_and_strict():
         config.make_config({"compare": {"k": "10"}})  # strict: not coerced
     with pytest.raises(config.ConfigError, match=r"\[analyse\]\.maps = 1: expected true or false"):
         config.make_config({"analyse": {"maps": 1}})
+
+
+def test_the_full_mp20_study_file_of_the_docs_is_valid():
+    """benchmarks/full-mp20.toml (docs/results-full.md, README) parses against the schema and names
+    registered default models; the run itself takes an hour and is not repeated here."""
+    from pathlib import Path
+
+    from platonic.models import DEFAULT_MODELS
+    from platonic.study.config import load_config
+
+    config = load_config(Path(__file__).parents[2] / "benchmarks" / "full-mp20.toml")
+    assert config.sections["dataset"]["n"] is None and 'n = "all"' in config.to_toml()  # None: every structure
+    names = config.sections["models"]["names"]
+    assert len(names) == 8 and set(names) <= set(DEFAULT_MODELS)
