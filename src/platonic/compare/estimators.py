@@ -119,36 +119,15 @@ class Ridge2FoldCV(RegressorMixin, BaseEstimator):
 
 
 class TwoFoldCutoffSolver:
-    r"""The source side of :class:`Ridge2FoldCV`, factored once and solved for many targets.
+    """The source side of :class:`Ridge2FoldCV`, factored once and solved for many targets.
 
     Everything that depends only on X (the 2-fold split, the SVD of each fold and of all rows,
-    the fold projections and their Gram matrices) is computed here once; :meth:`solve` then costs
-    a few products with Y. A model x model matrix of GFRE/GFRD reuses one solver per source model
-    for every target (:class:`platonic.compare.global_fits.GlobalFits`); ``Ridge2FoldCV.fit`` runs
-    through this class too.
-
-    **The CV losses without forming a prediction per alpha.** With :math:`A = X_2 V_1 S_1^{-1}`
-    (fold 2 projected on fold 1's singular vectors) and :math:`B = U_1^\top Y_1`, the fold-2
-    prediction keeping m directions is :math:`A_{:,<m} B_{<m}`, and its squared error in target
-    column c is
-
-    .. math::
-
-        \|y_c\|^2 - 2\sum_{j<m} B_{jc} (A^\top Y_2)_{jc} + \sum_{j,l<m} B_{jc} (A^\top A)_{jl} B_{lc},
-
-    a prefix sum over j for every m at once, from :math:`A^\top A` (per source) and
-    :math:`A^\top Y_2` (one product per target). This screening can lose digits to cancellation
-    where a fit is almost perfect, so every alpha whose screened loss is within a margin of the
-    smallest (:data:`SCREEN_MARGIN` times the targets' RMS) is recomputed from the predictions as
-    before, and the first best of those is chosen: the alphas outside the margin are worse
-    whatever the rounding, so the choice, the coefficients and every GFRE/GFRD equal the direct
-    computation (tested bit for bit). ``cv_losses_`` holds the recomputed losses for those alphas
-    and the screened ones (within ~1e-12 relative) for the rest.
+    the fold projections) is computed here once; :meth:`solve` then costs a few products with Y.
+    A model x model matrix of GFRE/GFRD reuses one solver per source model for every target
+    (:class:`platonic.compare.global_fits.GlobalFits`); ``Ridge2FoldCV.fit`` runs through this
+    class too. Alphas that keep the same numbers of directions in both folds have the same CV
+    loss, which is computed once.
     """
-
-    #: relative margin (to the targets' RMS) of the exact recheck; cancellation in the screened
-    #: squared errors is ~1e-16 of ||y||^2, i.e. ~1e-8 of the RMS after the square root
-    SCREEN_MARGIN = 1e-6
 
     def __init__(self, X: np.ndarray, alphas: np.ndarray, random_state: int | None) -> None:
         self.X = X
@@ -162,43 +141,26 @@ class TwoFoldCutoffSolver:
         # Projections reused by every alpha and target: prediction = (X_other V_m / s_m) (U_m^T Y_fold).
         self.a_2 = (X[fold_2] @ self.svd_1[2].T) / self.svd_1[1]  # predicts fold 2 from fold 1's fit
         self.a_1 = (X[fold_1] @ self.svd_2[2].T) / self.svd_2[1]
-        self.gram_2, self.gram_1 = self.a_2.T @ self.a_2, self.a_1.T @ self.a_1
         self._svd_all: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def _kept(self, singular_values: np.ndarray, cutoff: float) -> int:
         return int(np.sum(singular_values > max(cutoff, self.floor)))
 
-    @staticmethod
-    def _screened_rmse(projection: np.ndarray, gram: np.ndarray, coefficients: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        """Mean over columns of the RMS error of the m-direction prediction, for m = 0 .. d (see class docstring)."""
-        cross = projection.T @ Y
-        linear = np.cumsum(coefficients * cross, axis=0)
-        quadratic = np.cumsum(2.0 * coefficients * (np.tril(gram, -1) @ coefficients)
-                              + np.diag(gram)[:, None] * coefficients**2, axis=0)
-        squared = (Y**2).sum(axis=0)
-        errors = np.vstack([squared[None, :], squared - 2.0 * linear + quadratic])
-        return np.sqrt(np.maximum(errors, 0.0) / Y.shape[0]).mean(axis=1)
-
     def solve(self, Y: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
         """(coef of shape (n_features, n_targets), chosen alpha, CV loss per alpha) for a 2-D target Y."""
         fold_1, fold_2 = self.folds
-        s_1, s_2 = self.svd_1[1], self.svd_2[1]
         u_y_1, u_y_2 = self.svd_1[0].T @ Y[fold_1], self.svd_2[0].T @ Y[fold_2]
-        ranks = [(self._kept(s_1, alpha * self.largest), self._kept(s_2, alpha * self.largest)) for alpha in self.alphas]
-        screened_2 = self._screened_rmse(self.a_2, self.gram_2, u_y_1, Y[fold_2])
-        screened_1 = self._screened_rmse(self.a_1, self.gram_1, u_y_2, Y[fold_1])
-        losses = np.array([0.5 * (screened_1[m_2] + screened_2[m_1]) for m_1, m_2 in ranks])
-        margin = self.SCREEN_MARGIN * float(np.sqrt((Y**2).mean(axis=0)).mean())
-        exact: dict[tuple[int, int], float] = {}  # alphas that keep the same directions have the same loss
-        for i in np.flatnonzero(losses <= losses.min() + 2.0 * margin):
-            m_1, m_2 = ranks[i]
-            if (m_1, m_2) not in exact:
-                predicted_2 = self.a_2[:, :m_1] @ u_y_1[:m_1]
-                predicted_1 = self.a_1[:, :m_2] @ u_y_2[:m_2]
-                rmse_2 = np.sqrt(np.mean((Y[fold_2] - predicted_2) ** 2, axis=0)).mean()
-                rmse_1 = np.sqrt(np.mean((Y[fold_1] - predicted_1) ** 2, axis=0)).mean()
-                exact[m_1, m_2] = float(0.5 * (rmse_1 + rmse_2))
-            losses[i] = exact[m_1, m_2]
+        by_ranks: dict[tuple[int, int], float] = {}
+
+        def loss(cutoff: float) -> float:
+            ranks = m_1, m_2 = self._kept(self.svd_1[1], cutoff), self._kept(self.svd_2[1], cutoff)
+            if ranks not in by_ranks:
+                rmse_2 = np.sqrt(np.mean((Y[fold_2] - self.a_2[:, :m_1] @ u_y_1[:m_1]) ** 2, axis=0)).mean()
+                rmse_1 = np.sqrt(np.mean((Y[fold_1] - self.a_1[:, :m_2] @ u_y_2[:m_2]) ** 2, axis=0)).mean()
+                by_ranks[ranks] = float(0.5 * (rmse_1 + rmse_2))
+            return by_ranks[ranks]
+
+        losses = np.array([loss(alpha * self.largest) for alpha in self.alphas])
         best = int(np.argmin(losses))
         if self._svd_all is None:
             self._svd_all = np.linalg.svd(self.X, full_matrices=False)

@@ -5,11 +5,11 @@ X to every target Y. Everything in that fit that depends on X alone (the 2-fold 
 SVDs, the fold projections) is the same for every target, and at full MP-20 size (174k training
 rows) it is most of the cost; :class:`GlobalFits` computes it once per source
 (:class:`~platonic.compare.estimators.TwoFoldCutoffSolver`) and then solves each target with a
-few matrix products. The per-point errors are those of
-:func:`platonic.compare.reconstruction.pointwise_global_reconstruction_error` and
-:func:`~platonic.compare.reconstruction.pointwise_global_reconstruction_distortion` (same
-operations in the same order; tested equal), with the maths in
-:mod:`platonic.compare.reconstruction`.
+few matrix products. GFRE equals
+:func:`platonic.compare.reconstruction.global_reconstruction_error` to rounding; GFRD comes from
+Gram matrices (see :class:`GlobalFits` for why it agrees with
+:func:`~platonic.compare.reconstruction.global_reconstruction_distortion` only to ~1e-5 where the
+ridge map is rank-deficient). The maths is in :mod:`platonic.compare.reconstruction`.
 """
 
 from __future__ import annotations
