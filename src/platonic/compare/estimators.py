@@ -139,9 +139,14 @@ class TwoFoldCutoffSolver:
         self.svd_2 = np.linalg.svd(X[fold_2], full_matrices=False)
         self.largest = max(self.svd_1[1][0], self.svd_2[1][0])
         # Projections reused by every alpha and target: prediction = (X_other V_m / s_m) (U_m^T Y_fold).
-        self.a_2 = (X[fold_2] @ self.svd_1[2].T) / self.svd_1[1]  # predicts fold 2 from fold 1's fit
-        self.a_1 = (X[fold_1] @ self.svd_2[2].T) / self.svd_2[1]
+        self.a_2 = self._scaled(X[fold_2] @ self.svd_1[2].T, self.svd_1[1])  # predicts fold 2 from fold 1's fit
+        self.a_1 = self._scaled(X[fold_1] @ self.svd_2[2].T, self.svd_2[1])
         self._svd_all: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def _scaled(self, projection: np.ndarray, singular_values: np.ndarray) -> np.ndarray:
+        # columns of singular values at or below the floor are never kept: left at zero, not divided by ~0
+        return np.divide(projection, singular_values, out=np.zeros_like(projection),
+                         where=singular_values > self.floor)
 
     def _kept(self, singular_values: np.ndarray, cutoff: float) -> int:
         return int(np.sum(singular_values > max(cutoff, self.floor)))
