@@ -76,8 +76,10 @@ def symmetry_sweep(structures: Sequence[Atoms], symprecs: Sequence[float] = DEFA
     Returns
     -------
     per_structure : DataFrame, one row per structure: ``structure_index, symprec`` (the chosen
-        tolerance), ``spacegroup_number``, ``stable``, ``sweep`` (the space groups at every
-        tolerance, ``"221>221>99>..."`` read from tight to loose is ascending tolerance).
+        tolerance), ``spacegroup_number``, ``stable``, ``sweep`` (the space groups at the
+        tolerances analysed, tight to loose: ``"99>221>221"``; the sweep stops at the first two
+        that agree, as looser ones cannot change the choice: about 2 spglib calls per MP-20
+        structure instead of 5).
     equivalent_class : (n_atoms,) int array, spglib's ``equivalent_atoms`` at each structure's
         chosen tolerance, structure after structure.
     """
@@ -87,7 +89,11 @@ def symmetry_sweep(structures: Sequence[Atoms], symprecs: Sequence[float] = DEFA
         raise ValueError(f"symprecs must be positive and strictly ascending, got {list(symprecs)}")
     rows, classes = [], []
     for index, atoms in enumerate(structures):
-        analyses = [_analyse(atoms, float(tolerance)) for tolerance in tolerances]
+        analyses = []
+        for tolerance in tolerances:  # looser tolerances cannot change the choice once a pair agrees
+            analyses.append(_analyse(atoms, float(tolerance)))
+            if len(analyses) >= 2 and analyses[-1][0] == analyses[-2][0]:
+                break
         chosen, stable = tightest_stable([group for group, _ in analyses])
         rows.append({"structure_index": index, "symprec": float(tolerances[chosen]),
                      "spacegroup_number": analyses[chosen][0], "stable": stable,
