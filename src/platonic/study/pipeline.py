@@ -207,7 +207,7 @@ def _analysis_stages(config: StudyConfig, store, dataset, models: list[str], res
                                        n_queries=c["mknn_queries"] or None, ot_n_samples=c["ot_samples"],
                                        ot_repeats=c["ot_repeats"], lfre_n_test=c["lfre_atoms"],
                                        n_permutations=c["permutations"], centred=c["centred"],
-                                       exclude_same_structure=c["exclude_same_structure"])
+                                       exclude_same_structure=c["exclude_same_structure"], progress=progress)
         for warning in written.get("degenerate", []):
             log(f"compare: {warning}", stage="compare", status="warning")
         table = written["metrics"]

@@ -104,9 +104,9 @@ def project_stage(store, models: Sequence[str] | None = None) -> dict[str, Path]
 
 
 def compare_stage(store, models: Sequence[str], metrics: Sequence[str], spaces: Sequence[str], seed: int = 0,
-                  twonn_atoms: int = 20000, **options) -> dict[str, object]:
+                  twonn_atoms: int = 20000, progress=None, **options) -> dict[str, object]:
     """Metric matrices (+ heatmaps), the unified-space geometry (offset, degeneracy) and the TwoNN
-    tables; ``options`` go to ``compare_store``. ``written["degenerate"]`` lists one warning line
+    tables; ``options`` go to ``compare_store``; ``progress`` reports their steps. ``written["degenerate"]`` lists one warning line
     per model whose unified space is degenerate."""
     from platonic.compare.from_store import compare_store, heatmap_figures, intrinsic_dimensions, unified_geometry_table
     from platonic.study.writers import write_heatmaps
@@ -117,7 +117,7 @@ def compare_stage(store, models: Sequence[str], metrics: Sequence[str], spaces: 
     if "unified" in spaces and not all(p.exists() for p in unified.values()):
         raise StageOrderError(f"no unified matrices in {results.unified} for every model: "
                               "run `platonic anchors` and `platonic project` first")
-    table = compare_store(store, unified, models, metrics, spaces, random_state=seed, **options)
+    table = compare_store(store, unified, models, metrics, spaces, random_state=seed, progress=progress, **options)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(results.metrics, index=False)
     table.to_parquet(results.metrics_parquet, index=False)
@@ -130,7 +130,8 @@ def compare_stage(store, models: Sequence[str], metrics: Sequence[str], spaces: 
                                  "intrinsic dimension of this model measure noise"
                                  for row in geometry.itertuples() if row.degenerate]
     if twonn_atoms:
-        dims, curve = intrinsic_dimensions(store, unified, models, spaces, n_atoms=twonn_atoms, random_state=seed)
+        dims, curve = intrinsic_dimensions(store, unified, models, spaces, n_atoms=twonn_atoms, random_state=seed,
+                                           progress=progress)
         dims.to_csv(results.intrinsic_dimension, index=False)
         curve.to_csv(results.intrinsic_dimension_curve, index=False)
         written["intrinsic_dimension"] = dims
