@@ -142,7 +142,7 @@ class NeighbourLists:
     def merge(self, rows: np.ndarray, tol: float) -> np.ndarray:
         """The rows kept by :func:`deduplicate_rows` on ``X[rows]`` (first of each group in ``rows``' order)."""
         if tol > self.max_tol:
-            raise ValueError(f"tolerance {tol} above the lists' largest {self.max_tol}")
+            raise MetricInputError(f"tolerance {tol} above the lists' largest {self.max_tol}")
         n = self.points.shape[0]
         position = np.full(n, -1)
         position[rows] = np.arange(rows.size)
