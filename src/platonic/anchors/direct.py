@@ -49,6 +49,28 @@ class DIRECTSampler(BaseEstimator):
     members (maml uses the centre of one of its subclusters); the rows enter in a seeded
     random order (maml uses the given order).
 
+    Limitation (inherent to DIRECT as published, not to this implementation). Kaiser's rule
+    keeps components by the variance they explain, not by whether they separate groups. Two
+    groups of ``n_a`` and ``n_b`` of ``n`` rows, ``d`` apart, add about ``n_a n_b d² / n²`` of
+    variance along their offset, so the direction separating two small groups can get
+    ``λ < 1`` and be dropped; the groups then overlap in ``S``, and steps 2-4, which see only
+    ``S``, cannot give each its own anchor. Measured on the test blobs (7 unit-variance blobs
+    56.6 apart in 8 dimensions, 20..400 rows each, data seed 132): the blobs span 6
+    directions and Kaiser keeps 3 (``λ`` = 2.29, 2.08, 1.40; dropped 0.93, 0.76, 0.55, then
+    the noise at 0.01). The two smallest blobs (74 and 79 rows, 23 RMS radii apart after
+    standardising) keep 4% of their offset in the kept components; in ``S`` their centres
+    are 0.064 apart at RMS radii 0.034, no hyperplane separates them (LDA: 94%), and the
+    partition with both in one cluster and the largest blob split has a lower Ward sum of
+    squares than the true one (2.0713 vs 2.0719). So one blob gets no anchor and another two.
+    With 4 or more components kept, 20 of 20 seeds give one anchor per blob; with Kaiser's 3,
+    8 of 20. Over 300 random 2..8-blob draws 3 failed (1%), all with blobs overlapping in
+    ``S``; none failed where every two blobs' bounding balls in ``S`` were disjoint, and none
+    with all components kept. maml's pipeline uses the same space, so it shares the
+    limitation; its coarser threshold search changes only which side of the overlap an
+    anchor falls on (a Birch fit on ``S`` at maml's threshold mixes 13 rows of the two blobs).
+    Anchors therefore cover the structure visible in the Kaiser space, not every group of
+    the input.
+
     Parameters
     ----------
     n_anchors : int

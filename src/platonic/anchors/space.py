@@ -28,6 +28,10 @@ class KaiserPCASpace(TransformerMixin, BaseEstimator):
     one component always passes the rule unless every column is constant: the eigenvalues
     of ``X̃`` sum to ``p · n/(n-1)`` for ``p`` non-constant columns, so the largest is > 1.
 
+    The rule ranks directions by variance, not by how well they separate groups: a
+    direction that separates two small groups can have ``λ < 1`` and be dropped, and the
+    groups then overlap in this space (measured case: ``DIRECTSampler``, "Limitation").
+
     Parameters
     ----------
     weight_by_variance_ratio : bool
