@@ -2,7 +2,12 @@
 
 Stages report through the small :class:`Progress` protocol so that they do not depend on rich.
 On a terminal the CLI uses rich bars; when output is not a terminal (batch logs) rich only prints
-the final bar, so :class:`PlainProgress` writes a line every few seconds instead.
+the final bar, so :class:`PlainProgress` writes a line every few seconds instead, with the rate
+and the time left at that rate.
+
+Tasks nest: ``start`` opens a task inside the open one, ``finish`` closes it and ``advance``
+counts for the innermost open task. So a stage reports its own steps (``compare: 12/66
+steps``) while the study's ``study stages`` task stays open around it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,15 @@ def rate_text(done: int, seconds: float, unit: str) -> str:
     return f"{seconds / done:.1f} s/{singular}"
 
 
+def eta_text(done: int, total: int, seconds: float) -> str:
+    """Time left at the mean rate so far: ``"ETA 4 min"``, ``"ETA 35 s"``; empty before the first
+    unit or after the last."""
+    if done <= 0 or done >= total or seconds <= 0:
+        return ""
+    left = seconds / done * (total - done)
+    return f"ETA {left / 60:.0f} min" if left >= 120 else f"ETA {left:.0f} s"
+
+
 class NullProgress:
     def start(self, label: str, total: int, unit: str) -> None:
         pass
@@ -42,39 +56,44 @@ class NullProgress:
 
 
 class PlainProgress:
-    """Periodic plain lines: ``label: done/total unit (rate unit/s)``."""
+    """Periodic plain lines: ``label: done/total unit (rate, ETA)``."""
 
     def __init__(self, stream: TextIO | None = None, every_seconds: float = 10.0):
         self.stream = stream if stream is not None else sys.stderr
         self.every = every_seconds
+        self._open: list[dict] = []
 
     def start(self, label: str, total: int, unit: str) -> None:
-        self.label, self.total, self.unit = label, total, unit
-        self.done = 0
-        self.printed = -1
-        self.t0 = self.last = time.perf_counter()
+        now = time.perf_counter()
+        self._open.append({"label": label, "total": total, "unit": unit, "done": 0, "printed": -1, "t0": now})
+        self.last = now
 
-    def _line(self) -> None:
-        if self.done == self.printed:  # the periodic line already said it
+    def _line(self, task: dict) -> None:
+        if task["done"] == task["printed"]:  # the periodic line already said it
             return
-        self.printed = self.done
-        rate = rate_text(self.done, time.perf_counter() - self.t0, self.unit)
-        print(f"{self.label}: {self.done}/{self.total} {self.unit}" + (f" ({rate})" if rate else ""),
-              file=self.stream, flush=True)
+        task["printed"] = task["done"]
+        seconds = time.perf_counter() - task["t0"]
+        extra = [text for text in (rate_text(task["done"], seconds, task["unit"]),
+                                   eta_text(task["done"], task["total"], seconds)) if text]
+        print(f"{task['label']}: {task['done']}/{task['total']} {task['unit']}"
+              + (f" ({', '.join(extra)})" if extra else ""), file=self.stream, flush=True)
 
     def advance(self, n: int) -> None:
-        self.done += n
+        if not self._open:
+            return
+        self._open[-1]["done"] += n
         now = time.perf_counter()
         if now - self.last >= self.every:
             self.last = now
-            self._line()
+            self._line(self._open[-1])
 
     def finish(self) -> None:
-        self._line()
+        if self._open:
+            self._line(self._open.pop())
 
 
 class RichProgress:
-    """A rich bar per task, with rate."""
+    """A rich bar per task (nested tasks: one bar each), with rate and time left."""
 
     def __init__(self, stream: TextIO | None = None):
         from rich.console import Console
@@ -97,25 +116,31 @@ class RichProgress:
             TimeRemainingColumn(),
             console=Console(file=stream if stream is not None else sys.stderr),
         )
-        self._task = None
+        self._open: list[dict] = []
+        self._started = False
 
     def start(self, label: str, total: int, unit: str) -> None:
-        if self._task is None:
+        if not self._started:
             self._bars.start()
-        self._unit = unit
-        self._t0 = time.perf_counter()
-        self._done = 0
-        self._task = self._bars.add_task(label, total=total, unit=unit, rate="")
+            self._started = True
+        self._open.append({"task": self._bars.add_task(label, total=total, unit=unit, rate=""), "unit": unit,
+                           "t0": time.perf_counter(), "done": 0})
 
     def advance(self, n: int) -> None:
-        self._done += n
-        self._bars.update(self._task, advance=n, rate=rate_text(self._done, time.perf_counter() - self._t0, self._unit))
+        if not self._open:
+            return
+        task = self._open[-1]
+        task["done"] += n
+        self._bars.update(task["task"], advance=n,
+                          rate=rate_text(task["done"], time.perf_counter() - task["t0"], task["unit"]))
 
     def finish(self) -> None:
+        if self._open:
+            self._open.pop()
         self._bars.refresh()
 
     def close(self) -> None:
-        if self._task is not None:
+        if self._started:
             self._bars.stop()
 
 

@@ -69,3 +69,21 @@ def test_symmetry_copies_break_twonn_and_class_dedup_restores_it():
 
 def test_one_per_class_keeps_the_first_row_of_each_label():
     np.testing.assert_array_equal(one_per_class(np.array(["b", "a", "b", "c", "a"])), [0, 1, 3])
+
+
+def test_neighbour_lists_answer_every_refit_as_a_fresh_two_nn():
+    """The shared lists give two_nn_dimension's result bit for bit, on ordered subsets and with
+    rows that have more duplicates than list entries (searched against the whole subset)."""
+    from platonic.compare.intrinsic import NeighbourLists
+
+    rng = np.random.default_rng(3)
+    Z = rng.normal(size=(1500, 4)) @ rng.normal(size=(4, 12))
+    Z = np.vstack([Z, Z[:200], Z[:30] + 1e-9, np.repeat(Z[:1], 40, axis=0)])
+    scale = float(np.sqrt((Z**2).sum(axis=1).mean()))
+    lists = NeighbourLists(Z, max_tol=1e-3 * scale, m=16)
+    assert (~lists.complete).sum() >= 40  # the 41 copies of row 0 overflow their 16-row lists
+    for tol in (1e-6, 1e-3):
+        assert lists.two_nn(np.arange(len(Z)), tol * scale) == two_nn_dimension(Z, dedup_tol=tol * scale)
+    for fraction in (0.25, 0.5):
+        rows = rng.choice(len(Z), int(fraction * len(Z)), replace=False)  # unsorted: representatives by draw order
+        assert lists.two_nn(rows, 1e-4 * scale) == two_nn_dimension(Z[rows], dedup_tol=1e-4 * scale)

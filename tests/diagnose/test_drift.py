@@ -138,6 +138,9 @@ def test_pair_reconstruction_reuses_gfre_and_sees_a_linear_relation():
     assert table.loc["pre->ft", "gfre"] == pytest.approx(global_reconstruction_error(pre, fine_tuned))
     assert table.loc["ft->pre", "gfre"] < 1e-6
     assert table.loc["reference->ft", "gfre"] > 0.8 and table.loc["ft->reference", "gfre"] > 0.8
+    for row in table.itertuples():  # the shared source factorisations give each pair's own GFRE
+        assert row.gfre == pytest.approx(global_reconstruction_error(embeddings[row.source], embeddings[row.target]),
+                                         rel=1e-12, abs=1e-14)
     sub = pair_reconstruction({"pre": pre, "ft": fine_tuned}, "pre", "ft", n_atoms=100, random_state=1)
     assert set(sub["n_atoms"]) == {100}
     with pytest.raises(DriftInputError, match="no embeddings"):

@@ -82,3 +82,24 @@ def test_select_spacegroups_ranks_present_groups_and_skips_with_a_reason():
     assert select_spacegroups(table, top=None, min_structures=1) == [194, 225, 12]
     with pytest.raises(NotApplicableError, match="no space group has 4 or more"):
         select_spacegroups(table, min_structures=4)
+
+
+def test_stopping_at_the_first_stable_pair_chooses_what_the_whole_sweep_chooses():
+    """The sweep stops once two tolerances agree; on real MP-20 structures (and a structure stable
+    only at the loosest pair) the choice equals the one made from all five analyses."""
+    from platonic.datasets import entry
+    from platonic.diagnose.symmetry import DEFAULT_SYMPRECS, _analyse
+
+    structures = list(entry.open("mp20", split="val", n=40, seed=3).structures)
+    structures += [perovskite(), perovskite(ti_shift=0.02), perovskite(noise=3e-5, seed=1),
+                   perovskite(ti_shift=0.004, noise=3e-4, seed=2)]
+    per_structure, classes = symmetry_sweep(structures)
+    offsets = np.cumsum([0] + [len(atoms) for atoms in structures])
+    analysed = [len(sweep.split(">")) for sweep in per_structure["sweep"]]
+    assert min(analysed) == 2 and sum(analysed) < 5 * len(structures)
+    for index, atoms in enumerate(structures):
+        full = [_analyse(atoms, tol) for tol in DEFAULT_SYMPRECS]
+        chosen, stable = tightest_stable([group for group, _ in full])
+        row = per_structure.iloc[index]
+        assert (row["spacegroup_number"], row["symprec"], row["stable"]) == (full[chosen][0], DEFAULT_SYMPRECS[chosen], stable)
+        np.testing.assert_array_equal(classes[offsets[index]:offsets[index + 1]], full[chosen][1])

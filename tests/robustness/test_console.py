@@ -78,3 +78,21 @@ def test_version_and_help_show_tables_literally():
     for table in ("[dataset]", "[models]", "[anchors]", "[compare]", "[analyse]", "[diagnose]"):
         assert table in help_text, table
     assert "[dataset].n" in help_text
+
+
+def test_plain_progress_nests_a_stage_task_inside_the_study_and_says_the_time_left():
+    from platonic.progress import eta_text
+
+    assert eta_text(0, 10, 5.0) == "" and eta_text(10, 10, 5.0) == ""
+    assert eta_text(2, 10, 30.0) == "ETA 2 min" and eta_text(1, 3, 10.0) == "ETA 20 s"
+    stream = io.StringIO()
+    bar = PlainProgress(stream, every_seconds=0.0)
+    bar.start("study stages", total=2, unit="stages")
+    bar.start("compare", total=4, unit="steps")
+    bar.advance(1)
+    bar.finish()  # the stage's task closes; its last line says where it stopped
+    bar.advance(1)  # counts for the study again
+    bar.finish()
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("compare: 1/4 steps (") and "ETA" in lines[0]
+    assert [line.split(" (")[0] for line in lines] == ["compare: 1/4 steps", "study stages: 1/2 stages"]

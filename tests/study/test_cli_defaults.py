@@ -63,5 +63,4 @@ def test_the_full_mp20_study_file_of_the_docs_is_valid():
 
     config = load_config(Path(__file__).parents[2] / "benchmarks" / "full-mp20.toml")
     assert config.sections["dataset"]["n"] is None and 'n = "all"' in config.to_toml()  # None: every structure
-    names = config.sections["models"]["names"]
-    assert len(names) == 8 and set(names) <= set(DEFAULT_MODELS)
+    assert config.sections["models"]["names"] == ["default"] and len(DEFAULT_MODELS) == 11

@@ -162,3 +162,40 @@ def test_mknn_queries_bounds_the_query_atoms_and_zero_means_every_atom(tiny_stud
         assert len(mknn) and set(mknn["n"]) == {expected}
     with pytest.raises(ConfigError, match="mknn_queries"):
         make_config({"compare": {"mknn_queries": -1}})
+
+
+def test_compare_analyse_and_diagnose_report_their_own_steps(tiny_study, tiny_study_config, tmp_path):
+    """Re-running the three analysis stages, each opens its tasks inside the study's and counts
+    every step it planned (so the time left it shows runs to zero)."""
+    first, _ = tiny_study
+    study = tmp_path / "study"
+    shutil.copytree(first.out, study)
+    results = next(study.glob("store-*/results"))
+    for stage in ("compare", "analyse", "diagnose"):
+        (results / f".{stage}.key").unlink()
+
+    class Stack:
+        def __init__(self):
+            self.open: list[list] = []
+            self.closed: list[tuple[str, int, int, int]] = []  # label, total, done, depth
+
+        def start(self, label, total, unit):
+            self.open.append([label, total, 0])
+
+        def advance(self, n):
+            self.open[-1][2] += n
+
+        def finish(self):
+            label, total, done = self.open.pop()
+            self.closed.append((label, total, done, len(self.open)))
+
+    stack = Stack()
+    run_study(make_config(tiny_study_config), study, progress=stack, log=lambda message, **event: None)
+    assert not stack.open
+    by_label = {label: (total, done, depth) for label, total, done, depth in stack.closed}
+    assert by_label["study stages"] == (6, 6, 0)
+    for label in ("metrics (unified)", "analyse", "diagnose", "cumulant gain (unified)", "cumulant gain (raw)"):
+        total, done, depth = by_label[label]
+        assert total == done > 0 and depth >= 1, label
+    assert by_label["cumulant gain (unified)"][2] == 2  # inside analyse, inside the study
+    assert by_label["symmetry sweep"][:2] == (14, 14)  # the equivariance ground truth, structure by structure

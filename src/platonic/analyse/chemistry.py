@@ -40,6 +40,7 @@ from platonic.analyse.plots_chemistry import (
     plot_periodic_table,
     plot_trajectories,
 )
+from platonic.progress import Progress
 from platonic.validation import seed_alias
 
 if TYPE_CHECKING:
@@ -94,6 +95,23 @@ def analyse_chemistry(unified: Mapping[str, np.ndarray | str | Path], atom_table
 
 
 @seed_alias
+class RowsOf(Mapping):
+    """``matrices[m][rows]`` for each model m, sliced when asked for: a loop over the models holds
+    one model's rows at a time, not every model's."""
+
+    def __init__(self, matrices: Mapping[str, np.ndarray], rows: np.ndarray) -> None:
+        self.matrices, self.rows = matrices, rows
+
+    def __getitem__(self, model: str) -> np.ndarray:
+        return self.matrices[model][self.rows]
+
+    def __iter__(self):
+        return iter(self.matrices)
+
+    def __len__(self) -> int:
+        return len(self.matrices)
+
+
 def chemistry_tables(
     unified: Mapping[str, np.ndarray | str | Path],
     atom_table: pd.DataFrame,
@@ -108,6 +126,7 @@ def chemistry_tables(
     max_order: int = DEFAULT_MAX_ORDER,
     random_state: int = 0,
     controls: Sequence[str] | None = None,
+    progress: Progress | None = None,
 ) -> ChemistryTables:
     """Element embeddings, group coherence, trajectories and cumulant gains, as tables.
 
@@ -129,6 +148,7 @@ def chemistry_tables(
     max_order : highest cumulant order of the structure features (8, as in Malosso et al.)
     controls : every untrained model (default ``[control]``): marked in the cumulant gain table and
         read against the trained models in ``cumulant_gain_control``
+    progress : optional :class:`~platonic.progress.Progress`: the cumulant gain's model-spaces
 
     Only the structures every analysed model embedded (finite in every unified and raw matrix)
     are used, for every model alike; ``rows_used``/``rows_total`` columns say how many atoms.
@@ -199,11 +219,11 @@ def chemistry_tables(
         raise NotApplicableError(f"the cumulant order gain fits on half the structures and needs at least 8 "
                                  f"embedded by every model; the sample has {n_structures}")
     fit_order = min(max_order, n_structures // 2)
-    gain = cumulant_gain_table({m: matrices[m][rows] for m in models}, offsets, fit_order, space="unified",
-                               controls=controls)
+    gain = cumulant_gain_table(RowsOf(matrices, rows), offsets, fit_order, space="unified", controls=controls,
+                               progress=progress)
     if raw_matrices:
-        raw_gain = cumulant_gain_table({m: raw_matrices[m][rows] for m in models}, offsets, fit_order, space="raw",
-                                       controls=controls)
+        raw_gain = cumulant_gain_table(RowsOf(raw_matrices, rows), offsets, fit_order, space="raw", controls=controls,
+                                       progress=progress)
         gain = pd.concat([gain, raw_gain], ignore_index=True)
     gain = gain.assign(**used, max_order_requested=max_order)
     gain_control = cumulant_gain_against_control(gain)

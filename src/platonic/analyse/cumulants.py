@@ -48,6 +48,7 @@ from platonic.validation import check_matrix
 from platonic.compare import global_reconstruction_error
 from platonic.compare.reconstruction import SPLIT_SEED, global_reconstruction_errors
 from platonic.errors import PlatonicError
+from platonic.progress import NullProgress, Progress
 
 
 class CumulantInputError(PlatonicError, ValueError):
@@ -241,12 +242,16 @@ def cumulant_gain_table(
     max_order: int = DEFAULT_MAX_ORDER,
     space: str = "unified",
     controls: Sequence[str] = (),
+    progress: Progress | None = None,
     **options,
 ) -> pd.DataFrame:
     """:func:`cumulant_order_gain` for every model; adds ``model``, ``space`` and ``control`` columns
-    (``control``: the model is one of ``controls``, the untrained models)."""
+    (``control``: the model is one of ``controls``, the untrained models). ``progress``: one step
+    per model (task ``cumulant gain (<space>)``)."""
     if not isinstance(embeddings, Mapping) or not embeddings:
         raise CumulantInputError("embeddings must be a non-empty mapping of model name -> (n_atoms, d) array")
+    progress = progress or NullProgress()
+    progress.start(f"cumulant gain ({space})", total=len(embeddings), unit="models")
     tables = []
     for model, X in embeddings.items():
         gain = cumulant_order_gain(X, offsets, max_order, **options)
@@ -254,6 +259,8 @@ def cumulant_gain_table(
         gain.insert(0, "space", space)
         gain.insert(0, "model", model)
         tables.append(gain)
+        progress.advance(1)
+    progress.finish()
     return pd.concat(tables, ignore_index=True)
 
 

@@ -118,6 +118,20 @@ class Ridge2FoldCV(RegressorMixin, BaseEstimator):
         return X @ self.coef_
 
 
+def _rmse_by_rank(Y: np.ndarray, basis: np.ndarray, coefficients: np.ndarray, ranks: list[int]) -> dict[int, float]:
+    """Mean over columns of the RMS residual of ``Y - basis[:, :m] @ coefficients[:m]``, for each m of
+    ``ranks``. The residual is updated from one rank to the next (one product over all the
+    directions in total, instead of one per rank); the values equal the direct ones to rounding."""
+    residual = np.array(Y, dtype=np.float64, copy=True)
+    done, found = 0, {}
+    for m in sorted(set(ranks)):
+        if m > done:
+            residual -= basis[:, done:m] @ coefficients[done:m]
+            done = m
+        found[m] = float(np.sqrt(np.mean(residual**2, axis=0)).mean())
+    return found
+
+
 class TwoFoldCutoffSolver:
     """The source side of :class:`Ridge2FoldCV`, factored once and solved for many targets.
 
@@ -125,8 +139,8 @@ class TwoFoldCutoffSolver:
     the fold projections) is computed here once; :meth:`solve` then costs a few products with Y.
     A model x model matrix of GFRE/GFRD reuses one solver per source model for every target
     (:class:`platonic.compare.global_fits.GlobalFits`); ``Ridge2FoldCV.fit`` runs through this
-    class too. Alphas that keep the same numbers of directions in both folds have the same CV
-    loss, which is computed once.
+    class too. Each fold's CV residual is computed once per number of kept directions, updated from
+    one number to the next (:func:`_rmse_by_rank`).
     """
 
     def __init__(self, X: np.ndarray, alphas: np.ndarray, random_state: int | None) -> None:
@@ -155,17 +169,13 @@ class TwoFoldCutoffSolver:
         """(coef of shape (n_features, n_targets), chosen alpha, CV loss per alpha) for a 2-D target Y."""
         fold_1, fold_2 = self.folds
         u_y_1, u_y_2 = self.svd_1[0].T @ Y[fold_1], self.svd_2[0].T @ Y[fold_2]
-        by_ranks: dict[tuple[int, int], float] = {}
-
-        def loss(cutoff: float) -> float:
-            ranks = m_1, m_2 = self._kept(self.svd_1[1], cutoff), self._kept(self.svd_2[1], cutoff)
-            if ranks not in by_ranks:
-                rmse_2 = np.sqrt(np.mean((Y[fold_2] - self.a_2[:, :m_1] @ u_y_1[:m_1]) ** 2, axis=0)).mean()
-                rmse_1 = np.sqrt(np.mean((Y[fold_1] - self.a_1[:, :m_2] @ u_y_2[:m_2]) ** 2, axis=0)).mean()
-                by_ranks[ranks] = float(0.5 * (rmse_1 + rmse_2))
-            return by_ranks[ranks]
-
-        losses = np.array([loss(alpha * self.largest) for alpha in self.alphas])
+        cutoffs = self.alphas * self.largest
+        # fold 2 is predicted from fold 1's first m_1 directions, fold 1 from fold 2's first m_2
+        m_1 = [self._kept(self.svd_1[1], c) for c in cutoffs]
+        m_2 = [self._kept(self.svd_2[1], c) for c in cutoffs]
+        rmse_2 = _rmse_by_rank(Y[fold_2], self.a_2, u_y_1, m_1)
+        rmse_1 = _rmse_by_rank(Y[fold_1], self.a_1, u_y_2, m_2)
+        losses = np.array([0.5 * (rmse_1[b] + rmse_2[a]) for a, b in zip(m_1, m_2)])
         best = int(np.argmin(losses))
         if self._svd_all is None:
             self._svd_all = np.linalg.svd(self.X, full_matrices=False)

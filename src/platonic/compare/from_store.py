@@ -32,6 +32,7 @@ from .intrinsic import twonn_stability
 from .knn import choose_query_rows, knn_indices, l2_normalise_rows, neighbourhood_agreement
 from .matrix import ASYMMETRIC_METRICS, SYMMETRIC_METRICS, heatmap, metric_matrix
 from platonic.plotting import subplots
+from platonic.progress import NullProgress, Progress
 from platonic.validation import check_seed, seed_alias
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ def compare_store(
     ot_stratify: str | None = "element",
     centred: bool = False,
     exclude_same_structure: bool = False,
+    progress: Progress | None = None,
     **options,
 ) -> pd.DataFrame:
     """Run :func:`metric_matrix` over the store's models in each space; returns one tidy table.
@@ -69,7 +71,8 @@ def compare_store(
     ``ot_stratify``: atom-table column whose labels stratify the OT subsamples (default: element,
     so every element keeps its share of the sample) and LFRE's test atoms (every element
     represented, :func:`~platonic.compare.reconstruction.lfre_test_rows`); None for uniform draws.
-    ``centred``, ``exclude_same_structure``: see the module docstring.
+    ``centred``, ``exclude_same_structure``: see the module docstring. ``progress``: reports each
+    space's steps (:func:`metric_matrix`).
     ``options`` go to :func:`metric_matrix` (k, mknn_score, n_queries, ot_n_samples, ot_repeats,
     n_permutations, ...).
     """
@@ -102,7 +105,7 @@ def compare_store(
             raise ValueError(f"unknown space {space!r}; choose raw or unified")
         centred_space = CENTRED_SPACE if centred and space == "unified" else None
         table = metric_matrix(arrays, chosen, space=space, random_state=random_state, centred_space=centred_space,
-                              neighbour_lists=neighbour_lists, **options)
+                              neighbour_lists=neighbour_lists, progress=progress, **options)
         table["rows_available"] = int(valid.sum())
         table["rows_used"] = int(rows.size)
         tables.append(table)
@@ -169,14 +172,16 @@ def unified_geometry_table(store, unified: dict[str, Path], models: Sequence[str
 @seed_alias
 def intrinsic_dimensions(store, unified: dict[str, Path] | None, models: Sequence[str], spaces: Sequence[str],
                          n_atoms: int = 20000, random_state: int = 0, relative_tol: float = 1e-4,
-                         symmetry_dedup: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+                         symmetry_dedup: bool = True, progress: Progress | None = None
+                         ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """TwoNN per model and space with its stability check (:func:`twonn_stability`).
 
     On one seeded subsample of the common rows; with ``symmetry_dedup`` one atom per spglib
     equivalence class (structure, ``equivalent_class``) is kept first, so symmetry-equivalent atoms
     cannot supply zero neighbour distances. Returns (summary, curve): one row per model and space
     (``dimension`` NaN and ``verdict`` "no stable estimate: ..." unless the estimate plateaus over
-    the merge tolerances and subsample sizes), and the curves behind it.
+    the merge tolerances and subsample sizes), and the curves behind it. ``progress``: one step per
+    model and space.
     """
     random_state = check_seed(random_state, "random_state", MetricInputError)  # written in the results
     raw = {m: store.load(m) for m in models}
@@ -189,6 +194,8 @@ def intrinsic_dimensions(store, unified: dict[str, Path] | None, models: Sequenc
         equivalent = atoms["equivalent_class"].to_numpy()[rows].astype(np.int64)
         classes = structure * (int(equivalent.max()) + 1) + equivalent
     records, curves = [], []
+    progress = progress or NullProgress()
+    progress.start("intrinsic dimension", total=len(spaces) * len(models), unit="model-spaces")
     for space in spaces:
         for m in models:
             X = raw[m][rows] if space == "raw" else np.load(unified[m], mmap_mode="r")[rows]
@@ -197,6 +204,8 @@ def intrinsic_dimensions(store, unified: dict[str, Path] | None, models: Sequenc
             records.append({"model": m, "space": space, **summary, "n_atoms": int(rows.size), "seed": random_state,
                             "dedup": "one atom per spglib class" if symmetry_dedup else "none"})
             curves += [{"model": m, "space": space, **row} for row in curve]
+            progress.advance(1)
+    progress.finish()
     return pd.DataFrame(records), pd.DataFrame(curves)
 
 

@@ -20,6 +20,15 @@ atoms of an invariant model are exactly such points), so points closer than
 connected group of such points keeps one representative. How many were removed is
 returned with the estimate. Neighbour search is exact: a ball tree for the merge radius,
 brute force for the two nearest neighbours, with distances recomputed from differences.
+
+:func:`twonn_stability` refits on many subsets of one cloud (merge tolerances, random subsamples).
+It searches the cloud once (:class:`NeighbourLists`: every row's ``m`` nearest rows, distances
+recomputed from differences) and answers each refit from those lists: the merge graph from the
+candidate pairs within the tolerance, the two nearest kept rows from the first kept candidates.
+A row whose list cannot answer exactly (``m`` rows within the largest tolerance, or fewer than
+two kept rows among its candidates) is searched against the whole subset instead, so every fit
+equals :func:`two_nn_dimension` on that subset (representatives of merged groups included: the
+first row in the subset's order).
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.neighbors import NearestNeighbors
 
@@ -85,6 +95,12 @@ def two_nn_dimension(X: np.ndarray, dedup_tol: float = 1e-8, discard_fraction: f
     # from differences, as the search's expanded form is imprecise for close pairs.
     r1 = np.linalg.norm(points[neighbours[:, 1]] - points, axis=1)
     r2 = np.linalg.norm(points[neighbours[:, 2]] - points, axis=1)
+    dimension, n_fitted = _fit_ratios(r1, r2, discard_fraction)
+    return TwoNNResult(dimension=dimension, n_duplicates=int(n_duplicates), n_fitted=n_fitted)
+
+
+def _fit_ratios(r1: np.ndarray, r2: np.ndarray, discard_fraction: float) -> tuple[float, int]:
+    """The TwoNN slope from the first and second neighbour distances (module docstring)."""
     ratios = np.sort(r2 / r1)
     n = ratios.size
     n_fitted = int(np.floor(n * (1.0 - discard_fraction)))
@@ -92,8 +108,78 @@ def two_nn_dimension(X: np.ndarray, dedup_tol: float = 1e-8, discard_fraction: f
         raise MetricInputError(f"only {n_fitted} points left to fit after discarding the top {discard_fraction:.0%}")
     log_ratio = np.log(ratios[:n_fitted])
     log_survival = -np.log(1.0 - np.arange(1, n_fitted + 1) / n)
-    dimension = float(log_ratio @ log_survival / (log_ratio @ log_ratio))
-    return TwoNNResult(dimension=dimension, n_duplicates=int(n_duplicates), n_fitted=n_fitted)
+    return float(log_ratio @ log_survival / (log_ratio @ log_ratio)), n_fitted
+
+
+class NeighbourLists:
+    """Every row's ``m`` nearest rows of ``X`` (itself included), by distances from differences.
+
+    Searched once (brute force, then re-sorted by the exact distances); :meth:`two_nn` then
+    answers :func:`two_nn_dimension` for any ordered subset of the rows and any merge tolerance
+    up to ``max_tol`` (module docstring).
+    """
+
+    def __init__(self, X: np.ndarray, max_tol: float, m: int = 32, block: int = 2048):
+        self.points = X
+        n = X.shape[0]
+        self.max_tol = float(max_tol)
+        candidates = nearest_rows(X, X, min(m, n))
+        distances = np.empty(candidates.shape)
+        for start in range(0, n, block):
+            part = slice(start, start + block)
+            distances[part] = np.linalg.norm(X[candidates[part]] - X[part, None, :], axis=2)
+        order = np.argsort(distances, axis=1, kind="stable")
+        self.candidates = np.take_along_axis(candidates, order, axis=1)
+        self.distances = np.take_along_axis(distances, order, axis=1)
+        # A list whose farthest row lies within the largest tolerance may miss rows within it; the
+        # slack covers the search's rounding (~1e-8 of the row norms in float64) at its boundary.
+        slack = 1e-6 * float(np.sqrt((X**2).sum(axis=1).max()))
+        self.complete = (self.distances[:, -1] > self.max_tol + slack) | (candidates.shape[1] == n)
+
+    def _exact(self, row: int, among: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(self.points[among] - self.points[row], axis=1)
+
+    def merge(self, rows: np.ndarray, tol: float) -> np.ndarray:
+        """The rows kept by :func:`deduplicate_rows` on ``X[rows]`` (first of each group in ``rows``' order)."""
+        if tol > self.max_tol:
+            raise MetricInputError(f"tolerance {tol} above the lists' largest {self.max_tol}")
+        n = self.points.shape[0]
+        position = np.full(n, -1)
+        position[rows] = np.arange(rows.size)
+        near = (self.distances[rows] <= tol) & (position[self.candidates[rows]] >= 0)
+        source, target = rows[np.nonzero(near)[0]], self.candidates[rows][near]
+        extra_source, extra_target = [], []
+        for row in rows[~self.complete[rows]]:
+            within = rows[self._exact(row, rows) <= tol]
+            extra_source.append(np.full(within.size, row))
+            extra_target.append(within)
+        if extra_source:
+            source = np.concatenate([source, *extra_source])
+            target = np.concatenate([target, *extra_target])
+        graph = coo_matrix((np.ones(source.size), (position[source], position[target])), shape=(rows.size, rows.size))
+        _, labels = connected_components(graph, directed=False)
+        _, first = np.unique(labels, return_index=True)
+        return rows[np.sort(first)]
+
+    def two_nn(self, rows: np.ndarray, tol: float, discard_fraction: float = 0.1) -> TwoNNResult:
+        """:func:`two_nn_dimension` of ``X[rows]`` with ``dedup_tol=tol``."""
+        kept = self.merge(rows, tol)
+        if kept.size < 3:
+            raise MetricInputError(f"only {kept.size} distinct rows left after removing duplicates: need at least 3")
+        is_kept = np.zeros(self.points.shape[0], dtype=bool)
+        is_kept[kept] = True
+        candidates, distances = self.candidates[kept], self.distances[kept]
+        usable = is_kept[candidates] & (candidates != kept[:, None])
+        # the first two usable candidates of every row, in distance order
+        first_two = np.argsort(~usable, axis=1, kind="stable")[:, :2]
+        found = np.take_along_axis(usable, first_two, axis=1).all(axis=1)
+        r = np.take_along_axis(distances, first_two, axis=1)
+        for i in np.flatnonzero(~found):
+            others = kept[kept != kept[i]]
+            d = self._exact(kept[i], others)
+            r[i] = np.sort(np.partition(d, 1)[:2])
+        dimension, n_fitted = _fit_ratios(r[:, 0], r[:, 1], discard_fraction)
+        return TwoNNResult(dimension=dimension, n_duplicates=int(rows.size - kept.size), n_fitted=n_fitted)
 
 
 #: relative merge tolerances of the sweep (x the RMS row norm): float noise up to 1e-3
@@ -151,9 +237,12 @@ def twonn_stability(
     curve: list[dict[str, float]] = []
     on_all_rows: dict[float, TwoNNResult] = {}  # the full-sample fit at one tolerance serves the sweep and the curve
 
+    lists = NeighbourLists(points, max_tol=max([*tolerances, reference_tolerance]) * scale)
+    every_row = np.arange(points.shape[0])
+
     def fit_all_rows(tol: float) -> TwoNNResult:
         if tol not in on_all_rows:
-            on_all_rows[tol] = two_nn_dimension(points, dedup_tol=tol * scale)
+            on_all_rows[tol] = lists.two_nn(every_row, tol * scale)
         return on_all_rows[tol]
 
     for tol in tolerances:
@@ -169,10 +258,10 @@ def twonn_stability(
         for draw in range(draws):
             size = max(3, int(round(fraction * points.shape[0])))
             if fraction >= 1.0:
-                rows, result = np.arange(points.shape[0]), fit_all_rows(reference_tolerance)
+                rows, result = every_row, fit_all_rows(reference_tolerance)
             else:
                 rows = rng.choice(points.shape[0], size, replace=False)
-                result = two_nn_dimension(points[rows], dedup_tol=reference_tolerance * scale)
+                result = lists.two_nn(rows, reference_tolerance * scale)
             values.append(result.dimension)
             curve.append({"kind": "subsample", "relative_tol": reference_tolerance, "fraction": fraction, "draw": draw,
                           "dimension": result.dimension, "n_points": rows.size - result.n_duplicates})

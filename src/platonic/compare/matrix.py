@@ -53,6 +53,7 @@ from .nulls import mean_and_spread, mknn_null, moment_null, query_preserving_per
 from .superscore import super_score
 from ._validation import MetricInputError, check_matrix, check_positive_int
 from platonic.plotting import subplots
+from platonic.progress import NullProgress, Progress
 from platonic.validation import check_seed, seed_alias
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ def metric_matrix(
     mknn_groups: np.ndarray | None = None,
     centred_space: str | None = None,
     neighbour_lists: dict[tuple[str, str], np.ndarray] | None = None,
+    progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Every requested metric for every pair of models (see module docstring).
 
@@ -132,6 +134,8 @@ def metric_matrix(
         (space, model), for a caller that needs the same lists again (the self-mKNN of
         :func:`platonic.compare.from_store.compare_store`); a k-NN search over all rows is
         the costliest per-model step at full MP-20 size
+    progress : optional :class:`~platonic.progress.Progress`; one task ``metrics (<space>)`` whose
+        steps are the per-model k-NN searches, the pairs and the reconstruction sources
 
     Returns
     -------
@@ -172,6 +176,11 @@ def metric_matrix(
             records.append(dict(model_a=first, model_b=second, metric=metric, value=value, std=std, n=n, seed=used_seed,
                                 space=where, detail=detail, null_mean=null[0], null_std=null[1]))
 
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + (0 if include_diagonal else 1):]]
+    reconstructing = bool(wanted & set(ASYMMETRIC_METRICS))
+    progress = progress or NullProgress()
+    progress.start(f"metrics ({space})", total=len(names) * ("mknn" in wanted) + len(pairs) + len(names) * reconstructing,
+                   unit="steps")
     # Per-model precomputation, done once.
     moments: dict[str, CentredStats | LinearKernelStats] = {}
     if wanted & {"procrustes", "cka"}:
@@ -188,6 +197,7 @@ def metric_matrix(
             if centred_space:
                 neighbours[(centred_space, name)] = knn_indices(l2_normalise_rows(array - means[name]), k, queries,
                                                                 mknn_groups)
+            progress.advance(1)
     mknn_detail = f"{mknn_score}, k={k}" + (", same-structure neighbours excluded" if mknn_groups is not None else "")
     permutations = (query_preserving_permutations(n_atoms, queries, n_permutations, seed) if n_permutations else [])
     null_seed = seed if n_permutations else None
@@ -195,7 +205,6 @@ def metric_matrix(
                    for r in range(check_positive_int(ot_repeats, "ot_repeats"))] if "ot" in wanted else [])
     ot_seed = seed if ot_samples and ot_samples[0].size < n_atoms else None
 
-    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + (0 if include_diagonal else 1):]]
     for a, b in pairs:
         logger.info("symmetric metrics %s - %s", a, b)
         A, B = models[a], models[b]
@@ -244,10 +253,12 @@ def metric_matrix(
                 add(a, b, "superscore", super_score(procrustes_value, mknn_value, ot_values[where]), int(queries.size),
                     query_seed, f"mknn={mknn_detail}; ot reg={ot_reg}, n={ot_samples[0].size} x {len(ot_samples)}",
                     null=_null(super_draws), where=where)
+        progress.advance(1)
 
-    if wanted & set(ASYMMETRIC_METRICS):
+    if reconstructing:
         records += _reconstruction_records(models, wanted, space, lfre_n_local_points, lfre_n_test, seed,
-                                           include_diagonal, lfre_strata, lfre_n_jobs)
+                                           include_diagonal, lfre_strata, lfre_n_jobs, progress)
+    progress.finish()
     table = pd.DataFrame.from_records(records, columns=COLUMNS)
     return table.astype({"n": "int64", "seed": "Int64"})
 
@@ -317,6 +328,7 @@ def _reconstruction_records(
     include_diagonal: bool,
     lfre_strata: np.ndarray | None = None,
     lfre_n_jobs: int | None = -1,
+    progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     n_atoms = next(iter(models.values())).shape[0]
     train, test = default_split(n_atoms)
@@ -335,7 +347,12 @@ def _reconstruction_records(
     lfre_test_scaled: dict[str, np.ndarray] = {}
 
     def scaled(name: str, rows: np.ndarray) -> np.ndarray:
-        return scalers[name].transform(models[name][rows])
+        # the scaler's own arithmetic, without re-validating rows _check_embeddings has checked
+        # (at full MP-20 size that check and its float64 copy were a tenth of the reconstruction time)
+        scaler = scalers[name]
+        out = np.subtract(models[name][rows], scaler.mean_)
+        out /= scaler.scale_
+        return out
 
     for a in models:
         X_train = scaled(a, train)
@@ -372,6 +389,8 @@ def _reconstruction_records(
                     logger.warning("LFRE %s -> %s (%s space) = %.3g: %s", a, b, space, value, lfre_above_one(errors))
                 records.append(dict(common, metric="lfre", value=value, n=lfre_test.size, seed=lfre_seed,
                                     detail=detail))
+        if progress is not None:
+            progress.advance(1)
     return records
 
 

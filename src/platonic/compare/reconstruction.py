@@ -56,7 +56,7 @@ percentile beside every LFRE and flags values above 1 (:func:`lfre_above_one`).
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from joblib import effective_n_jobs
@@ -248,7 +248,7 @@ global_reconstruction_distortion = _root_mean_square_of(
 
 def global_reconstruction_errors(
     X: np.ndarray,
-    targets: list[np.ndarray],
+    targets: Iterable[np.ndarray],
     test_idx: np.ndarray | None = None,
     train_idx: np.ndarray | None = None,
 ) -> list[float]:
@@ -256,7 +256,8 @@ def global_reconstruction_errors(
 
     Each value equals :func:`global_reconstruction_error` (to rounding); the fit's dependence on X alone (the
     fold split and SVDs) is computed once for all targets
-    (:class:`~platonic.compare.global_fits.GlobalFits`).
+    (:class:`~platonic.compare.global_fits.GlobalFits`). ``targets`` may be a generator, so that only
+    one target is held at a time.
     """
     fits = None
     values = []

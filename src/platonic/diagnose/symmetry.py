@@ -32,6 +32,7 @@ import spglib
 from ase import Atoms
 
 from platonic.errors import NotApplicableError
+from platonic.progress import NullProgress, Progress
 
 DEFAULT_SYMPRECS: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 DEFAULT_TOP = 6
@@ -69,15 +70,17 @@ def tightest_stable(spacegroups: Sequence[int]) -> tuple[int, bool]:
     return len(groups) - 1, False
 
 
-def symmetry_sweep(structures: Sequence[Atoms], symprecs: Sequence[float] = DEFAULT_SYMPRECS
-                   ) -> tuple[pd.DataFrame, np.ndarray]:
+def symmetry_sweep(structures: Sequence[Atoms], symprecs: Sequence[float] = DEFAULT_SYMPRECS,
+                   progress: Progress | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """The ground truth of every structure by the rule of the module docstring.
 
     Returns
     -------
     per_structure : DataFrame, one row per structure: ``structure_index, symprec`` (the chosen
-        tolerance), ``spacegroup_number``, ``stable``, ``sweep`` (the space groups at every
-        tolerance, ``"221>221>99>..."`` read from tight to loose is ascending tolerance).
+        tolerance), ``spacegroup_number``, ``stable``, ``sweep`` (the space groups at the
+        tolerances analysed, tight to loose: ``"99>221>221"``; the sweep stops at the first two
+        that agree, as looser ones cannot change the choice: about 2 spglib calls per MP-20
+        structure instead of 5).
     equivalent_class : (n_atoms,) int array, spglib's ``equivalent_atoms`` at each structure's
         chosen tolerance, structure after structure.
     """
@@ -86,20 +89,28 @@ def symmetry_sweep(structures: Sequence[Atoms], symprecs: Sequence[float] = DEFA
             or not (np.diff(tolerances) > 0).all():
         raise ValueError(f"symprecs must be positive and strictly ascending, got {list(symprecs)}")
     rows, classes = [], []
+    progress = progress or NullProgress()
+    progress.start("symmetry sweep", total=len(structures), unit="structures")
     for index, atoms in enumerate(structures):
-        analyses = [_analyse(atoms, float(tolerance)) for tolerance in tolerances]
+        analyses = []
+        for tolerance in tolerances:  # looser tolerances cannot change the choice once a pair agrees
+            analyses.append(_analyse(atoms, float(tolerance)))
+            if len(analyses) >= 2 and analyses[-1][0] == analyses[-2][0]:
+                break
         chosen, stable = tightest_stable([group for group, _ in analyses])
         rows.append({"structure_index": index, "symprec": float(tolerances[chosen]),
                      "spacegroup_number": analyses[chosen][0], "stable": stable,
                      "sweep": ">".join(str(group) for group, _ in analyses)})
         classes.append(analyses[chosen][1])
+        progress.advance(1)
+    progress.finish()
     if not rows:
         raise ValueError("no structures to analyse")
     return pd.DataFrame(rows), np.concatenate(classes)
 
 
 def ground_truth_table(atom_table: pd.DataFrame, structures: Sequence[Atoms] | None,
-                       symprecs: Sequence[float] = DEFAULT_SYMPRECS) -> pd.DataFrame:
+                       symprecs: Sequence[float] = DEFAULT_SYMPRECS, progress: Progress | None = None) -> pd.DataFrame:
     """The atom table with ``spacegroup_number`` and ``equivalent_class`` at each structure's tightest
     stable tolerance (``structures`` in atom-table order), plus ``symprec``, ``stable``,
     ``spacegroup_number_loose`` (the table's own label) and ``ground_truth`` (how it was found).
@@ -117,7 +128,7 @@ def ground_truth_table(atom_table: pd.DataFrame, structures: Sequence[Atoms] | N
     sizes = table.groupby("structure_index", sort=True).size().to_numpy()
     if len(structures) != len(sizes) or not np.array_equal(sizes, [len(atoms) for atoms in structures]):
         raise ValueError(f"the structures ({len(structures)}) do not match the atom table ({len(sizes)} structures)")
-    per_structure, classes = symmetry_sweep(structures, symprecs)
+    per_structure, classes = symmetry_sweep(structures, symprecs, progress)
     code = table["structure_index"].to_numpy()
     order = np.searchsorted(np.unique(code), code)
     table["spacegroup_number"] = per_structure["spacegroup_number"].to_numpy()[order]

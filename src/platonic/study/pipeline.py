@@ -207,7 +207,7 @@ def _analysis_stages(config: StudyConfig, store, dataset, models: list[str], res
                                        n_queries=c["mknn_queries"] or None, ot_n_samples=c["ot_samples"],
                                        ot_repeats=c["ot_repeats"], lfre_n_test=c["lfre_atoms"],
                                        n_permutations=c["permutations"], centred=c["centred"],
-                                       exclude_same_structure=c["exclude_same_structure"])
+                                       exclude_same_structure=c["exclude_same_structure"], progress=progress)
         for warning in written.get("degenerate", []):
             log(f"compare: {warning}", stage="compare", status="warning")
         table = written["metrics"]
@@ -220,7 +220,7 @@ def _analysis_stages(config: StudyConfig, store, dataset, models: list[str], res
         def analyse_work(skipped: dict[str, str]) -> str:
             written = stages.analyse_stage(store, models, an["reference"], an["chemistry"], an["arithmetic"],
                                            seed=an["seed"], device=device, skipped=skipped, maps=an["maps"],
-                                           norms=an["norms"], loaded=loaded)
+                                           norms=an["norms"], loaded=loaded, progress=progress)
             return f"{len(written)} tables and figures in {results / 'analyse'}"
 
         runner.run("analyse", analyse_key, [results / "analyse"], analyse_work)
@@ -234,7 +234,7 @@ def _analysis_stages(config: StudyConfig, store, dataset, models: list[str], res
                                           "equivariance_min_structures")}
             # each diagnostic that does not apply (no control, no fine-tuning pair, ...) records its reason
             written = stages.diagnose_stage(store, models, device=device, dataset=dataset, skipped=skipped,
-                                            loaded=loaded, **options)
+                                            loaded=loaded, progress=progress, **options)
             return f"{len(written)} tables and figures in {results / 'diagnose'}"
 
         runner.run("diagnose", diagnose_key, [results / "diagnose"], diagnose_work)

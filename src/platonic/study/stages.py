@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from platonic.errors import NotApplicableError, PlatonicError
+from platonic.progress import NullProgress
 from platonic.results import Analyse, Results
 
 #: Atoms an element needs to get an element mean in the chemistry analyses.
@@ -104,9 +105,9 @@ def project_stage(store, models: Sequence[str] | None = None) -> dict[str, Path]
 
 
 def compare_stage(store, models: Sequence[str], metrics: Sequence[str], spaces: Sequence[str], seed: int = 0,
-                  twonn_atoms: int = 20000, **options) -> dict[str, object]:
+                  twonn_atoms: int = 20000, progress=None, **options) -> dict[str, object]:
     """Metric matrices (+ heatmaps), the unified-space geometry (offset, degeneracy) and the TwoNN
-    tables; ``options`` go to ``compare_store``. ``written["degenerate"]`` lists one warning line
+    tables; ``options`` go to ``compare_store``; ``progress`` reports their steps. ``written["degenerate"]`` lists one warning line
     per model whose unified space is degenerate."""
     from platonic.compare.from_store import compare_store, heatmap_figures, intrinsic_dimensions, unified_geometry_table
     from platonic.study.writers import write_heatmaps
@@ -117,7 +118,7 @@ def compare_stage(store, models: Sequence[str], metrics: Sequence[str], spaces: 
     if "unified" in spaces and not all(p.exists() for p in unified.values()):
         raise StageOrderError(f"no unified matrices in {results.unified} for every model: "
                               "run `platonic anchors` and `platonic project` first")
-    table = compare_store(store, unified, models, metrics, spaces, random_state=seed, **options)
+    table = compare_store(store, unified, models, metrics, spaces, random_state=seed, progress=progress, **options)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(results.metrics, index=False)
     table.to_parquet(results.metrics_parquet, index=False)
@@ -130,7 +131,8 @@ def compare_stage(store, models: Sequence[str], metrics: Sequence[str], spaces: 
                                  "intrinsic dimension of this model measure noise"
                                  for row in geometry.itertuples() if row.degenerate]
     if twonn_atoms:
-        dims, curve = intrinsic_dimensions(store, unified, models, spaces, n_atoms=twonn_atoms, random_state=seed)
+        dims, curve = intrinsic_dimensions(store, unified, models, spaces, n_atoms=twonn_atoms, random_state=seed,
+                                           progress=progress)
         dims.to_csv(results.intrinsic_dimension, index=False)
         curve.to_csv(results.intrinsic_dimension_curve, index=False)
         written["intrinsic_dimension"] = dims
@@ -150,13 +152,13 @@ def control_models(store, models: Sequence[str]) -> list[str]:
 
 def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool = True, arithmetic: bool = True,
                   seed: int = 0, device: str = "cpu", skipped: dict[str, str] | None = None, maps: bool = False,
-                  norms: bool = False, loaded=None) -> dict[str, Path]:
+                  norms: bool = False, loaded=None, progress=None) -> dict[str, Path]:
     """Chemistry (element maps, coherence, trajectories, cumulants) and embedding arithmetic, into
     ``results/analyse/``; ``maps``: anchors on the reference map, unified maps vs K and their
     diversity (:mod:`platonic.analyse.unified_maps`); ``norms``: norm scaling across materials
     (:mod:`platonic.analyse.norm_scaling`). ``skipped``: see the module docstring. ``loaded``: the
     :class:`~platonic.models.cache.LoadedModels` the study's stages share (the arithmetic runs the
-    models)."""
+    models). ``progress``: one step per analysis, with the cumulant gain's models inside."""
     from platonic.analyse.arithmetic import UnifiedSpace, arithmetic_tables
     from platonic.analyse.chemistry import chemistry_tables
     from platonic.anchors.from_store import load_anchors
@@ -173,16 +175,19 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
     out.mkdir(parents=True, exist_ok=True)  # also when every analysis is skipped: the stage's output
     controls = control_models(store, models)
     written: dict[str, Path] = {}
+    progress = progress or NullProgress()
+    progress.start("analyse", total=chemistry + arithmetic + maps + norms, unit="analyses")
     if chemistry:
         def chemistry_work() -> dict:
             _check_elements(store.atom_table())
             tables = chemistry_tables(unified_paths(store, models), store.atom_table(),
                                       raw={m: store.load(m) for m in models}, models=models, reference=reference,
                                       control=controls[0] if controls else None, controls=controls, random_state=seed,
-                                      min_atoms=CHEMISTRY_MIN_ATOMS)
+                                      min_atoms=CHEMISTRY_MIN_ATOMS, progress=progress)
             return writers.write_chemistry(tables, out)
 
         written |= _applicable("chemistry", skipped, chemistry_work)
+        progress.advance(1)
     if arithmetic:
         def arithmetic_work() -> dict:
             run = runnable_models(models, "arithmetic", store, required=[reference], skipped=skipped)  # not imported ones
@@ -193,16 +198,20 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
             return tables | arithmetic_null_stage(store, space, run, reference, out, seed)
 
         written |= _applicable("arithmetic", skipped, arithmetic_work)
+        progress.advance(1)
     if maps:
         from platonic.analyse.unified_maps import maps_tables
 
         written |= writers.write_maps(maps_tables(store, models, load_anchors(results.anchors), random_state=seed,
                                                   sweep_anchors=results.k_sweep_anchors), out)
+        progress.advance(1)
     if norms:
         from platonic.analyse.norm_scaling import norm_scaling_tables
 
         written |= writers.write_norm_scaling(norm_scaling_tables(store, unified_paths(store, models), models,
                                                                   reference), out)
+        progress.advance(1)
+    progress.finish()
     return written
 
 
@@ -242,7 +251,7 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
                    rotation: bool = True, rotations: int = 10, drift: bool = True, dimers: bool = True,
                    atypical: bool = True, top: int = 20, seed: int = 0, device: str = "cpu", dataset=None,
                    equivariance_groups: int = 6, equivariance_min_structures: int = 2,
-                   skipped: dict[str, str] | None = None, loaded=None) -> dict[str, Path]:
+                   skipped: dict[str, str] | None = None, loaded=None, progress=None) -> dict[str, Path]:
     """The diagnostics, into ``results/diagnose/``; ``control`` reads the chemistry and compare tables.
 
     The rotation diagnostic and the dimer curves run the models: both take them from ``loaded``
@@ -252,7 +261,7 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
     ``dataset`` (the store's structures) gives equivariance its symprec-sweep ground truth; without
     it the atom table's labels are used. ``equivariance_groups`` (0: all) and
     ``equivariance_min_structures`` choose the space groups scored among those present.
-    ``skipped``: see the module docstring."""
+    ``skipped``: see the module docstring. ``progress``: one step per diagnostic."""
     from platonic.anchors.from_store import load_anchors
     from platonic.diagnose.atypical import atypical_tables
     from platonic.diagnose.drift import DEFAULT_DRIFT_PAIRS, drift_tables
@@ -269,16 +278,21 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
     out.mkdir(parents=True, exist_ok=True)  # also when every diagnostic is skipped: the stage's output
     unified = unified_paths(store, models)
     written: dict[str, Path] = {}
+    progress = progress or NullProgress()
+    progress.start("diagnose", total=control + equivariance + rotation + drift + atypical, unit="diagnostics")
     if control:
         written |= _applicable("control", skipped, lambda: control_stage(store, models, out))
+        progress.advance(1)
     if equivariance:
         def equivariance_work() -> dict:
             tables = equivariance_tables(store, unified, models,
                                          structures=None if dataset is None else dataset.structures,
-                                         top=equivariance_groups or None, min_structures=equivariance_min_structures)
+                                         top=equivariance_groups or None, min_structures=equivariance_min_structures,
+                                         progress=progress)
             return {f"equivariance_{k}": v for k, v in writers.write_equivariance(tables, out).items()}
 
         written |= _applicable("equivariance", skipped, equivariance_work)
+        progress.advance(1)
     if rotation:
         def rotation_work() -> dict:
             tables = rotation_tables(models, n_rotations=rotations, random_state=seed, store=store,
@@ -287,6 +301,7 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
             return {f"rotation_{k}": v for k, v in writers.write_rotation(tables, out).items()}
 
         written |= _applicable("rotation", skipped, rotation_work)
+        progress.advance(1)
     if drift:
         def drift_work() -> dict:
             pairs = [pair for pair in DEFAULT_DRIFT_PAIRS if set(pair) <= set(models)]
@@ -298,6 +313,7 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
                                                     device=device, skipped=skipped, loaded=loaded), out)
 
         written |= _applicable("drift", skipped, drift_work)
+        progress.advance(1)
     if atypical:
         def atypical_work() -> dict:
             trained = [m for m in models if m not in control_models(store, models)]
@@ -307,6 +323,8 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
             return writers.write_atypical(atypical_tables(store, unified, models, top=top), out)
 
         written |= _applicable("atypical", skipped, atypical_work)
+        progress.advance(1)
+    progress.finish()
     return written
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from ase.data import atomic_numbers
 
-from platonic.compare import global_reconstruction_error
+from platonic.compare.reconstruction import global_reconstruction_errors
 
 from ._checks import NORM_QUANTILES, DriftInputError, _check_matrix, _check_pair, _element_groups
 from platonic.validation import seed_alias
@@ -181,15 +181,16 @@ def pair_reconstruction(
     directions = [(pre, fine_tuned, "pre->ft"), (fine_tuned, pre, "ft->pre")]
     for reference in references:
         directions += [(reference, fine_tuned, "reference->ft"), (fine_tuned, reference, "ft->reference")]
+    # One factorisation per source serves all its targets (the fine-tuned model is the source of
+    # 1 + len(references) of them); the targets are sliced one at a time to bound memory.
+    values: dict[tuple[str, str], float] = {}
+    for source in dict.fromkeys(s for s, _, _ in directions):
+        targets = [t for s, t, _ in directions if s == source]
+        errors = global_reconstruction_errors(arrays[source][rows], (arrays[t][rows] for t in targets))
+        values.update(zip(((source, t) for t in targets), errors))
     return pd.DataFrame(
         [
-            {
-                "source": source,
-                "target": target,
-                "role": role,
-                "gfre": global_reconstruction_error(arrays[source][rows], arrays[target][rows]),
-                "n_atoms": int(rows.size),
-            }
+            {"source": source, "target": target, "role": role, "gfre": values[source, target], "n_atoms": int(rows.size)}
             for source, target, role in directions
         ]
     )

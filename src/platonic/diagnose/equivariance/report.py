@@ -18,6 +18,7 @@ from platonic.diagnose.symmetry import (
     select_spacegroups,
 )
 from platonic.errors import NotApplicableError
+from platonic.progress import Progress
 from .by_spacegroup import plot_two_nn, spacegroup_counts, summarise_two_nn, two_nn_by_spacegroup
 from .two_nn import DEFAULT_TOLERANCES, EquivarianceInputError, _check_spacegroup
 
@@ -40,6 +41,7 @@ def equivariance_tables(
     min_structures: int = DEFAULT_MIN_STRUCTURES,
     tolerances: Sequence[float] = DEFAULT_TOLERANCES,
     tolerance_mode: str = "relative",
+    progress: Progress | None = None,
 ) -> "EquivarianceTables":
     """The two-NN equivariance diagnostic on a store, as tables (:class:`EquivarianceTables`).
 
@@ -62,6 +64,8 @@ def equivariance_tables(
         :class:`~platonic.errors.NotApplicableError` says why (a study records it as skipped).
     tolerances, tolerance_mode
         As in :func:`two_nn_by_spacegroup`.
+    progress
+        Optional :class:`~platonic.progress.Progress` for the symmetry sweep (one step per structure).
 
     Returns
     -------
@@ -80,7 +84,7 @@ def equivariance_tables(
         absent = sorted(set(models) - set(unified))
         if absent:
             raise EquivarianceInputError(f"models {absent} have no unified matrix; given: {sorted(unified)}")
-    atom_table = ground_truth_table(store.atom_table(), structures, symprecs)
+    atom_table = ground_truth_table(store.atom_table(), structures, symprecs, progress=progress)
     ground_truth = atom_table.groupby("structure_index", sort=True).agg(
         structure_id=("structure_id", "first"), formula=("formula", "first"),
         spacegroup_number_loose=("spacegroup_number_loose", "first"), spacegroup_number=("spacegroup_number", "first"),
