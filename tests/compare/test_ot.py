@@ -3,7 +3,7 @@ import ot
 import pytest
 
 from platonic.compare import MetricInputError, entropic_ot, score_ot, score_ot_details
-from platonic.compare.ot import _symmetric_entropic_ot_from_cost
+from platonic.compare.ot import _Sinkhorn
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_symmetric_solver_agrees_with_pot(clouds):
     A, _ = clouds
     cost = ot.dist(A, A)
     eps = 0.1 * cost.mean()
-    ours = _symmetric_entropic_ot_from_cost(cost, eps, 10_000, 1e-12, 1e-9)
+    ours = _Sinkhorn(num_iter_max=10_000, stop_threshold=1e-12, marginal_tolerance=1e-9).symmetric(cost, eps)
     assert ours == pytest.approx(entropic_ot(A, A, eps, num_iter_max=200_000, stop_threshold=1e-12), rel=1e-8)
 
 
@@ -88,5 +88,4 @@ def test_unconverged_sinkhorn_is_an_error_not_a_number(clouds):
         entropic_ot(A, B + 3.0, eps=1e-3, num_iter_max=2)
     with pytest.raises(SinkhornConvergenceError, match="symmetric Sinkhorn at eps="):
         cost = ot.dist(A, A)
-        _symmetric_entropic_ot_from_cost(cost, 0.05 * cost.mean(), num_iter_max=1, stop_threshold=1e-9,
-                                         marginal_tolerance=1e-6)
+        _Sinkhorn(num_iter_max=1, stop_threshold=1e-9, marginal_tolerance=1e-6).symmetric(cost, 0.05 * cost.mean())

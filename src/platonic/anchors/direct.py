@@ -97,6 +97,8 @@ class DIRECTSampler(BaseEstimator):
         Cluster of every row.
     cluster_sizes_ : ndarray of shape (K,)
         Number of rows in each cluster.
+    n_features_in_ : int
+        Columns of the X given to ``fit``.
     n_components_ : int
         Principal components kept by Kaiser's rule.
     explained_variance_ratio_ : ndarray of shape (n_components_,)
@@ -132,7 +134,7 @@ class DIRECTSampler(BaseEstimator):
 
     def fit(self, X: np.ndarray, y: None = None) -> "DIRECTSampler":
         data = check_embeddings(X)
-        n_rows = data.shape[0]
+        n_rows, self.n_features_in_ = data.shape
         k = check_n_anchors(self.n_anchors, n_rows)
         self._check_parameters(k)
         max_subclusters = self.max_subclusters if self.max_subclusters is not None else max(10 * k, 2000)

@@ -55,7 +55,7 @@ class KaiserPCASpace(TransformerMixin, BaseEstimator):
         # float64 throughout: float32 input would make scores (and tie-breaks) precision-bound.
         data = check_embeddings(X).astype(np.float64, copy=False)
         if data.shape[0] < 2:
-            raise AnchorError(f"PCA needs at least 2 rows, got {data.shape[0]}")
+            raise AnchorError(f"PCA needs at least 2 rows, got n_samples = {data.shape[0]}")
         self.n_features_in_ = data.shape[1]
         self.scaler_ = StandardScaler().fit(data)
         if not np.any(self.scaler_.var_ > 0):
@@ -78,7 +78,9 @@ class KaiserPCASpace(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "pca_")
         data = check_embeddings(X).astype(np.float64, copy=False)
         if data.shape[1] != self.n_features_in_:
-            raise AnchorError(f"X has {data.shape[1]} features, the space was fitted on {self.n_features_in_}")
+            # scikit-learn's wording (its estimator checks match on it)
+            raise AnchorError(f"X has {data.shape[1]} features, but KaiserPCASpace is expecting "
+                              f"{self.n_features_in_} features as input (the space it was fitted on)")
         scores = self.pca_.transform(self.scaler_.transform(data))[:, : self.n_components_]
         if self.weight_by_variance_ratio:
             scores *= self.explained_variance_ratio_

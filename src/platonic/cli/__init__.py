@@ -4,7 +4,8 @@
 boundary; each module here registers its verbs on it (``models``/``env``, ``extract``/``info``/
 ``import``, ``anchors``/``project``, ``compare``, ``analyse``/``diagnose``, ``run``/``export``,
 ``finetune-demo``), in the order ``platonic --help`` lists them. Input checks are in
-:mod:`platonic.cli._checks`; option defaults taken from the study schema in :mod:`platonic.cli._defaults`.
+:mod:`platonic.cli._checks`; the options that are study keys are generated from the study schema by
+:func:`platonic.cli._defaults.from_schema`.
 """
 
 from __future__ import annotations

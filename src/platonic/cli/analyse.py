@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from platonic.cli import _checks as checks
 from platonic.cli._common import app, bad_input, chatter_logged, console, show_skipped
-from platonic.cli._defaults import study
+from platonic.cli._defaults import from_schema
 
 
 def _results_stage(store: Path, models: str, device: str, stage: Callable[..., dict], folder: str, **options):
@@ -31,16 +31,11 @@ def _results_stage(store: Path, models: str, device: str, stage: Callable[..., d
 
 
 @app.command("analyse", rich_help_panel="Pipeline")
+@from_schema("analyse", device="models.device", help={"device": "cpu or cuda (arithmetic embeds the case-study structures)."})
 def analyse_cmd(
     store: Path = typer.Option(Path("store"), help="Store directory (after `platonic project`)."),
     models: str = typer.Option("all", help="Comma-separated models, or all in the store."),
-    reference: str = typer.Option(study("analyse", "reference"), help="Model that c-sim and stitched reactions refer to."),
-    chemistry: bool = typer.Option(study("analyse", "chemistry"), help="Element maps, group coherence, trajectories, cumulant gains."),
-    arithmetic: bool = typer.Option(study("analyse", "arithmetic"), help="Material, polymorph and reaction embeddings (Table 1)."),
-    maps: bool = typer.Option(study("analyse", "maps"), help="Anchors on the reference map, unified maps vs K, DIRECT vs random (Fig 2b, 3; Table S2)."),
-    norms: bool = typer.Option(study("analyse", "norms"), help="Embedding-norm scaling across materials (Table S3)."),
-    seed: int = typer.Option(study("analyse", "seed"), help="Seed of the permutation null and of the atoms drawn on the maps."),
-    device: str = typer.Option(study("models", "device"), help="cpu or cuda (arithmetic embeds the case-study structures)."),
+    *, reference: str, chemistry: bool, arithmetic: bool, maps: bool, norms: bool, seed: int, device: str,
 ) -> None:
     """Chemistry and embedding arithmetic in the unified space: tables and figures in results/analyse/."""
     from platonic.study.stages import analyse_stage
@@ -59,19 +54,12 @@ def analyse_cmd(
 
 
 @app.command("diagnose", rich_help_panel="Pipeline")
+@from_schema("diagnose", device="models.device")
 def diagnose_cmd(
     store: Path = typer.Option(Path("store"), help="Store directory (after `platonic analyse` and `compare`)."),
     models: str = typer.Option("all", help="Comma-separated models, or all in the store."),
-    control: bool = typer.Option(study("diagnose", "control"), help="The random-weight control against the trained models."),
-    equivariance: bool = typer.Option(study("diagnose", "equivariance"), help="Two-NN equivalence vs spglib's equivalent atoms."),
-    rotation: bool = typer.Option(study("diagnose", "rotation"), help="Embedding change under random rotations of BaCeO3."),
-    rotations: int = typer.Option(study("diagnose", "rotations"), help="Random rotations."),
-    drift: bool = typer.Option(study("diagnose", "drift"), help="Fine-tuning drift: CHGNet 0.3.0 -> r2SCAN, SevenNet-0 -> MF-0."),
-    dimers: bool = typer.Option(study("diagnose", "dimers"), help="Cu-Cu and Au-Au dimer curves per checkpoint (with --drift)."),
-    atypical: bool = typer.Option(study("diagnose", "atypical"), help="Structures far from the cross-model consensus."),
-    top: int = typer.Option(study("diagnose", "top"), help="Atypical structures listed."),
-    seed: int = typer.Option(study("diagnose", "seed"), help="Seed of the rotations."),
-    device: str = typer.Option(study("models", "device"), help="cpu or cuda."),
+    *, control: bool, equivariance: bool, rotation: bool, rotations: int, drift: bool, dimers: bool, atypical: bool,
+    top: int, seed: int, device: str,
 ) -> None:
     """Diagnostics: control, equivariance, rotation, fine-tuning drift, atypical structures (results/diagnose/)."""
     from platonic.study.stages import diagnose_stage

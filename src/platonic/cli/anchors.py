@@ -9,18 +9,14 @@ import typer
 
 from platonic.cli import _checks as checks
 from platonic.cli._common import app, bad_input, console
-from platonic.cli._defaults import study
+from platonic.cli._defaults import from_schema
 
 
 @app.command("anchors", rich_help_panel="Pipeline")
+@from_schema("anchors")
 def anchors_cmd(
     store: Path = typer.Option(Path("store"), help="Store directory (from `platonic extract`)."),
-    reference: str = typer.Option(study("anchors", "reference"), help="Model whose embeddings pick the anchors."),
-    k: int = typer.Option(study("anchors", "k"), help="Number of anchors K."),
-    method: str = typer.Option(study("anchors", "method"), help="direct, random or fps."),
-    seed: int = typer.Option(study("anchors", "seed"), help="Seed."),
-    diversity: bool = typer.Option(study("anchors", "diversity"), help="Also tabulate anchor diversity, DIRECT vs random, seeds 0/42/12345."),
-    sweep: bool = typer.Option(study("anchors", "sweep"), help="Also run the K sweep 3..400 (convergence of the unified space)."),
+    *, reference: str, k: int, method: str, seed: int, diversity: bool, sweep: bool,
 ) -> None:
     """Pick K anchor atoms (the same atoms for every model) on a reference model."""
     from platonic.anchors import AnchorError

@@ -11,32 +11,18 @@ from rich.console import Console
 
 from platonic.cli import _checks as checks
 from platonic.cli._common import app, bad_input, console
-from platonic.cli._defaults import study
+from platonic.cli._defaults import from_schema
 
 
 @app.command("compare", rich_help_panel="Pipeline")
+@from_schema("compare", n_queries="compare.mknn_queries")
 def compare_cmd(
     store: Path = typer.Option(Path("store"), help="Store directory."),
     models: str = typer.Option("all", help="Comma-separated models, or all in the store."),
-    metrics: str = typer.Option(study("compare", "metrics"), help="Comma-separated metrics."),
-    spaces: str = typer.Option(study("compare", "spaces"), help="raw, unified or both."),
     n_atoms: Optional[int] = typer.Option(None, help="Seeded subsample of atoms for every metric (default: all)."),
-    k: int = typer.Option(study("compare", "k"), help="Neighbours for mutual kNN."),
     mknn_score: str = typer.Option("jaccard", help="jaccard (the paper's) or overlap (Huh et al.)."),
-    n_queries: int = typer.Option(study("compare", "mknn_queries"),
-                                  help="Query atoms for mKNN, seeded (neighbours searched among all); 0: every atom."),
-    ot_samples: int = typer.Option(study("compare", "ot_samples"), help="Atoms in each OT subsample (stratified by element)."),
-    ot_repeats: int = typer.Option(study("compare", "ot_repeats"),
-                                   help="OT subsamples (seeds seed, seed+1, ...): mean and std reported."),
-    lfre_atoms: int = typer.Option(study("compare", "lfre_atoms"),
-                                   help="LFRE test atoms, element-stratified draw from the test half (the paper's 1,000)."),
-    permutations: int = typer.Option(study("compare", "permutations"),
-                                     help="Permutation-null draws for Procrustes, CKA, mKNN, SuperScore (0: none)."),
-    centred: bool = typer.Option(study("compare", "centred"), help="Also compare the unified clouds centred on their own means."),
-    exclude_same_structure: bool = typer.Option(study("compare", "exclude_same_structure"),
-                                                help="mKNN ignores neighbours from the query's own structure."),
-    seed: int = typer.Option(study("compare", "seed"), help="Seed of every subsample."),
-    twonn_atoms: int = typer.Option(study("compare", "twonn_atoms"), help="Atoms (seeded subsample) for the TwoNN intrinsic dimension; 0 skips."),
+    *, metrics: str, spaces: str, k: int, n_queries: int, ot_samples: int, ot_repeats: int, lfre_atoms: int,
+    permutations: int, centred: bool, exclude_same_structure: bool, seed: int, twonn_atoms: int,
 ) -> None:
     """Model x model matrices of every metric, raw and unified space: tables and heatmaps."""
     from platonic.study.stages import compare_stage, results_dir

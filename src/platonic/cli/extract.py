@@ -13,20 +13,15 @@ from rich.table import Table
 
 from platonic.cli import _checks as checks
 from platonic.cli._common import app, bad_input, chatter_logged, console, writing_to
-from platonic.cli._defaults import study
+from platonic.cli._defaults import from_schema
 
 
 @app.command("extract", rich_help_panel="Pipeline")
+@from_schema("extract", dataset="dataset.name", split="dataset.split", seed="dataset.seed", models="models.names",
+             device="models.device")
 def extract_cmd(
-    dataset: str = typer.Option(study("dataset", "name"), help="Dataset name (mp20, mp20-full) or a structure file."),
-    split: str = typer.Option(study("dataset", "split"), help="MP-20 split: all, train, val, test."),
-    models: str = typer.Option(
-        study("models", "names"), help="Comma-separated model names or family:/path files, or 'default' for every offline model and the controls."
-    ),
     out: Path = typer.Option(Path("store"), help="Store directory (created or resumed)."),
     n: Optional[int] = typer.Option(None, help="Reproducible subsample of N structures."),
-    seed: int = typer.Option(study("dataset", "seed"), help="Seed of the subsample."),
-    device: str = typer.Option(study("models", "device"), help="cpu or cuda."),
     batch_atoms: Optional[int] = typer.Option(None, help="Atoms per forward pass (default: each model's own)."),
     shard_size: int = typer.Option(256, help="Structures per shard (unit of resumption)."),
     shard_index: int = typer.Option(0, help="This worker's index (job arrays)."),
@@ -38,9 +33,7 @@ def extract_cmd(
     wait_for_lock: bool = typer.Option(
         False, "--wait-for-lock", help="If another extraction is writing into --out, wait for it instead of stopping."
     ),
-    engine: str = typer.Option(study("extract", "engine"), help="inprocess, or ray: shards as tasks of Ray actors (the ray extra)."),
-    address: str = typer.Option(study("extract", "address"), help="Ray cluster to join ('auto', 'ray://host:10001'); 'local': start one here."),
-    workers: int = typer.Option(study("extract", "workers"), help="Ray actors per model, one loaded model each (0: one per CPU, or GPU)."),
+    *, dataset: str, split: str, models: str, seed: int, device: str, engine: str, address: str, workers: int,
 ) -> None:
     """Embed every atom of a dataset with each model into a resumable store."""
     from platonic import datasets

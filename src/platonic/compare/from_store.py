@@ -225,7 +225,7 @@ def heatmap_figures(table: pd.DataFrame) -> dict[tuple[str, str], Figure]:
 
 def save_heatmaps(table: pd.DataFrame, out: str | Path) -> list[Path]:
     """One PNG per (space, metric) present in ``table`` (:func:`heatmap_figures` written by
-    :func:`platonic.study.writers.write_heatmaps`)."""
-    from platonic.study.writers import write_heatmaps
+    :func:`platonic.results.write_heatmaps`)."""
+    from platonic.results import write_heatmaps
 
     return write_heatmaps(heatmap_figures(table), out)

@@ -37,7 +37,7 @@ allocation, see :func:`sample_rows`), with ``seed``. The drawn size, seed and ε
 (``ot_repeats``) and reports the mean and its spread.
 
 The cross term uses POT's ``ot.sinkhorn``; the two self terms use a symmetric Sinkhorn
-iteration (see :func:`_symmetric_entropic_ot_from_cost`), since plain Sinkhorn needs
+iteration (see :meth:`_Sinkhorn.symmetric`), since plain Sinkhorn needs
 hundreds of times more iterations on them. Values are evaluated from the plans. The default ``method="sinkhorn"`` (kernel domain) is 12x faster than
 ``"sinkhorn_log"`` at n = 5000 (2.5 s vs 38 s measured); its kernel ``exp(-C/ε)`` underflows
 only where ``C/ε > ~700``, i.e. a cost above 35x the mean at reg = 0.05. Pass
@@ -121,15 +121,8 @@ def sample_rows(n_rows: int, n_samples: int, random_state: int = 0, strata: np.n
     return np.sort(np.concatenate(chosen))
 
 
-def entropic_ot(
-    A: np.ndarray,
-    B: np.ndarray,
-    eps: float,
-    method: str = "sinkhorn",
-    num_iter_max: int = 10_000,
-    stop_threshold: float = 1e-9,
-    marginal_tolerance: float = 1e-5,
-) -> float:
+def entropic_ot(A: np.ndarray, B: np.ndarray, eps: float, method: str = "sinkhorn", num_iter_max: int = 10_000,
+                stop_threshold: float = 1e-9, marginal_tolerance: float = 1e-5) -> float:
     """:math:`\\mathrm{OT}_\\varepsilon` between the uniform measures on the rows of A and B.
 
     Parameters
@@ -150,86 +143,73 @@ def entropic_ot(
         raise MetricInputError(f"A and B must live in the same space, got {A.shape[1]} and {B.shape[1]} columns")
     if not eps > 0:
         raise MetricInputError(f"eps must be > 0, got {eps}")
-    cost = pot.dist(A, B, metric="sqeuclidean")
-    return _entropic_ot_from_cost(cost, eps, method, num_iter_max, stop_threshold, marginal_tolerance)
+    solver = _Sinkhorn(method, num_iter_max, stop_threshold, marginal_tolerance)
+    return solver.cross(pot.dist(A, B, metric="sqeuclidean"), eps)
 
 
-def _entropic_ot_from_cost(
-    cost: np.ndarray,
-    eps: float,
-    method: str,
-    num_iter_max: int,
-    stop_threshold: float,
-    marginal_tolerance: float,
-) -> float:
-    weights_a = np.full(cost.shape[0], 1.0 / cost.shape[0])
-    weights_b = np.full(cost.shape[1], 1.0 / cost.shape[1])
-    with warnings.catch_warnings():
-        # Convergence is judged below from the plan itself, not from POT's warning.
-        warnings.simplefilter("ignore", UserWarning)
-        plan = pot.sinkhorn(
-            weights_a, weights_b, cost, eps, method=method, numItermax=num_iter_max, stopThr=stop_threshold
-        )
-    return _value_of_plan(plan, cost, eps, marginal_tolerance, f"Sinkhorn ({method})", num_iter_max)
+@dataclass(frozen=True)
+class _Sinkhorn:
+    """The solver settings shared by the OT terms of one score (each as in :func:`entropic_ot`) and
+    the two ways to solve a term: POT's Sinkhorn for two clouds, the symmetric iteration for a cloud
+    with itself. Both end in :meth:`value`, which checks the plan's marginals."""
 
+    method: str = "sinkhorn"
+    num_iter_max: int = 10_000
+    stop_threshold: float = 1e-9
+    marginal_tolerance: float = 1e-5
 
-def _value_of_plan(plan: np.ndarray, cost: np.ndarray, eps: float, marginal_tolerance: float, solver: str,
-                   num_iter_max: int) -> float:
-    """``<P, C> + eps KL(P || a b^T)`` for uniform a, b, after checking P's marginals against them."""
-    n_a, n_b = cost.shape
-    marginal_error = np.abs(plan.sum(axis=1) - 1.0 / n_a).sum() + np.abs(plan.sum(axis=0) - 1.0 / n_b).sum()
-    if not marginal_error <= marginal_tolerance:
-        raise SinkhornConvergenceError(
-            f"{solver} at eps={eps:.3g} stopped with marginal error {marginal_error:.3g} > "
-            f"{marginal_tolerance:.3g}: raise num_iter_max ({num_iter_max}) or the regularisation"
-        )
-    # Uniform weights: the reference measure a b^T is the constant 1 / (n_a n_b).
-    plan_positive = plan[plan > 0]
-    kl = float(np.sum(plan_positive * np.log(plan_positive * (n_a * n_b))))
-    return float(np.sum(plan * cost) + eps * kl)
+    def cross(self, cost: np.ndarray, eps: float) -> float:
+        """OT_eps between uniform measures with cost matrix ``cost`` by POT's ``sinkhorn(method=)``."""
+        weights_a = np.full(cost.shape[0], 1.0 / cost.shape[0])
+        weights_b = np.full(cost.shape[1], 1.0 / cost.shape[1])
+        with warnings.catch_warnings():
+            # Convergence is judged in value() from the plan itself, not from POT's warning.
+            warnings.simplefilter("ignore", UserWarning)
+            plan = pot.sinkhorn(weights_a, weights_b, cost, eps, method=self.method, numItermax=self.num_iter_max,
+                                stopThr=self.stop_threshold)
+        return self.value(plan, cost, eps, f"Sinkhorn ({self.method})")
 
+    def symmetric(self, cost: np.ndarray, eps: float) -> float:
+        """OT_eps of a uniform measure with itself by the symmetric Sinkhorn iteration.
 
-def _symmetric_entropic_ot_from_cost(
-    cost: np.ndarray,
-    eps: float,
-    num_iter_max: int,
-    stop_threshold: float,
-    marginal_tolerance: float,
-) -> float:
-    """OT_eps of a uniform measure with itself by the symmetric Sinkhorn iteration.
+        Plain Sinkhorn oscillates on symmetric problems (7,430 iterations to 1e-8 on one
+        1,000-point test, against 30 for the cross term). With the symmetric plan
+        ``P_ij = a_i a_j u_i u_j K_ij``, ``K = exp(-C/eps)``, the fixed point is
+        ``u = 1 / K(a u)``; averaging the potentials, ``u <- sqrt(u / K(a u))``
+        (Feydy et al. 2019, after Knight 2008), converges in a few dozen iterations. Here
+        ``stop_threshold`` is the L1 marginal error (POT's L2 criterion in :meth:`cross`).
+        """
+        n = cost.shape[0]
+        weights = np.full(n, 1.0 / n)
+        kernel = np.exp(-cost / eps)
+        scaling = np.ones(n)
+        for _ in range(self.num_iter_max):
+            kernel_product = kernel @ (weights * scaling)
+            if np.abs(weights * scaling * kernel_product - weights).sum() <= self.stop_threshold:
+                break
+            scaling = np.sqrt(scaling / kernel_product)
+        plan = (weights * scaling)[:, None] * kernel * (weights * scaling)[None, :]
+        return self.value(plan, cost, eps, "symmetric Sinkhorn")
 
-    Plain Sinkhorn oscillates on symmetric problems (7,430 iterations to 1e-8 on one
-    1,000-point test, against 30 for the cross term). With the symmetric plan
-    ``P_ij = a_i a_j u_i u_j K_ij``, ``K = exp(-C/eps)``, the fixed point is
-    ``u = 1 / K(a u)``; averaging the potentials, ``u <- sqrt(u / K(a u))``
-    (Feydy et al. 2019, after Knight 2008), converges in a few dozen iterations.
-    """
-    n = cost.shape[0]
-    weights = np.full(n, 1.0 / n)
-    kernel = np.exp(-cost / eps)
-    scaling = np.ones(n)
-    for _ in range(num_iter_max):
-        kernel_product = kernel @ (weights * scaling)
-        if np.abs(weights * scaling * kernel_product - weights).sum() <= stop_threshold:
-            break
-        scaling = np.sqrt(scaling / kernel_product)
-    plan = (weights * scaling)[:, None] * kernel * (weights * scaling)[None, :]
-    return _value_of_plan(plan, cost, eps, marginal_tolerance, "symmetric Sinkhorn", num_iter_max)
+    def value(self, plan: np.ndarray, cost: np.ndarray, eps: float, solver: str) -> float:
+        """``<P, C> + eps KL(P || a b^T)`` for uniform a, b, after checking P's marginals against them."""
+        n_a, n_b = cost.shape
+        marginal_error = np.abs(plan.sum(axis=1) - 1.0 / n_a).sum() + np.abs(plan.sum(axis=0) - 1.0 / n_b).sum()
+        if not marginal_error <= self.marginal_tolerance:
+            raise SinkhornConvergenceError(
+                f"{solver} at eps={eps:.3g} stopped with marginal error {marginal_error:.3g} > "
+                f"{self.marginal_tolerance:.3g}: raise num_iter_max ({self.num_iter_max}) or the regularisation"
+            )
+        # Uniform weights: the reference measure a b^T is the constant 1 / (n_a n_b).
+        plan_positive = plan[plan > 0]
+        kl = float(np.sum(plan_positive * np.log(plan_positive * (n_a * n_b))))
+        return float(np.sum(plan * cost) + eps * kl)
 
 
 @seed_alias
-def score_ot_details(
-    A: np.ndarray,
-    B: np.ndarray,
-    reg: float = 0.05,
-    n_samples: int = 2000,
-    random_state: int = 0,
-    strata: np.ndarray | None = None,
-    method: str = "sinkhorn",
-    num_iter_max: int = 10_000,
-    stop_threshold: float = 1e-9,
-    marginal_tolerance: float = 1e-5,
-) -> OTDetails:
+def score_ot_details(A: np.ndarray, B: np.ndarray, reg: float = 0.05, n_samples: int = 2000, random_state: int = 0,
+                     strata: np.ndarray | None = None, method: str = "sinkhorn", num_iter_max: int = 10_000,
+                     stop_threshold: float = 1e-9, marginal_tolerance: float = 1e-5) -> OTDetails:
     """ScoreOT of two row-matched embeddings in the same space, with what was used.
 
     Parameters
@@ -259,16 +239,12 @@ def score_ot_details(
     if mean_cost <= 0.0:
         raise MetricInputError("all sampled rows of A and B coincide at one point: ScoreOT is undefined")
     eps = reg * mean_cost
-    solver = (method, num_iter_max, stop_threshold, marginal_tolerance)
-    symmetric_solver = (num_iter_max, stop_threshold, marginal_tolerance)
-    if np.array_equal(sample_a, sample_b):
-        # A cloud against itself is the symmetric problem: same value, far fewer iterations.
-        ot_ab = _symmetric_entropic_ot_from_cost(cost_ab, eps, *symmetric_solver)
-    else:
-        ot_ab = _entropic_ot_from_cost(cost_ab, eps, *solver)
+    solver = _Sinkhorn(method, num_iter_max, stop_threshold, marginal_tolerance)
+    # A cloud against itself is the symmetric problem: same value, far fewer iterations.
+    ot_ab = (solver.symmetric if np.array_equal(sample_a, sample_b) else solver.cross)(cost_ab, eps)
     del cost_ab
-    ot_aa = _symmetric_entropic_ot_from_cost(pot.dist(sample_a, sample_a, metric="sqeuclidean"), eps, *symmetric_solver)
-    ot_bb = _symmetric_entropic_ot_from_cost(pot.dist(sample_b, sample_b, metric="sqeuclidean"), eps, *symmetric_solver)
+    ot_aa = solver.symmetric(pot.dist(sample_a, sample_a, metric="sqeuclidean"), eps)
+    ot_bb = solver.symmetric(pot.dist(sample_b, sample_b, metric="sqeuclidean"), eps)
     divergence = ot_ab - 0.5 * ot_aa - 0.5 * ot_bb
     return OTDetails(
         score=divergence / mean_cost,

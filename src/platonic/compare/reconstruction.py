@@ -55,7 +55,8 @@ percentile beside every LFRE and flags values above 1 (:func:`lfre_above_one`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import inspect
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from joblib import effective_n_jobs
@@ -76,6 +77,8 @@ __all__ = [
     "pointwise_global_reconstruction_distortion", "pointwise_global_reconstruction_error",
     "pointwise_local_reconstruction_error",
 ]
+
+Rows = np.ndarray | None  # row indices, or None for the default split / the complement
 
 #: LFRE test atoms in the model x model matrix and the study (Malosso et al. used 1,000).
 LFRE_TEST_ATOMS = 1000
@@ -170,14 +173,19 @@ def _root_mean_square(values: np.ndarray) -> float:
     return float(np.sqrt(np.mean(values**2)))
 
 
+def _fitted_map(X: np.ndarray, Y: np.ndarray, train_idx: Rows, test_idx: Rows, scaler: Scaler | None,
+                estimator: Regressor | None) -> tuple[Regressor, np.ndarray, np.ndarray, np.ndarray]:
+    """What GFRE and GFRD share: split, scale, fit the linear map X -> Y on the training rows;
+    returns (fitted map, X_train, X_test, Y_test), scaled."""
+    X_train, X_test, Y_train, Y_test = _resolve_inputs(X, Y, train_idx, test_idx, scaler)
+    model = Ridge2FoldCV() if estimator is None else estimator
+    model.fit(X_train, Y_train)
+    return model, X_train, X_test, Y_test
+
+
 def pointwise_global_reconstruction_error(
-    X: np.ndarray,
-    Y: np.ndarray,
-    train_idx: np.ndarray | None = None,
-    test_idx: np.ndarray | None = None,
-    scaler: Scaler | None = None,
-    estimator: Regressor | None = None,
-) -> np.ndarray:
+        X: np.ndarray, Y: np.ndarray, train_idx: Rows = None, test_idx: Rows = None,
+        scaler: Scaler | None = None, estimator: Regressor | None = None) -> np.ndarray:
     """Per-test-point errors :math:`\\|y_i - x_i W\\|` of the linear reconstruction of Y from X.
 
     Parameters
@@ -193,26 +201,49 @@ def pointwise_global_reconstruction_error(
     -------
     array of shape (n_test,)
     """
-    X_train, X_test, Y_train, Y_test = _resolve_inputs(X, Y, train_idx, test_idx, scaler)
-    model = Ridge2FoldCV() if estimator is None else estimator
-    model.fit(X_train, Y_train)
+    model, _, X_test, Y_test = _fitted_map(X, Y, train_idx, test_idx, scaler, estimator)
     return np.linalg.norm(Y_test - model.predict(X_test), axis=1)
 
 
-def global_reconstruction_error(
-    X: np.ndarray,
-    Y: np.ndarray,
-    test_idx: np.ndarray | None = None,
-    train_idx: np.ndarray | None = None,
-    scaler: Scaler | None = None,
-    estimator: Regressor | None = None,
-) -> float:
-    """GFRE(X → Y): RMS over test points of :func:`pointwise_global_reconstruction_error`."""
-    return _root_mean_square(
-        pointwise_global_reconstruction_error(
-            X, Y, train_idx=train_idx, test_idx=test_idx, scaler=scaler, estimator=estimator
-        )
-    )
+def pointwise_global_reconstruction_distortion(
+        X: np.ndarray, Y: np.ndarray, test_idx: Rows = None, train_idx: Rows = None,
+        scaler: Scaler | None = None, estimator: Regressor | None = None) -> np.ndarray:
+    """Per-test-point distance between the linear and the best orthogonal reconstruction.
+
+    Parameters as in :func:`pointwise_global_reconstruction_error` (``test_idx`` comes first here,
+    as in scikit-matter). Works for any feature counts (see the module docstring for the zero padding).
+    """
+    model, X_train, X_test, _ = _fitted_map(X, Y, train_idx, test_idx, scaler, estimator)
+    return distortions(X_train, X_test, model.predict(X_train), model.predict(X_test))
+
+
+def _root_mean_square_of(pointwise: Callable[..., np.ndarray], name: str, doc: str,
+                         order: tuple[str, ...] | None = None) -> Callable[..., float]:
+    """The global measure of a pointwise one: its RMS over the test points. It takes the pointwise
+    function's parameters, in ``order`` where scikit-matter's global signature orders them otherwise
+    (GFRE: ``test_idx`` before ``train_idx``)."""
+    signature = inspect.signature(pointwise)
+    if order is not None:
+        signature = signature.replace(parameters=[signature.parameters[p] for p in order])
+    signature = signature.replace(return_annotation="float")
+
+    def measure(*args: object, **kwargs: object) -> float:
+        bound = signature.bind(*args, **kwargs)
+        return _root_mean_square(pointwise(**bound.arguments))
+
+    measure.__signature__ = signature  # type: ignore[attr-defined]
+    measure.__name__ = measure.__qualname__ = name
+    measure.__doc__ = doc
+    return measure
+
+
+global_reconstruction_error = _root_mean_square_of(
+    pointwise_global_reconstruction_error, "global_reconstruction_error",
+    "GFRE(X → Y): RMS over test points of :func:`pointwise_global_reconstruction_error`.",
+    order=("X", "Y", "test_idx", "train_idx", "scaler", "estimator"))
+global_reconstruction_distortion = _root_mean_square_of(
+    pointwise_global_reconstruction_distortion, "global_reconstruction_distortion",
+    "GFRD(X → Y): RMS over test points of :func:`pointwise_global_reconstruction_distortion`.")
 
 
 def global_reconstruction_errors(
@@ -235,41 +266,6 @@ def global_reconstruction_errors(
         fits = GlobalFits(X_train, X_test) if fits is None else fits
         values.append(fits.gfre(Y_train, Y_test))
     return values
-
-
-def pointwise_global_reconstruction_distortion(
-    X: np.ndarray,
-    Y: np.ndarray,
-    test_idx: np.ndarray | None = None,
-    train_idx: np.ndarray | None = None,
-    scaler: Scaler | None = None,
-    estimator: Regressor | None = None,
-) -> np.ndarray:
-    """Per-test-point distance between the linear and the best orthogonal reconstruction.
-
-    Parameters as in :func:`pointwise_global_reconstruction_error`. Works for any
-    feature counts (see the module docstring for the zero padding).
-    """
-    X_train, X_test, Y_train, _ = _resolve_inputs(X, Y, train_idx, test_idx, scaler)
-    model = Ridge2FoldCV() if estimator is None else estimator
-    model.fit(X_train, Y_train)
-    return distortions(X_train, X_test, model.predict(X_train), model.predict(X_test))
-
-
-def global_reconstruction_distortion(
-    X: np.ndarray,
-    Y: np.ndarray,
-    test_idx: np.ndarray | None = None,
-    train_idx: np.ndarray | None = None,
-    scaler: Scaler | None = None,
-    estimator: Regressor | None = None,
-) -> float:
-    """GFRD(X → Y): RMS over test points of :func:`pointwise_global_reconstruction_distortion`."""
-    return _root_mean_square(
-        pointwise_global_reconstruction_distortion(
-            X, Y, train_idx=train_idx, test_idx=test_idx, scaler=scaler, estimator=estimator
-        )
-    )
 
 
 def local_fits(
@@ -364,20 +360,6 @@ def lfre_above_one(errors: np.ndarray) -> str:
             f"{share:.0%} of the squared error (extrapolating local fits)")
 
 
-def local_reconstruction_error(
-    X: np.ndarray,
-    Y: np.ndarray,
-    n_local_points: int,
-    test_idx: np.ndarray | None = None,
-    train_idx: np.ndarray | None = None,
-    scaler: Scaler | None = None,
-    estimator: Regressor | None = None,
-    n_jobs: int | None = None,
-) -> float:
-    """LFRE(X → Y): RMS over test points of :func:`pointwise_local_reconstruction_error`."""
-    return _root_mean_square(
-        pointwise_local_reconstruction_error(
-            X, Y, n_local_points, test_idx=test_idx, train_idx=train_idx, scaler=scaler, estimator=estimator,
-            n_jobs=n_jobs,
-        )
-    )
+local_reconstruction_error = _root_mean_square_of(
+    pointwise_local_reconstruction_error, "local_reconstruction_error",
+    "LFRE(X → Y): RMS over test points of :func:`pointwise_local_reconstruction_error`.")

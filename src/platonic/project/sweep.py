@@ -17,14 +17,8 @@ DEFAULT_KS = (3, 8, 20, 50, 100, 200, 400)
 
 
 @seed_alias
-def k_sweep(
-    embeddings: Mapping[str, np.ndarray],
-    ks: Sequence[int] = DEFAULT_KS,
-    method: str = "direct",
-    random_state: int = 0,
-    reference: str | None = None,
-    n_eval: int = 5000,
-) -> pd.DataFrame:
+def k_sweep(embeddings: Mapping[str, np.ndarray], ks: Sequence[int] = DEFAULT_KS, method: str = "direct",
+            random_state: int = 0, reference: str | None = None, n_eval: int = 5000) -> pd.DataFrame:
     """Unified representations for each anchor count K, and how much they still change.
 
     For each ``K`` in ``ks`` (sorted ascending), anchors are chosen on ``embeddings[reference]``
