@@ -66,7 +66,9 @@ def test_second_process_fails_at_once_naming_the_holder_then_a_waiter_redoes_not
         out, err = second.communicate(timeout=120)
         assert second.returncode == 3, err
         assert f"PID {first.pid} on " in out and "--wait-for-lock" in out
-        assert float(re.search(r"LOCKED after ([\d.]+) s", out).group(1)) < 2.0
+        # "at once": it gave up while the holder still held the lock (a seconds limit measured the
+        # machine's load: 5.6 s at a load average of 6)
+        assert re.search(r"LOCKED after ([\d.]+) s", out) and first.poll() is None
         waiter = _start(tmp_path, root, "waiter", hold, wait=True)
         time.sleep(1.0)
         assert waiter.poll() is None, "the waiter did not wait"
