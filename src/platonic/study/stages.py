@@ -277,52 +277,44 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
     out = Results.of(store).diagnose
     out.mkdir(parents=True, exist_ok=True)  # also when every diagnostic is skipped: the stage's output
     unified = unified_paths(store, models)
+    def equivariance_work() -> dict:
+        tables = equivariance_tables(store, unified, models,
+                                     structures=None if dataset is None else dataset.structures,
+                                     top=equivariance_groups or None, min_structures=equivariance_min_structures,
+                                     progress=progress)
+        return {f"equivariance_{k}": v for k, v in writers.write_equivariance(tables, out).items()}
+
+    def rotation_work() -> dict:
+        tables = rotation_tables(models, n_rotations=rotations, random_state=seed, store=store,
+                                 anchors=load_anchors(Results.of(store).anchors), device=device, skipped=skipped,
+                                 loaded=loaded)
+        return {f"rotation_{k}": v for k, v in writers.write_rotation(tables, out).items()}
+
+    def drift_work() -> dict:
+        pairs = [pair for pair in DEFAULT_DRIFT_PAIRS if set(pair) <= set(models)]
+        if not pairs:
+            raise NotApplicableError("fine-tuning drift compares a model with its fine-tune; none of the pairs "
+                                     + ", ".join(f"{a} -> {b}" for a, b in DEFAULT_DRIFT_PAIRS)
+                                     + " is among the models")
+        return writers.write_drift(drift_tables(store, unified, pairs=pairs, dimers=dimers, random_state=seed,
+                                                device=device, skipped=skipped, loaded=loaded), out)
+
+    def atypical_work() -> dict:
+        trained = [m for m in models if m not in control_models(store, models)]
+        if len(trained) < 2:
+            raise NotApplicableError(f"atypicality is the distance to the consensus of the trained models; "
+                                     f"it needs two or more, the study has {trained or 'none'}")
+        return writers.write_atypical(atypical_tables(store, unified, models, top=top), out)
+
+    chosen = [(name, work) for name, wanted, work in (
+        ("control", control, lambda: control_stage(store, models, out)),
+        ("equivariance", equivariance, equivariance_work), ("rotation", rotation, rotation_work),
+        ("drift", drift, drift_work), ("atypical", atypical, atypical_work)) if wanted]
     written: dict[str, Path] = {}
     progress = progress or NullProgress()
-    progress.start("diagnose", total=control + equivariance + rotation + drift + atypical, unit="diagnostics")
-    if control:
-        written |= _applicable("control", skipped, lambda: control_stage(store, models, out))
-        progress.advance(1)
-    if equivariance:
-        def equivariance_work() -> dict:
-            tables = equivariance_tables(store, unified, models,
-                                         structures=None if dataset is None else dataset.structures,
-                                         top=equivariance_groups or None, min_structures=equivariance_min_structures,
-                                         progress=progress)
-            return {f"equivariance_{k}": v for k, v in writers.write_equivariance(tables, out).items()}
-
-        written |= _applicable("equivariance", skipped, equivariance_work)
-        progress.advance(1)
-    if rotation:
-        def rotation_work() -> dict:
-            tables = rotation_tables(models, n_rotations=rotations, random_state=seed, store=store,
-                                     anchors=load_anchors(Results.of(store).anchors), device=device, skipped=skipped,
-                                     loaded=loaded)
-            return {f"rotation_{k}": v for k, v in writers.write_rotation(tables, out).items()}
-
-        written |= _applicable("rotation", skipped, rotation_work)
-        progress.advance(1)
-    if drift:
-        def drift_work() -> dict:
-            pairs = [pair for pair in DEFAULT_DRIFT_PAIRS if set(pair) <= set(models)]
-            if not pairs:
-                raise NotApplicableError("fine-tuning drift compares a model with its fine-tune; none of the pairs "
-                                         + ", ".join(f"{a} -> {b}" for a, b in DEFAULT_DRIFT_PAIRS)
-                                         + " is among the models")
-            return writers.write_drift(drift_tables(store, unified, pairs=pairs, dimers=dimers, random_state=seed,
-                                                    device=device, skipped=skipped, loaded=loaded), out)
-
-        written |= _applicable("drift", skipped, drift_work)
-        progress.advance(1)
-    if atypical:
-        def atypical_work() -> dict:
-            trained = [m for m in models if m not in control_models(store, models)]
-            if len(trained) < 2:
-                raise NotApplicableError(f"atypicality is the distance to the consensus of the trained models; "
-                                         f"it needs two or more, the study has {trained or 'none'}")
-            return writers.write_atypical(atypical_tables(store, unified, models, top=top), out)
-
-        written |= _applicable("atypical", skipped, atypical_work)
+    progress.start("diagnose", total=len(chosen), unit="diagnostics")
+    for name, work in chosen:
+        written |= _applicable(name, skipped, work)
         progress.advance(1)
     progress.finish()
     return written
