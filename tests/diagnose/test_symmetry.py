@@ -32,10 +32,10 @@ def test_tightest_stable(groups, expected):
 
 def test_distorted_perovskite_is_p4mm_at_the_tolerance_it_supports():
     """The issue's case: spglib calls it Pm-3m at 0.1 Å, P4mm at 1e-4; the sweep keeps P4mm."""
-    from platonic.diagnose.symmetry import _analyse
+    from platonic.diagnose.symmetry import _analyse, _cell
 
     distorted = perovskite(ti_shift=0.02)
-    assert _analyse(distorted, 0.1)[0] == 221 and _analyse(distorted, 1e-4)[0] == 99
+    assert _analyse(_cell(distorted), 5, 0.1)[0] == 221 and _analyse(_cell(distorted), 5, 1e-4)[0] == 99
     per_structure, classes = symmetry_sweep([perovskite(), distorted])
     assert per_structure["spacegroup_number"].tolist() == [221, 99]
     assert per_structure["symprec"].tolist() == [1e-5, 1e-5] and per_structure["stable"].all()
@@ -51,6 +51,20 @@ def test_coordinate_noise_is_not_taken_for_lower_symmetry():
     row = per_structure.iloc[0]
     assert row["spacegroup_number"] == 221 and row["symprec"] > 1e-5
     assert row["sweep"].split(">")[-1] == "221"
+
+
+def test_a_parallel_sweep_gives_the_serial_result(monkeypatch):
+    import platonic.diagnose.symmetry as symmetry
+
+    structures = [perovskite(ti_shift=0.01 * (i % 4), noise=1e-5 * (i % 3), seed=i) for i in range(9)]
+    structures[4] = structures[4].copy()
+    structures[4].pbc = False  # analysed as space group 0, every atom alone, in a worker too
+    serial, serial_classes = symmetry_sweep(structures)
+    monkeypatch.setattr(symmetry, "SWEEP_BATCH", 2)  # five batches over two processes
+    parallel, parallel_classes = symmetry_sweep(structures, n_jobs=2)
+    pd.testing.assert_frame_equal(serial, parallel)
+    assert np.array_equal(serial_classes, parallel_classes)
+    assert parallel["spacegroup_number"].iloc[4] == 0 and set(serial["spacegroup_number"]) >= {221, 99, 0}
 
 
 def test_ground_truth_table_replaces_the_loose_labels():
@@ -88,7 +102,7 @@ def test_stopping_at_the_first_stable_pair_chooses_what_the_whole_sweep_chooses(
     """The sweep stops once two tolerances agree; on real MP-20 structures (and a structure stable
     only at the loosest pair) the choice equals the one made from all five analyses."""
     from platonic.datasets import entry
-    from platonic.diagnose.symmetry import DEFAULT_SYMPRECS, _analyse
+    from platonic.diagnose.symmetry import DEFAULT_SYMPRECS, _analyse, _cell
 
     structures = list(entry.open("mp20", split="val", n=40, seed=3).structures)
     structures += [perovskite(), perovskite(ti_shift=0.02), perovskite(noise=3e-5, seed=1),
@@ -98,7 +112,7 @@ def test_stopping_at_the_first_stable_pair_chooses_what_the_whole_sweep_chooses(
     analysed = [len(sweep.split(">")) for sweep in per_structure["sweep"]]
     assert min(analysed) == 2 and sum(analysed) < 5 * len(structures)
     for index, atoms in enumerate(structures):
-        full = [_analyse(atoms, tol) for tol in DEFAULT_SYMPRECS]
+        full = [_analyse(_cell(atoms), len(atoms), tol) for tol in DEFAULT_SYMPRECS]
         chosen, stable = tightest_stable([group for group, _ in full])
         row = per_structure.iloc[index]
         assert (row["spacegroup_number"], row["symprec"], row["stable"]) == (full[chosen][0], DEFAULT_SYMPRECS[chosen], stable)

@@ -19,6 +19,7 @@ false``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -158,6 +159,43 @@ def self_mknn(raw: dict[str, np.ndarray], unified: dict[str, Path], models: Sequ
                             "detail": detail + "; a model's raw neighbourhoods vs its own unified ones",
                             "null_mean": np.nan, "null_std": np.nan})
     return pd.DataFrame.from_records(records).astype({"n": "int64", "seed": "Int64"})
+
+
+@dataclass(frozen=True)
+class StoredGFRE:
+    """The GFREs of a metric table and the store rows they were computed on.
+
+    ``rows``: the atoms every compared model embedded (no subsample); ``values``: (space, source,
+    target) -> GFRE. Another analysis on exactly these rows (same 50/50 split, same fit) gets the
+    same numbers from here instead of refitting (:func:`platonic.diagnose.drift.drift_tables`).
+    """
+
+    rows: np.ndarray
+    values: dict[tuple[str, str, str], float]
+
+    def for_space(self, space: str) -> dict[tuple[str, str], float]:
+        """(source, target) -> GFRE in one space."""
+        return {(a, b): v for (s, a, b), v in self.values.items() if s == space}
+
+
+def stored_gfre(store, table: pd.DataFrame) -> StoredGFRE | None:
+    """The GFREs of ``table`` (a :func:`compare_store` result, e.g. read back from
+    ``metrics.parquet``) with the rows they rest on, or None when it has none on every common row
+    (a subsample, or GFRE not computed).
+
+    The rows are recomputed from the store: the atoms every model of the table embedded.
+    """
+    gfre = table[(table["metric"] == "gfre") & (table["rows_used"] == table["rows_available"])]
+    if gfre.empty:
+        return None
+    models = list(dict.fromkeys([*table["model_a"], *table["model_b"]]))
+    missing = [m for m in models if m not in store.models()]
+    if missing:
+        return None
+    rows = np.flatnonzero(np.logical_and.reduce([np.isfinite(store.load(m)).all(axis=1) for m in models]))
+    if rows.size != int(gfre["rows_used"].iloc[0]):
+        return None  # the table is not this store's (the study's cache keeps them in step)
+    return StoredGFRE(rows, {(r.space, r.model_a, r.model_b): float(r.value) for r in gfre.itertuples()})
 
 
 def unified_geometry_table(store, unified: dict[str, Path], models: Sequence[str]) -> pd.DataFrame:

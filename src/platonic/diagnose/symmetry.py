@@ -39,18 +39,40 @@ DEFAULT_TOP = 6
 DEFAULT_MIN_STRUCTURES = 2
 
 
-def _analyse(atoms: Atoms, symprec: float) -> tuple[int, np.ndarray]:
-    """Space group and equivalent atoms at one tolerance (0 and every atom alone where spglib fails)."""
-    alone = (0, np.arange(len(atoms)))
+def _cell(atoms: Atoms) -> tuple | None:
+    """spglib's (lattice, fractional positions, numbers), or None for a non-periodic structure."""
     if not atoms.pbc.all():
+        return None
+    return atoms.cell.array, atoms.get_scaled_positions(wrap=False), atoms.numbers
+
+
+def _analyse(cell: tuple | None, n_atoms: int, symprec: float) -> tuple[int, np.ndarray]:
+    """Space group and equivalent atoms at one tolerance (0 and every atom alone where spglib fails)."""
+    alone = (0, np.arange(n_atoms))
+    if cell is None:
         return alone
-    cell = (atoms.cell.array, atoms.get_scaled_positions(wrap=False), atoms.numbers)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # spglib warns and returns None on failure
         found = spglib.get_symmetry_dataset(cell, symprec=symprec)
     if found is None:
         return alone
     return int(found.number), np.asarray(found.equivalent_atoms, dtype=np.int64)
+
+
+def _sweep_batch(cells: list[tuple[tuple | None, int]], tolerances: np.ndarray) -> list[tuple[dict, np.ndarray]]:
+    """The rule of the module docstring for a batch of structures: (row without its index, classes)."""
+    found = []
+    for cell, n_atoms in cells:
+        analyses = []
+        for tolerance in tolerances:  # looser tolerances cannot change the choice once a pair agrees
+            analyses.append(_analyse(cell, n_atoms, float(tolerance)))
+            if len(analyses) >= 2 and analyses[-1][0] == analyses[-2][0]:
+                break
+        chosen, stable = tightest_stable([group for group, _ in analyses])
+        found.append(({"symprec": float(tolerances[chosen]), "spacegroup_number": analyses[chosen][0],
+                       "stable": stable, "sweep": ">".join(str(group) for group, _ in analyses)},
+                      analyses[chosen][1]))
+    return found
 
 
 def tightest_stable(spacegroups: Sequence[int]) -> tuple[int, bool]:
@@ -70,9 +92,17 @@ def tightest_stable(spacegroups: Sequence[int]) -> tuple[int, bool]:
     return len(groups) - 1, False
 
 
+#: Structures per task of a parallel sweep (a few seconds of spglib each).
+SWEEP_BATCH = 1000
+
+
 def symmetry_sweep(structures: Sequence[Atoms], symprecs: Sequence[float] = DEFAULT_SYMPRECS,
-                   progress: Progress | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+                   progress: Progress | None = None, n_jobs: int | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """The ground truth of every structure by the rule of the module docstring.
+
+    ``n_jobs``: worker processes (joblib's convention: None is 1, -1 every core). The structures
+    go in batches of :data:`SWEEP_BATCH`; each structure's analysis is the same in any process,
+    so the result does not depend on ``n_jobs``. ``progress``: advanced batch by batch.
 
     Returns
     -------
@@ -84,39 +114,41 @@ def symmetry_sweep(structures: Sequence[Atoms], symprecs: Sequence[float] = DEFA
     equivalent_class : (n_atoms,) int array, spglib's ``equivalent_atoms`` at each structure's
         chosen tolerance, structure after structure.
     """
+    from joblib import Parallel, delayed, effective_n_jobs
+
     tolerances = np.asarray(symprecs, dtype=float)
     if tolerances.ndim != 1 or tolerances.size == 0 or not (tolerances > 0).all() \
             or not (np.diff(tolerances) > 0).all():
         raise ValueError(f"symprecs must be positive and strictly ascending, got {list(symprecs)}")
-    rows, classes = [], []
+    if not len(structures):
+        raise ValueError("no structures to analyse")
+    cells = [(_cell(atoms), len(atoms)) for atoms in structures]
+    batches = [cells[start:start + SWEEP_BATCH] for start in range(0, len(cells), SWEEP_BATCH)]
+    workers = min(effective_n_jobs(n_jobs), len(batches))
     progress = progress or NullProgress()
     progress.start("symmetry sweep", total=len(structures), unit="structures")
-    for index, atoms in enumerate(structures):
-        analyses = []
-        for tolerance in tolerances:  # looser tolerances cannot change the choice once a pair agrees
-            analyses.append(_analyse(atoms, float(tolerance)))
-            if len(analyses) >= 2 and analyses[-1][0] == analyses[-2][0]:
-                break
-        chosen, stable = tightest_stable([group for group, _ in analyses])
-        rows.append({"structure_index": index, "symprec": float(tolerances[chosen]),
-                     "spacegroup_number": analyses[chosen][0], "stable": stable,
-                     "sweep": ">".join(str(group) for group, _ in analyses)})
-        classes.append(analyses[chosen][1])
-        progress.advance(1)
+    if workers > 1:
+        done = Parallel(n_jobs=workers, return_as="generator")(delayed(_sweep_batch)(b, tolerances) for b in batches)
+    else:
+        done = (_sweep_batch(batch, tolerances) for batch in batches)
+    found = []
+    for batch in done:
+        found += batch
+        progress.advance(len(batch))
     progress.finish()
-    if not rows:
-        raise ValueError("no structures to analyse")
-    return pd.DataFrame(rows), np.concatenate(classes)
+    rows = [{"structure_index": index, **row} for index, (row, _) in enumerate(found)]
+    return pd.DataFrame(rows), np.concatenate([classes for _, classes in found])
 
 
 def ground_truth_table(atom_table: pd.DataFrame, structures: Sequence[Atoms] | None,
-                       symprecs: Sequence[float] = DEFAULT_SYMPRECS, progress: Progress | None = None) -> pd.DataFrame:
+                       symprecs: Sequence[float] = DEFAULT_SYMPRECS, progress: Progress | None = None,
+                       n_jobs: int | None = None) -> pd.DataFrame:
     """The atom table with ``spacegroup_number`` and ``equivalent_class`` at each structure's tightest
     stable tolerance (``structures`` in atom-table order), plus ``symprec``, ``stable``,
     ``spacegroup_number_loose`` (the table's own label) and ``ground_truth`` (how it was found).
 
     ``structures=None`` keeps the table's own labels (``ground_truth`` says so): a store alone does not
-    hold the structures.
+    hold the structures. ``n_jobs``: see :func:`symmetry_sweep`.
     """
     table = atom_table.copy()
     table["spacegroup_number_loose"] = table["spacegroup_number"]
@@ -128,7 +160,7 @@ def ground_truth_table(atom_table: pd.DataFrame, structures: Sequence[Atoms] | N
     sizes = table.groupby("structure_index", sort=True).size().to_numpy()
     if len(structures) != len(sizes) or not np.array_equal(sizes, [len(atoms) for atoms in structures]):
         raise ValueError(f"the structures ({len(structures)}) do not match the atom table ({len(sizes)} structures)")
-    per_structure, classes = symmetry_sweep(structures, symprecs, progress)
+    per_structure, classes = symmetry_sweep(structures, symprecs, progress, n_jobs)
     code = table["structure_index"].to_numpy()
     order = np.searchsorted(np.unique(code), code)
     table["spacegroup_number"] = per_structure["spacegroup_number"].to_numpy()[order]

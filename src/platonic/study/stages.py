@@ -281,7 +281,7 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
         tables = equivariance_tables(store, unified, models,
                                      structures=None if dataset is None else dataset.structures,
                                      top=equivariance_groups or None, min_structures=equivariance_min_structures,
-                                     progress=progress)
+                                     progress=progress, n_jobs=-1)
         return {f"equivariance_{k}": v for k, v in writers.write_equivariance(tables, out).items()}
 
     def rotation_work() -> dict:
@@ -297,7 +297,8 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
                                      + ", ".join(f"{a} -> {b}" for a, b in DEFAULT_DRIFT_PAIRS)
                                      + " is among the models")
         return writers.write_drift(drift_tables(store, unified, pairs=pairs, dimers=dimers, random_state=seed,
-                                                device=device, skipped=skipped, loaded=loaded), out)
+                                                device=device, skipped=skipped, loaded=loaded,
+                                                known_gfre=_compared_gfre(store)), out)
 
     def atypical_work() -> dict:
         trained = [m for m in models if m not in control_models(store, models)]
@@ -318,6 +319,14 @@ def diagnose_stage(store, models: Sequence[str], control: bool = True, equivaria
         progress.advance(1)
     progress.finish()
     return written
+
+
+def _compared_gfre(store):
+    """The compare stage's GFREs (:func:`platonic.compare.from_store.stored_gfre`), if it wrote them."""
+    from platonic.compare.from_store import stored_gfre
+
+    path = Results.of(store).metrics_parquet
+    return stored_gfre(store, pd.read_parquet(path)) if path.exists() else None
 
 
 def control_stage(store, models: Sequence[str], out: Path) -> dict[str, Path]:

@@ -143,51 +143,77 @@ def pair_reconstruction(
     references: Sequence[str] = (),
     n_atoms: int | None = None,
     random_state: int = 0,
+    rows: Any = None,
+    known: Mapping[tuple[str, str], float] | None = None,
 ) -> pd.DataFrame:
     """GFRE between a drift pair in both directions, and between the fine-tuned model and references.
 
     Parameters
     ----------
-    embeddings : mapping model -> array (n_atoms, d_model), rows matched across models and finite
+    embeddings : mapping model -> array (n_rows, d_model) (a memory-mapped ``.npy`` is read, not
+        copied), rows matched across models
     pre, fine_tuned : the pair's model names (keys of ``embeddings``)
     references : other models compared with ``fine_tuned`` in both directions (the baseline
         against which a pre-training bias shows)
     n_atoms : if given and smaller than the row count, a seeded random subsample of rows used for
         every GFRE of the call (the scikit-matter 50/50 split is then drawn inside it)
     random_state : int seed or numpy Generator of that subsample
+    rows : the rows used (default all); each must be finite in every model
+    known : (source, target) -> GFRE already computed on exactly these rows (e.g. by the compare
+        stage: :func:`platonic.compare.from_store.stored_gfre`); those directions are not refitted.
+        Not allowed with a subsample, whose rows the values were not computed on.
+
+    Each source's rows are copied (float64) once and its targets one at a time, so the call holds
+    two models' rows, not every model's.
 
     Returns
     -------
     DataFrame with ``source, target, role, gfre, n_atoms``; ``role`` is ``pre->ft``, ``ft->pre``,
     ``reference->ft`` or ``ft->reference``.
     """
-    names = [pre, fine_tuned, *references]
+    names = list(dict.fromkeys([pre, fine_tuned, *references]))
     missing = [m for m in names if m not in embeddings]
     if missing:
         raise DriftInputError(f"no embeddings for {missing}; have {sorted(embeddings)}")
     if pre in references or fine_tuned in references:
         raise DriftInputError("references must not contain the pair's own models")
-    arrays = {m: _check_matrix(embeddings[m], m) for m in dict.fromkeys(names)}
-    n_rows = {a.shape[0] for a in arrays.values()}
+    shapes = {m: np.shape(embeddings[m]) for m in names}
+    wrong = {m: shape for m, shape in shapes.items() if len(shape) != 2}
+    if wrong:
+        raise DriftInputError(f"embeddings must be 2-D (atoms x features), got shapes {wrong}")
+    n_rows = {shape[0] for shape in shapes.values()}
     if len(n_rows) != 1:
         raise DriftInputError(f"all embeddings must have the same rows, got row counts {sorted(n_rows)}")
-    total = n_rows.pop()
-    rows = np.arange(total)
+    all_rows = n_rows.pop()
+    rows = np.arange(all_rows) if rows is None else np.asarray(rows)
+    if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer) or (
+            rows.size and (rows.min() < 0 or rows.max() >= all_rows)):
+        raise DriftInputError(f"rows must be 1-D integer indices in [0, {all_rows})")
+    total = rows.size
     if n_atoms is not None:
         if isinstance(n_atoms, bool) or not isinstance(n_atoms, (int, np.integer)) or n_atoms < 4:
             raise DriftInputError(f"n_atoms must be an integer >= 4 or None, got {n_atoms!r}")
         if n_atoms < total:
-            rows = np.sort(np.random.default_rng(random_state).choice(total, size=int(n_atoms), replace=False))
+            if known:
+                raise DriftInputError("known GFREs were computed on every row; they cannot stand for a subsample "
+                                      f"of {n_atoms} rows")
+            rows = rows[np.sort(np.random.default_rng(random_state).choice(total, size=int(n_atoms), replace=False))]
     directions = [(pre, fine_tuned, "pre->ft"), (fine_tuned, pre, "ft->pre")]
     for reference in references:
         directions += [(reference, fine_tuned, "reference->ft"), (fine_tuned, reference, "ft->reference")]
+    values: dict[tuple[str, str], float] = {pair: float(known[pair]) for pair in (known or {})
+                                            if pair in {(s, t) for s, t, _ in directions}}
+
+    def matrix(model: str) -> np.ndarray:
+        return _check_matrix(embeddings[model][rows], model)
+
     # One factorisation per source serves all its targets (the fine-tuned model is the source of
-    # 1 + len(references) of them); the targets are sliced one at a time to bound memory.
-    values: dict[tuple[str, str], float] = {}
+    # 1 + len(references) of them).
     for source in dict.fromkeys(s for s, _, _ in directions):
-        targets = [t for s, t, _ in directions if s == source]
-        errors = global_reconstruction_errors(arrays[source][rows], (arrays[t][rows] for t in targets))
-        values.update(zip(((source, t) for t in targets), errors))
+        targets = [t for s, t, _ in directions if s == source and (s, t) not in values]
+        if targets:
+            errors = global_reconstruction_errors(matrix(source), (matrix(t) for t in targets))
+            values.update(zip(((source, t) for t in targets), errors))
     return pd.DataFrame(
         [
             {"source": source, "target": target, "role": role, "gfre": values[source, target], "n_atoms": int(rows.size)}

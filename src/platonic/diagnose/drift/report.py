@@ -40,6 +40,7 @@ def _pair_tables(
     elements: np.ndarray,
     n_gfre_atoms: int | None,
     random_state: int,
+    known_gfre: Any = None,
 ) -> dict[str, pd.DataFrame]:
     """Every table of one pair, each with leading ``pair, pre, fine_tuned`` columns."""
     z_pre, z_ft = _matrix(unified[pre]), _matrix(unified[ft])
@@ -54,10 +55,14 @@ def _pair_tables(
     }
     models = [pre, ft, *references]
     gfre_rows = np.flatnonzero(both & np.logical_and.reduce([np.isfinite(raw[m]).all(axis=1) for m in models]))
+    # the compare stage's GFREs stand for these only when they were computed on the very same rows
+    reusable = (known_gfre is not None and (n_gfre_atoms is None or n_gfre_atoms >= gfre_rows.size)
+                and np.array_equal(known_gfre.rows, gfre_rows))
     gfre = []
     for space, source in (("raw", raw), ("unified", {m: _matrix(unified[m]) for m in models})):
-        part = pair_reconstruction({m: source[m][gfre_rows] for m in models}, pre, ft, references,
-                                   n_atoms=n_gfre_atoms, random_state=random_state)
+        known = known_gfre.for_space(space) if reusable else None
+        part = pair_reconstruction(source, pre, ft, references, n_atoms=n_gfre_atoms, random_state=random_state,
+                                   rows=gfre_rows, known=known)
         part.insert(0, "space", space)
         gfre.append(part)
     tables["gfre"] = pd.concat(gfre, ignore_index=True)
@@ -95,6 +100,7 @@ def drift_tables(
     device: str = "cpu",
     skipped: dict[str, str] | None = None,
     loaded: Any = None,
+    known_gfre: Any = None,
 ) -> "DriftTables":
     """Every drift view for every pair, as tables (:class:`DriftTables`).
 
@@ -109,6 +115,10 @@ def drift_tables(
     dimer_elements, distances, box_length, device, loaded : see :func:`dimer_curves` (``loaded``: the
         models a study's stages share, each loaded once)
     n_gfre_atoms, random_state : optional seeded row subsample for the GFRE (:func:`pair_reconstruction`)
+    known_gfre : GFREs the compare stage already computed
+        (:class:`platonic.compare.from_store.StoredGFRE`); a pair whose GFRE rows are exactly the
+        rows those were computed on takes them instead of refitting (same rows, same 50/50 split,
+        same fit: the same numbers); any other pair, or a subsample, is computed here
     skipped : dimer curves run each checkpoint, so a pair model that cannot be loaded (e.g. embeddings
         imported under a registry name, whose registry weights are not the imported numbers) gets
         no curve; the reason is recorded here as ``"dimers (<model>)"`` (else warned about), and as
@@ -144,7 +154,8 @@ def drift_tables(
         for m in (pre, ft, *pair_refs):
             if m not in raw:
                 raw[m] = store.load(m)
-        pair_tables = _pair_tables(f"{pre} -> {ft}", pre, ft, pair_refs, raw, unified, elements, n_gfre_atoms, random_state)
+        pair_tables = _pair_tables(f"{pre} -> {ft}", pre, ft, pair_refs, raw, unified, elements, n_gfre_atoms,
+                                   random_state, known_gfre)
         for name, table in pair_tables.items():
             parts.setdefault(name, []).append(table)
     tables = {name: pd.concat(p, ignore_index=True) for name, p in parts.items()}

@@ -42,6 +42,7 @@ def equivariance_tables(
     tolerances: Sequence[float] = DEFAULT_TOLERANCES,
     tolerance_mode: str = "relative",
     progress: Progress | None = None,
+    n_jobs: int | None = None,
 ) -> "EquivarianceTables":
     """The two-NN equivariance diagnostic on a store, as tables (:class:`EquivarianceTables`).
 
@@ -66,6 +67,8 @@ def equivariance_tables(
         As in :func:`two_nn_by_spacegroup`.
     progress
         Optional :class:`~platonic.progress.Progress` for the symmetry sweep (one step per structure).
+    n_jobs
+        Processes for the symmetry sweep (:func:`platonic.diagnose.symmetry.symmetry_sweep`; None: 1).
 
     Returns
     -------
@@ -84,7 +87,7 @@ def equivariance_tables(
         absent = sorted(set(models) - set(unified))
         if absent:
             raise EquivarianceInputError(f"models {absent} have no unified matrix; given: {sorted(unified)}")
-    atom_table = ground_truth_table(store.atom_table(), structures, symprecs, progress=progress)
+    atom_table = ground_truth_table(store.atom_table(), structures, symprecs, progress=progress, n_jobs=n_jobs)
     ground_truth = atom_table.groupby("structure_index", sort=True).agg(
         structure_id=("structure_id", "first"), formula=("formula", "first"),
         spacegroup_number_loose=("spacegroup_number_loose", "first"), spacegroup_number=("spacegroup_number", "first"),
