@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -96,20 +96,23 @@ def analyse_chemistry(unified: Mapping[str, np.ndarray | str | Path], atom_table
 
 @seed_alias
 class RowsOf(Mapping):
-    """``matrices[m][rows]`` for each model m, sliced when asked for: a loop over the models holds
-    one model's rows at a time, not every model's."""
+    """``matrices[m][rows]`` for each model m of ``names`` (default: all), sliced when asked for: a
+    loop over the models holds one model's rows at a time, not every model's."""
 
-    def __init__(self, matrices: Mapping[str, np.ndarray], rows: np.ndarray) -> None:
+    def __init__(self, matrices: Mapping[str, np.ndarray], rows: Any, names: Sequence[str] | None = None) -> None:
         self.matrices, self.rows = matrices, rows
+        self.names = list(matrices) if names is None else list(names)
 
     def __getitem__(self, model: str) -> np.ndarray:
-        return self.matrices[model][self.rows]
+        if model not in self.names:
+            raise KeyError(model)
+        return np.asarray(self.matrices[model])[self.rows]
 
     def __iter__(self):
-        return iter(self.matrices)
+        return iter(self.names)
 
     def __len__(self) -> int:
-        return len(self.matrices)
+        return len(self.names)
 
 
 def chemistry_tables(
@@ -174,14 +177,18 @@ def chemistry_tables(
         if column not in atom_table.columns:
             raise ChemistryInputError(f"the atom table has no {column!r} column")
     matrices = {m: _as_array(unified[m]) for m in models}
-    raw_matrices = {m: np.asarray(raw[m]) for m in models} if raw is not None else {}
+    # raw matrices read one at a time (a store's OnDemand loads each when asked), never all at once
+    raw_matrices = RowsOf(raw, slice(None), models) if raw is not None else {}
     n_rows = len(atom_table)
-    for name, array in [*matrices.items(), *raw_matrices.items()]:
+    for name, array in ((name, source[name]) for source in (matrices, raw_matrices) for name in source):
         if array.ndim != 2 or array.shape[0] != n_rows:
             raise ChemistryInputError(f"{name}: matrix of shape {array.shape} does not have the atom table's {n_rows} rows")
 
     structure_index = atom_table["structure_index"].to_numpy()
-    finite = np.logical_and.reduce([np.isfinite(a).all(axis=1) for a in [*matrices.values(), *raw_matrices.values()]])
+    finite = np.ones(n_rows, dtype=bool)
+    for source in (matrices, raw_matrices):
+        for name in source:
+            finite &= np.isfinite(source[name]).all(axis=1)
     # A structure counts only if every one of its atoms is embedded by every model.
     complete = pd.Series(finite).groupby(structure_index).transform("all").to_numpy()
     if not complete.any():

@@ -33,6 +33,7 @@ from .intrinsic import twonn_stability
 from .knn import choose_query_rows, knn_indices, l2_normalise_rows, neighbourhood_agreement
 from .matrix import ASYMMETRIC_METRICS, SYMMETRIC_METRICS, heatmap, metric_matrix
 from platonic.plotting import subplots
+from platonic.store.on_demand import OnDemand
 from platonic.progress import NullProgress, Progress
 from platonic.validation import check_seed, seed_alias
 
@@ -79,8 +80,8 @@ def compare_store(
     """
     random_state = check_seed(random_state, "random_state", MetricInputError)  # written in the results
     models = list(models or store.models())
-    raw = {m: store.load(m) for m in models}
-    valid = np.logical_and.reduce([np.isfinite(a).all(axis=1) for a in raw.values()])
+    raw = OnDemand(store.load, models)  # each model loaded when a metric needs it: a few held at a time
+    valid = np.logical_and.reduce([np.isfinite(raw[m]).all(axis=1) for m in models])
     rows = _select_rows(valid, n_atoms, random_state)
     atoms = store.atom_table()
     if ot_stratify is not None:
@@ -95,12 +96,13 @@ def compare_store(
     for space in spaces:
         if space == "raw":
             # every row valid (the usual case): the loaded matrices themselves, not a second copy
-            arrays = {m: raw[m] if rows.size == valid.size else raw[m][rows] for m in models}
-            chosen = [m for m in metrics if m not in RAW_ONLY_SHARED_WIDTH] if len({a.shape[1] for a in arrays.values()}) > 1 else list(metrics)
+            arrays = raw if rows.size == valid.size else OnDemand(store.load, models, rows=rows)
+            widths = {store.card(m)["dim"] for m in models}
+            chosen = [m for m in metrics if m not in RAW_ONLY_SHARED_WIDTH] if len(widths) > 1 else list(metrics)
         elif space == "unified":
             if not unified:
                 raise ValueError("unified space requested but no projected matrices given (run `platonic project`)")
-            arrays = {m: np.load(unified[m], mmap_mode="r")[rows] for m in models}
+            arrays = OnDemand(lambda m: np.load(unified[m], mmap_mode="r"), models, rows=rows)
             chosen = list(metrics)
         else:
             raise ValueError(f"unknown space {space!r}; choose raw or unified")
@@ -202,7 +204,7 @@ def unified_geometry_table(store, unified: dict[str, Path], models: Sequence[str
     """Offset and degeneracy of every model's unified cloud (:mod:`platonic.compare.geometry`),
     on the atoms every model embedded; ``trained`` from the model cards."""
     raw_valid = np.logical_and.reduce([np.isfinite(store.load(m)).all(axis=1) for m in models])
-    table = geometry_table({m: np.load(unified[m], mmap_mode="r")[raw_valid] for m in models})
+    table = geometry_table(OnDemand(lambda m: np.load(unified[m], mmap_mode="r"), models, rows=raw_valid, keep=1))
     table.insert(1, "trained", [bool(store.model_card(m).trained) for m in models])
     return table
 
@@ -222,8 +224,8 @@ def intrinsic_dimensions(store, unified: dict[str, Path] | None, models: Sequenc
     model and space.
     """
     random_state = check_seed(random_state, "random_state", MetricInputError)  # written in the results
-    raw = {m: store.load(m) for m in models}
-    valid = np.logical_and.reduce([np.isfinite(a).all(axis=1) for a in raw.values()])
+    raw = OnDemand(store.load, models, keep=1)
+    valid = np.logical_and.reduce([np.isfinite(raw[m]).all(axis=1) for m in models])
     rows = _select_rows(valid, n_atoms, random_state)
     classes = None
     if symmetry_dedup:

@@ -55,12 +55,26 @@ ASYMMETRIC_METRICS = ("gfre", "gfrd", "lfre")
 COLUMNS = ["model_a", "model_b", "metric", "value", "std", "n", "seed", "space", "detail", "null_mean", "null_std"]
 
 
-def _check_embeddings(embeddings: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _check_embeddings(embeddings: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]:
+    """A dict is checked and converted at once. Any other mapping (e.g. a
+    :class:`platonic.store.OnDemand` that loads each model when asked) is checked one model at a
+    time and kept as it is, so that it need not hold every model at once: its values must then
+    already be float32 or float64 arrays."""
     if not isinstance(embeddings, Mapping) or len(embeddings) < 2:
         raise MetricInputError("embeddings must be a mapping of at least two model names to arrays")
-    checked = {str(name): check_matrix(array, f"embeddings[{name!r}]", dtypes=(np.float64, np.float32))
-               for name, array in embeddings.items()}
-    rows = {name: array.shape[0] for name, array in checked.items()}
+    if isinstance(embeddings, dict):
+        checked = {str(name): check_matrix(array, f"embeddings[{name!r}]", dtypes=(np.float64, np.float32))
+                   for name, array in embeddings.items()}
+        rows = {name: array.shape[0] for name, array in checked.items()}
+    else:
+        checked, rows = embeddings, {}
+        for name in embeddings:
+            array = embeddings[name]
+            if not isinstance(array, np.ndarray) or array.dtype not in (np.float32, np.float64):
+                raise MetricInputError(f"embeddings[{name!r}]: a mapping other than a dict must hold float32 or "
+                                       f"float64 arrays, got {type(array).__name__} "
+                                       f"{getattr(array, 'dtype', '')}; pass a dict to have it converted")
+            rows[name] = check_matrix(array, f"embeddings[{name!r}]", dtypes=(np.float64, np.float32)).shape[0]
     if len(set(rows.values())) != 1:
         raise MetricInputError(f"every embedding must have the same rows (matched atoms), got row counts {rows}")
     return checked
@@ -96,7 +110,9 @@ def metric_matrix(
 
     Parameters
     ----------
-    embeddings : model name -> array (n_atoms, d_model), rows matched across models
+    embeddings : model name -> array (n_atoms, d_model), rows matched across models; a mapping
+        that loads each model when asked (:class:`platonic.store.OnDemand`) is read one or two
+        models at a time
     metrics : names from ``procrustes, cka, mknn, ot, superscore, gfre, gfrd, lfre``
     space : label written in the ``space`` column (e.g. ``"raw"`` or ``"unified"``)
     k, mknn_score, n_queries : see :func:`platonic.compare.knn.mutual_knn`

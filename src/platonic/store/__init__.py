@@ -23,6 +23,7 @@ counts as done only if every NaN/inf row in it belongs to a structure listed in 
 from platonic.store.importer import EmbeddingImportError, ImportResult, import_embeddings
 from platonic.store.store import EmbeddingStore, ShardRecord, StoreError
 from platonic.store.lock import LockFileError, StoreLockedError, writer_lock
+from platonic.store.on_demand import OnDemand
 
-__all__ = ["EmbeddingImportError", "EmbeddingStore", "ImportResult", "LockFileError", "ShardRecord", "StoreError",
+__all__ = ["EmbeddingImportError", "EmbeddingStore", "ImportResult", "LockFileError", "OnDemand", "ShardRecord", "StoreError",
            "StoreLockedError", "import_embeddings", "writer_lock"]

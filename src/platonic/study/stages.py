@@ -163,6 +163,7 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
     from platonic.analyse.chemistry import chemistry_tables
     from platonic.anchors.from_store import load_anchors
     from platonic.models import runnable_models
+    from platonic.store import OnDemand
     from platonic.study import writers
 
     models = list(models)
@@ -181,7 +182,7 @@ def analyse_stage(store, models: Sequence[str], reference: str, chemistry: bool 
         def chemistry_work() -> dict:
             _check_elements(store.atom_table())
             tables = chemistry_tables(unified_paths(store, models), store.atom_table(),
-                                      raw={m: store.load(m) for m in models}, models=models, reference=reference,
+                                      raw=OnDemand(store.load, models), models=models, reference=reference,
                                       control=controls[0] if controls else None, controls=controls, random_state=seed,
                                       min_atoms=CHEMISTRY_MIN_ATOMS, progress=progress)
             return writers.write_chemistry(tables, out)

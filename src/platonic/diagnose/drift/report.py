@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from platonic.models import DEFAULT_DRIFT_PAIRS
+from platonic.store.on_demand import OnDemand
 
 from ._checks import DEFAULT_BOX_LENGTH, DEFAULT_DISTANCES, DriftInputError
 from .dimers import _check_distances, dimer_curves, dimer_minima
@@ -147,13 +148,11 @@ def drift_tables(
     candidates = list(references) if references is not None else [
         m for m in _trained_models(store, available) if m in unified]
     elements = store.atom_table()["element"].to_numpy().astype(str)
-    raw: dict[str, np.ndarray] = {}
+    # each raw matrix loaded when needed, a few held at a time (the references are read once per pair)
+    raw = OnDemand(store.load, available, keep=3)
     parts: dict[str, list[pd.DataFrame]] = {}
     for pre, ft in pairs:
         pair_refs = [m for m in candidates if m not in (pre, ft)]
-        for m in (pre, ft, *pair_refs):
-            if m not in raw:
-                raw[m] = store.load(m)
         pair_tables = _pair_tables(f"{pre} -> {ft}", pre, ft, pair_refs, raw, unified, elements, n_gfre_atoms,
                                    random_state, known_gfre)
         for name, table in pair_tables.items():
