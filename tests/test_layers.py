@@ -23,7 +23,17 @@ def _imported_modules(path: Path) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("stage", ["compare"])
+#: The computing packages: they return data; only the study layer (its stages, through
+#: platonic.study.writers) writes an analysis's files, so none of them may import platonic.study.
+COMPUTING_PACKAGES = ["analyse", "anchors", "compare", "datasets", "diagnose", "extract", "models", "project", "store"]
+
+
+def test_every_computing_package_is_scanned():
+    # a renamed or moved package would otherwise drop out of the scan below without a failure
+    assert all((PACKAGE / name / "__init__.py").is_file() for name in COMPUTING_PACKAGES)
+
+
+@pytest.mark.parametrize("stage", COMPUTING_PACKAGES)
 def test_a_stage_package_does_not_import_the_study_layer(stage):
     offenders = {str(path.relative_to(PACKAGE)): sorted(m for m in _imported_modules(path) if m.startswith("platonic.study"))
                  for path in sorted((PACKAGE / stage).rglob("*.py"))}

@@ -1,8 +1,8 @@
 """The layout of a study's results: every file a stage writes and the report, the CLI or a test
 reads, named once.
 
-A writer given a folder (``norm_scaling_report(..., out_dir)``) writes the names of its group
-below into it; the stages give it the folder of :class:`Results`::
+A writer given a folder (``write_norm_scaling(tables, out_dir)`` of :mod:`platonic.study.writers`)
+writes the names of its group below into it; the stages give it the folder of :class:`Results`::
 
     <store>/results/                      Results.of(store).root
         anchors.csv (+ .json), anchor_diversity.csv, k_sweep.csv, k_sweep_anchors.csv,

@@ -18,7 +18,7 @@ from platonic.analyse.arithmetic import (
     Material,
     UnifiedSpace,
     arithmetic_frame,
-    arithmetic_table,
+    arithmetic_tables,
     cosine_similarity,
     difference,
     formula_unit_vector,
@@ -31,6 +31,7 @@ from platonic.analyse.arithmetic import (
 )
 from platonic.analyse.reaction import CompositionMismatchError, UnbalancedReactionError, parse_reaction
 from platonic.datasets import case_study
+from platonic.study.writers import write_arithmetic
 
 MODELS = ["chgnet-0.3.0", "sevennet-0", "mace-dummy"]
 REFERENCE = "chgnet-0.3.0"
@@ -255,8 +256,8 @@ def test_space_construction_errors(real_store):
         UnifiedSpace.from_store(real_store.store, np.array([0.5, 1.5]), MODELS)
 
 
-def test_arithmetic_table_writes_table_1(space, tmp_path):
-    paths = arithmetic_table(space, REFERENCE, tmp_path / "out", models=["mace-dummy", "sevennet-0"])
+def test_arithmetic_tables_written_as_table_1(space, tmp_path):
+    paths = write_arithmetic(arithmetic_tables(space, REFERENCE, ["mace-dummy", "sevennet-0"]), tmp_path / "out")
     assert all(path.is_file() and path.stat().st_size > 0 for path in paths.values())
     table = pd.read_csv(paths["table"])
     models = [REFERENCE, "mace-dummy", "sevennet-0"]

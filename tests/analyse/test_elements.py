@@ -1,4 +1,4 @@
-"""Element embeddings, periodic groups, group coherence, trajectories and the chemistry entry point."""
+"""Element embeddings, periodic groups, group coherence, trajectories and the chemistry tables and files."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from platonic.analyse.elements import (
     periodic_position,
     periodic_table,
 )
-from platonic.analyse.chemistry import analyse_chemistry
+from platonic.analyse.chemistry import chemistry_tables
 from platonic.analyse.plots_chemistry import (
     plot_cumulant_gain,
     plot_element_map,
@@ -30,6 +30,7 @@ from platonic.analyse.plots_chemistry import (
     plot_periodic_table,
     plot_trajectories,
 )
+from platonic.study.writers import write_chemistry
 
 TRAINED = ("chgnet-0.3.0", "chgnet-r2scan", "sevennet-0", "sevennet-mf-0", "diep")
 CONTROL = "mace-dummy"
@@ -240,11 +241,12 @@ def test_dummy_group_coherence_is_at_chance_on_real_models(real_elements):
     assert scores.at[CONTROL, "excluded_min_atoms"].split() == excluded.tolist()
 
 
-def test_chemistry_entry_point_writes_tables_and_figures(real_store, tmp_path):
+def test_chemistry_tables_written_with_figures(real_store, tmp_path):
     models = ["chgnet-0.3.0", "sevennet-0", CONTROL]
-    paths = analyse_chemistry(real_store.unified, real_store.store.atom_table(), tmp_path, models=models,
+    tables = chemistry_tables(real_store.unified, real_store.store.atom_table(), models=models,
                               raw={m: real_store.raw(m) for m in models}, control=CONTROL, min_atoms=3,
                               n_permutations=20, max_order=3)
+    paths = write_chemistry(tables, tmp_path)
     for name in ("elements", "group_coherence", "group_silhouettes", "trajectories", "cumulant_gain"):
         assert paths[name].suffix == ".csv" and paths[name].exists()
     for name in ("element_map", "periodic_table", "trajectories_figure", "group_coherence_figure", "cumulant_gain_figure"):
@@ -257,7 +259,7 @@ def test_chemistry_entry_point_writes_tables_and_figures(real_store, tmp_path):
     elements = pd.read_csv(paths["elements"])
     assert set(elements["model"]) == set(models) and {"pc1", "pc2", "cos_to_reference"} <= set(elements.columns)
     with pytest.raises(ChemistryInputError, match="control"):
-        analyse_chemistry(real_store.unified, real_store.store.atom_table(), tmp_path, models=models[:2], control=CONTROL)
+        chemistry_tables(real_store.unified, real_store.store.atom_table(), models=models[:2], control=CONTROL)
 
 
 def test_rejected_structures_are_left_out_for_every_model(real_store, tmp_path):
@@ -265,7 +267,7 @@ def test_rejected_structures_are_left_out_for_every_model(real_store, tmp_path):
     unified = {m: real_store.z(m) for m in ("chgnet-0.3.0", CONTROL)}
     first = table["structure_index"] == 0
     unified[CONTROL][first.to_numpy()] = np.nan  # as a rejected structure
-    paths = analyse_chemistry(unified, table, tmp_path, min_atoms=3, n_permutations=10, max_order=2)
+    paths = write_chemistry(chemistry_tables(unified, table, min_atoms=3, n_permutations=10, max_order=2), tmp_path)
     coherence = pd.read_csv(paths["group_coherence"])
     assert (coherence["rows_used"] == len(table) - first.sum()).all()
     assert (pd.read_csv(paths["cumulant_gain"])["n_structures"] == len(real_store.dataset) - 1).all()

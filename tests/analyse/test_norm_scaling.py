@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 from scipy.stats import ortho_group
 
-from platonic.analyse.norm_scaling import NormScalingError, material_norms, norm_scaling, norm_scaling_report
+from platonic.analyse.norm_scaling import NormScalingError, material_norms, norm_scaling, norm_scaling_tables
 from platonic.project import PlatonicTransform
+from platonic.study.writers import write_norm_scaling
 
 
 @pytest.fixture
@@ -56,9 +57,9 @@ def test_rejected_structures_are_left_out_and_bad_input_is_named(materials):
         material_norms({"x": raw["ref"][:5]}, ids)
 
 
-def test_report_on_a_real_store(real_store, tmp_path):
+def test_tables_written_on_a_real_store(real_store, tmp_path):
     models = ["chgnet-0.3.0", "sevennet-0", "diep"]
-    paths = norm_scaling_report(real_store.store, real_store.unified, models, "chgnet-0.3.0", tmp_path)
+    paths = write_norm_scaling(norm_scaling_tables(real_store.store, real_store.unified, models, "chgnet-0.3.0"), tmp_path)
     table = pd.read_csv(paths["norm_scaling"])
     assert set(table["space"]) == {"unified", "raw"} and len(table) == 6
     assert (table[table.model == "chgnet-0.3.0"]["ratio_cv"] == 0).all()

@@ -8,8 +8,9 @@ import pytest
 from scipy.spatial.distance import pdist
 from scipy.stats import ortho_group
 
-from platonic.analyse.unified_maps import (MapInputError, anchor_map, maps_report, unified_diversity_table,
+from platonic.analyse.unified_maps import (MapInputError, anchor_map, maps_tables, unified_diversity_table,
                                            unified_maps)
+from platonic.study.writers import write_maps
 
 
 @pytest.fixture
@@ -84,9 +85,9 @@ def test_bad_input_is_named(clouds):
         anchor_map(np.full((5, 3), np.nan), {"x": [0, 1]})
 
 
-def test_maps_report_on_a_real_store(real_store, tmp_path):
+def test_maps_tables_written_on_a_real_store(real_store, tmp_path):
     models = ["chgnet-0.3.0", "sevennet-0", "mace-dummy"]
-    paths = maps_report(real_store.store, models, tmp_path, real_store.anchors, ks=(3, 8), n_points=150)
+    paths = write_maps(maps_tables(real_store.store, models, real_store.anchors, ks=(3, 8), n_points=150), tmp_path)
     table = pd.read_csv(paths["unified_diversity"])
     assert list(table["model"]) == models and set(table["k"]) == {20}
     summary = pd.read_csv(paths["unified_maps_summary"])

@@ -8,12 +8,13 @@ import pytest
 
 from platonic.diagnose.atypical import (
     AtypicalInputError,
-    atypical_report,
+    atypical_tables,
     atypicality_scores,
     consensus_distances,
     material_embeddings,
     standardise_materials,
 )
+from platonic.study.writers import write_atypical
 
 
 def _models(n_structures: int = 40, k: int = 12, noise: float = 0.05, seed: int = 0) -> dict[str, np.ndarray]:
@@ -139,8 +140,8 @@ def test_input_errors():
         atypicality_scores(duplicates, standardise=False)
 
 
-def test_atypical_report_on_real_models(real_store, tmp_path):
-    paths = atypical_report(real_store.store, real_store.unified, None, tmp_path, top=5)
+def test_atypical_tables_written_on_real_models(real_store, tmp_path):
+    paths = write_atypical(atypical_tables(real_store.store, real_store.unified, None, top=5), tmp_path)
     for path in paths.values():
         assert path.exists() and path.stat().st_size > 0
     ranking = pd.read_csv(paths["atypical_scores"])

@@ -16,7 +16,7 @@ from platonic.diagnose.drift import (
     dimer_curve,
     dimer_curves,
     dimer_minima,
-    drift_report,
+    drift_tables,
     element_displacement,
     norm_quantiles,
     norm_ratios,
@@ -24,6 +24,7 @@ from platonic.diagnose.drift import (
     plot_dimer_curves,
 )
 from platonic.project.transform import PlatonicTransform
+from platonic.study.writers import write_drift
 
 
 def _elements(real_store) -> np.ndarray:
@@ -195,10 +196,10 @@ def test_dimer_curve_on_a_real_calculator_is_finite_and_flattens():
 
 
 # --------------------------------------------------------------------------- report
-def test_drift_report_writes_every_table(real_store, tmp_path):
+def test_drift_tables_written_every_table(real_store, tmp_path):
     unified = real_store.unified
     pairs = [("chgnet-0.3.0", "chgnet-r2scan"), ("sevennet-0", "sevennet-mf-0")]  # the ones in this store
-    paths = drift_report(real_store.store, unified, tmp_path, pairs=pairs, references=["diep"], dimers=False)
+    paths = write_drift(drift_tables(real_store.store, unified, pairs=pairs, references=["diep"], dimers=False), tmp_path)
     for path in paths.values():
         assert path.exists() and path.stat().st_size > 0
     assert not any("dimer" in name for name in paths)
@@ -213,13 +214,14 @@ def test_drift_report_writes_every_table(real_store, tmp_path):
     displacement = pd.read_csv(paths["drift_displacement"])
     assert (displacement.groupby("pair")["n_atoms"].sum() == summary.set_index("pair")["n_atoms"]).all()
     with pytest.raises(DriftInputError, match="lack raw or unified"):
-        drift_report(real_store.store, unified, tmp_path, pairs=[("chgnet-0.3.0", "no-such-model")], dimers=False)
+        drift_tables(real_store.store, unified, pairs=[("chgnet-0.3.0", "no-such-model")], dimers=False)
 
 
 @pytest.mark.slow
-def test_drift_report_with_dimers(real_store, tmp_path):
-    paths = drift_report(real_store.store, real_store.unified, tmp_path, references=["diep"],
-                         pairs=[("chgnet-0.3.0", "chgnet-r2scan"), ("sevennet-0", "sevennet-mf-0")],
-                         distances=np.arange(1.6, 6.01, 0.2))
+def test_drift_tables_written_with_dimers(real_store, tmp_path):
+    tables = drift_tables(real_store.store, real_store.unified, references=["diep"],
+                          pairs=[("chgnet-0.3.0", "chgnet-r2scan"), ("sevennet-0", "sevennet-mf-0")],
+                          distances=np.arange(1.6, 6.01, 0.2))
+    paths = write_drift(tables, tmp_path)
     minima = pd.read_csv(paths["drift_dimer_minima"])
     assert len(minima) == 8 and np.isfinite(minima["r_eq"]).all()

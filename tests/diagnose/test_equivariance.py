@@ -16,7 +16,7 @@ from platonic.diagnose.equivariance import (
     STUDY_SPACEGROUPS,
     EmptySpacegroupWarning,
     EquivarianceInputError,
-    equivariance_report,
+    equivariance_tables,
     nearest_other_distance,
     plot_two_nn,
     spacegroup_counts,
@@ -27,6 +27,7 @@ from platonic.diagnose.equivariance import (
     two_nn_equivalence,
     within_structure_pairs,
 )
+from platonic.study.writers import write_equivariance
 
 
 def planted(class_sizes_per_structure, spacing, rng):
@@ -297,10 +298,11 @@ def test_a_rejected_structure_is_kept_unscored(real_store, real_tables):
     assert row.n_structures == counts.set_index("spacegroup_number").loc[present[0], "n_structures"] - 1
 
 
-def test_report_writes_tables_and_figure(real_store, tmp_path):
+def test_tables_written_with_figure(real_store, tmp_path):
     models = ["chgnet-0.3.0", "mace-dummy"]
-    paths = equivariance_report(real_store.store, real_store.unified, models, tmp_path, tolerances=[1e-6, 1e-4],
-                                structures=real_store.dataset.structures, min_structures=2)
+    tables = equivariance_tables(real_store.store, real_store.unified, models, tolerances=[1e-6, 1e-4],
+                                 structures=real_store.dataset.structures, min_structures=2)
+    paths = write_equivariance(tables, tmp_path)
     assert all(path.is_file() for path in paths.values())
     summary = pd.read_csv(paths["summary"])
     assert set(summary["model"]) == set(models) and set(summary["space"]) == {"raw", "unified"}
@@ -314,22 +316,22 @@ def test_report_writes_tables_and_figure(real_store, tmp_path):
     structures = pd.read_csv(paths["structures"])
     assert len(structures) == summary["n_structures"].sum()
     with pytest.raises(EquivarianceInputError, match="not in the store"):
-        equivariance_report(real_store.store, None, ["no-such-model"], tmp_path)
+        equivariance_tables(real_store.store, None, ["no-such-model"])
 
 
-def test_report_never_aborts_on_absent_groups(real_store, tmp_path):
+def test_tables_never_abort_on_absent_groups(real_store, tmp_path):
     from platonic.errors import NotApplicableError
 
     table = real_store.store.atom_table()
     present = int(table["spacegroup_number"].mode().iloc[0])
     absent = next(n for n in range(230, 0, -1) if not (table["spacegroup_number"] == n).any())
-    paths = equivariance_report(real_store.store, None, ["diep"], tmp_path, spacegroups=[absent, present],
-                                tolerances=[1e-4])
+    paths = write_equivariance(equivariance_tables(real_store.store, None, ["diep"], spacegroups=[absent, present],
+                                                   tolerances=[1e-4]), tmp_path)
     assert pd.read_csv(paths["spacegroups"])["spacegroup_number"].tolist() == [present]
     with pytest.raises(NotApplicableError, match=str(absent)):
-        equivariance_report(real_store.store, None, ["diep"], tmp_path, spacegroups=[absent])
+        equivariance_tables(real_store.store, None, ["diep"], spacegroups=[absent])
     with pytest.raises(NotApplicableError, match="no space group has 1000"):
-        equivariance_report(real_store.store, None, ["diep"], tmp_path, min_structures=1000)
+        equivariance_tables(real_store.store, None, ["diep"], min_structures=1000)
 
 
 def test_plot_has_a_panel_per_metric_and_group(real_tables):

@@ -93,14 +93,15 @@ def test_cli_analyse_arithmetic_skips_the_imported_model_or_an_imported_referenc
 
 
 def test_drift_dimers_skip_a_registry_name_that_was_imported(store_path, tmp_path):
-    from platonic.diagnose.drift import drift_report
+    from platonic.diagnose.drift import drift_tables
     from platonic.study.stages import unified_paths
+    from platonic.study.writers import write_drift
 
     store = EmbeddingStore(store_path)
     pair = ("mace-dummy", "mace-random-normal")
     skipped: dict[str, str] = {}
-    paths = drift_report(store, unified_paths(store, pair), tmp_path, pairs=[pair], distances=[2.0, 2.5, 3.0],
-                         skipped=skipped)
+    tables = drift_tables(store, unified_paths(store, pair), pairs=[pair], distances=[2.0, 2.5, 3.0], skipped=skipped)
+    paths = write_drift(tables, tmp_path)
     curves = pd.read_csv(paths["drift_dimer_curves"])
     assert set(curves["model"]) == {"mace-dummy"}  # not the registry's mace-random-normal weights
     assert "mace-random-normal holds embeddings imported" in skipped["dimers (mace-random-normal)"]

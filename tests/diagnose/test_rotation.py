@@ -17,12 +17,13 @@ from platonic.diagnose.rotation import (
     random_rotations,
     relative_change,
     rotate,
-    rotation_report,
     rotation_sensitivity,
+    rotation_tables,
     summarise_rotation,
 )
 from platonic.models import DEFAULT_MODELS, load_model
 from platonic.models.base import EmbeddingModel, ModelCard
+from platonic.study.writers import write_rotation
 
 
 def _adapter_tolerances() -> dict[str, float]:
@@ -138,9 +139,9 @@ def test_invariant_toy_model_passes_and_summaries_agree(perovskite):
     assert per_atom["element"].tolist() == perovskite.get_chemical_symbols()
 
 
-def test_report_writes_tables_and_figure(perovskite, tmp_path):
+def test_tables_written_with_figure(perovskite, tmp_path):
     models = [SyntheticModel("cartesian", cartesian, 3), SyntheticModel("distances", distances, len(perovskite) + 1)]
-    paths = rotation_report(models, tmp_path, structure=perovskite, n_rotations=2, random_state=5)
+    paths = write_rotation(rotation_tables(models, structure=perovskite, n_rotations=2, random_state=5), tmp_path)
     assert all(path.is_file() for path in paths.values())
     per_model = pd.read_csv(paths["models"]).set_index("model")
     assert per_model.loc["cartesian", "invariant"] == False  # noqa: E712 (numpy bool from CSV)
@@ -148,7 +149,7 @@ def test_report_writes_tables_and_figure(perovskite, tmp_path):
     assert (per_model["seed"] == 5).all() and (per_model["structure"] == "mp-3187").all()
     assert len(pd.read_csv(paths["changes"])) == 2 * 2 * len(perovskite)
     with pytest.raises(RotationInputError, match="both store and anchors"):
-        rotation_report(models, tmp_path, anchors=np.arange(3))
+        rotation_tables(models, anchors=np.arange(3))
 
 
 def test_plot_draws_one_panel_per_space(perovskite):
@@ -159,7 +160,7 @@ def test_plot_draws_one_panel_per_space(perovskite):
 def test_store_anchors_must_come_from_the_same_checkpoint(real_store):
     impostor = SyntheticModel("chgnet-0.3.0", cartesian, 3, weights_sha256="0" * 64)
     with pytest.raises(RotationInputError, match="fingerprint"):
-        rotation_report([impostor], "unused", n_rotations=1, store=real_store.store, anchors=real_store.anchors)
+        rotation_tables([impostor], n_rotations=1, store=real_store.store, anchors=real_store.anchors)
 
 
 def check_real_model(name, atoms, rotations, real_store=None):

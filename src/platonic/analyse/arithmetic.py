@@ -82,7 +82,6 @@ undefined and reported as NaN.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -96,9 +95,9 @@ from platonic.analyse.unified_space import CENTRINGS, EmbeddingArithmeticError, 
 
 __all__ = [
     "BASES", "BASIS_LABELS", "CENTRINGS", "TABLE1_MATERIAL", "TABLE1_POLYMORPHS", "TABLE1_REACTION",
-    "TABLE1_REACTION_STRUCTURES", "TABLE_COLUMNS", "EmbeddingArithmeticError", "Material", "UnifiedSpace",
-    "arithmetic_frame", "arithmetic_table", "cosine_similarity", "difference", "formula_unit_vector", "material",
-    "material_vector", "plot_arithmetic", "reaction", "reaction_vector", "wide_table",
+    "TABLE1_REACTION_STRUCTURES", "TABLE_COLUMNS", "ArithmeticTables", "EmbeddingArithmeticError", "Material",
+    "UnifiedSpace", "arithmetic_frame", "arithmetic_tables", "cosine_similarity", "difference", "formula_unit_vector",
+    "material", "material_vector", "plot_arithmetic", "reaction", "reaction_vector", "wide_table",
 ]
 
 #: How a table column names the reaction definition: ours (per formula unit) or the paper's.
@@ -321,13 +320,3 @@ class ArithmeticTables:
     table: pd.DataFrame
     wide: pd.DataFrame
     structures: pd.DataFrame
-
-
-def arithmetic_table(space: UnifiedSpace, reference: str, out_dir: str | Path, models: Sequence[str] | None = None,
-                     **options) -> dict[str, Path]:
-    """:func:`arithmetic_tables` written into ``out_dir`` (the former entry point): ``"table"``
-    (``arithmetic.csv``), ``"wide"`` (``arithmetic_wide.csv``), ``"structures"``
-    (``arithmetic_structures.csv``) and ``"figure"`` (``arithmetic.png``, :func:`plot_arithmetic`)."""
-    from platonic.study.writers import write_arithmetic
-
-    return write_arithmetic(arithmetic_tables(space, reference, models, **options), out_dir)

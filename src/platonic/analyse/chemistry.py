@@ -1,10 +1,9 @@
 """The chemistry analysis of a study: element embeddings, group coherence, trajectories, cumulant gains.
 
-:func:`analyse_chemistry` runs :mod:`platonic.analyse.elements` and :mod:`platonic.analyse.cumulants`
-on every model's unified (and optionally raw) matrix: :func:`chemistry_tables` returns the tables
-(:class:`ChemistryTables`), :func:`chemistry_figures` draws them (:mod:`platonic.analyse.plots_chemistry`)
-and :func:`platonic.study.writers.write_chemistry` writes both into ``results/analyse/``.
-:func:`analyse_chemistry` does all three (the former entry point, kept).
+:func:`chemistry_tables` runs :mod:`platonic.analyse.elements` and :mod:`platonic.analyse.cumulants`
+on every model's unified (and optionally raw) matrix and returns the tables (:class:`ChemistryTables`),
+:func:`chemistry_figures` draws them (:mod:`platonic.analyse.plots_chemistry`) and
+:func:`platonic.study.writers.write_chemistry` writes both into ``results/analyse/``.
 """
 
 from __future__ import annotations
@@ -82,19 +81,6 @@ def chemistry_figures(tables: ChemistryTables) -> dict[str, Figure]:
     }
 
 
-@seed_alias
-def analyse_chemistry(unified: Mapping[str, np.ndarray | str | Path], atom_table: pd.DataFrame, out_dir: str | Path,
-                      **options) -> dict[str, Path]:
-    """:func:`chemistry_tables` with ``options``, written into ``out_dir`` with its figures
-    (:func:`platonic.study.writers.write_chemistry`); returns name -> path of every file:
-    ``elements``, ``group_coherence``, ``group_silhouettes``, ``trajectories``, ``cumulant_gain``,
-    ``cumulant_gain_control`` (CSV) and the figures of :func:`chemistry_figures` (PNG)."""
-    from platonic.study.writers import write_chemistry
-
-    return write_chemistry(chemistry_tables(unified, atom_table, **options), out_dir)
-
-
-@seed_alias
 class RowsOf(Mapping):
     """``matrices[m][rows]`` for each model m of ``names`` (default: all), sliced when asked for: a
     loop over the models holds one model's rows at a time, not every model's."""
@@ -115,6 +101,7 @@ class RowsOf(Mapping):
         return len(self.names)
 
 
+@seed_alias
 def chemistry_tables(
     unified: Mapping[str, np.ndarray | str | Path],
     atom_table: pd.DataFrame,

@@ -24,7 +24,6 @@ A model whose raw embeddings are the reference's times :math:`c > 0` has raw rat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -159,13 +158,3 @@ def norm_scaling_tables(store, unified: Mapping[str, Any], models: list[str], re
                                                           sort=False)[models]
     wide.insert(0, "formula", formulas.reindex(wide.index).to_numpy())
     return NormScalingTables(norms, norm_scaling(norms, reference), wide.reset_index(), reference)
-
-
-def norm_scaling_report(store, unified: Mapping[str, Any], models: list[str], reference: str,
-                        out_dir: str | Path) -> dict[str, Path]:
-    """:func:`norm_scaling_tables` written into ``out_dir``: ``norm_scaling.csv`` (per model and
-    space), ``norm_scaling_materials.csv`` (each material's norm per model, unified space, wide) and
-    ``norm_scaling.png`` (:func:`plot_norm_scaling`)."""
-    from platonic.study.writers import write_norm_scaling
-
-    return write_norm_scaling(norm_scaling_tables(store, unified, models, reference), out_dir)

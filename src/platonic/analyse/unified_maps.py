@@ -324,15 +324,6 @@ def maps_figures(tables: MapTables) -> dict[str, Any]:
 
 
 @seed_alias
-def maps_report(store, models: Sequence[str], out_dir: str | Path, anchors: pd.DataFrame, **options) -> dict[str, Path]:
-    """:func:`maps_tables` written into ``out_dir`` with :func:`maps_figures`
-    (:func:`platonic.study.writers.write_maps`); returns name -> path."""
-    from platonic.study.writers import write_maps
-
-    return write_maps(maps_tables(store, models, anchors, **options), out_dir)
-
-
-@seed_alias
 def maps_tables(store, models: Sequence[str], anchors: pd.DataFrame, ks: Sequence[int] | None = None,
                 n_points: int = DEFAULT_MAP_POINTS, random_state: int = 0, sweep_anchors: Path | None = None) -> MapTables:
     """Fig 2b, Fig 3a-c / S2 / S3 and Table S2 for the models of ``store``, as tables (:class:`MapTables`).

@@ -226,7 +226,7 @@ def plot_atypical(ranking: pd.DataFrame, distances: pd.DataFrame, top: int = 20)
     """Histogram of all scores and the ``top`` structures with each model's normalised distance.
 
     ``ranking`` is :func:`atypicality_scores`' first table (``structure_id`` and ``formula``
-    columns, as :func:`atypical_report` adds them, label the bars when present).
+    columns, as :func:`atypical_tables` adds them, label the bars when present).
     """
     head = ranking.dropna(subset=["score"]).head(top)
     fig, (left, right) = subplots(1, 2, figsize=(12, max(4.0, 0.32 * len(head) + 1.5)),
@@ -312,13 +312,3 @@ class AtypicalTables:
     ranking: pd.DataFrame
     distances: pd.DataFrame
     top: int
-
-
-def atypical_report(store: Any, unified: Mapping[str, Any], models: Sequence[str] | None, out_dir: str | Path,
-                    top: int = 20, **options) -> dict[str, Path]:
-    """:func:`atypical_tables` written into ``out_dir`` (:func:`platonic.study.writers.write_atypical`):
-    name -> path of ``atypical_scores.csv``, ``atypical_top.csv``, ``atypical_distances.csv`` and
-    ``atypical.png`` (:func:`plot_atypical`)."""
-    from platonic.study.writers import write_atypical
-
-    return write_atypical(atypical_tables(store, unified, models, top=top, **options), out_dir)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -376,13 +375,3 @@ class RotationTables:
     atoms: pd.DataFrame
     models: pd.DataFrame
     tolerance: float
-
-
-@seed_alias
-def rotation_report(models: Sequence[str | object], out_dir: str | Path, **options) -> dict[str, Path]:
-    """:func:`rotation_tables` written into ``out_dir`` (:func:`platonic.study.writers.write_rotation`):
-    ``"changes"`` (``rotation_changes.csv``), ``"atoms"`` (``rotation_atoms.csv``), ``"models"``
-    (``rotation_models.csv``) and ``"figure"`` (``rotation.png``, :func:`plot_rotation`)."""
-    from platonic.study.writers import write_rotation
-
-    return write_rotation(rotation_tables(models, **options), out_dir)

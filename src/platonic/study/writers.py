@@ -3,9 +3,9 @@
 Every analysis and diagnostic returns data (a small dataclass of DataFrames: ``ChemistryTables``,
 ``RotationTables``, ...) and draws Figures from that data; each writer here takes that dataclass
 and a folder, writes its tables (CSV, or parquet where the layout says so) and figures (PNG), and
-returns name -> path of every file written. The stages (:mod:`platonic.study.stages`) call these;
-so do the former all-in-one entry points (``analyse_chemistry``, ``rotation_report``, ...), kept
-for the public API, which are now compute-then-write.
+returns name -> path of every file written. The stages (:mod:`platonic.study.stages`) call these,
+and so does a user who wants an analysis's files: ``write_rotation(rotation_tables(...), folder)``.
+Nothing below the study layer imports this module (a test checks it): computing modules do not write.
 
 The figure resolutions (dpi) are those the files always had.
 """

@@ -69,12 +69,12 @@ from ._checks import DEFAULT_BOX_LENGTH, DEFAULT_DISTANCES, EXPERIMENTAL_BOND_LE
 from .dimers import checkpoint_calculator, dimer_atoms, dimer_curve, dimer_curves, dimer_minima
 from .elements import atom_norms, element_displacement, norm_quantiles, norm_ratios, pair_reconstruction
 from .plots import plot_dimer_curves, plot_element_displacement, plot_norm_distribution, plot_norm_ratios
-from .report import DriftTables, drift_figures, drift_report, drift_tables
+from .report import DriftTables, drift_figures, drift_tables
 
 __all__ = [
     "DEFAULT_BOX_LENGTH", "DEFAULT_DISTANCES", "DEFAULT_DRIFT_PAIRS", "EXPERIMENTAL_BOND_LENGTHS", "MIN_IMAGE_GAP",
     "NORM_QUANTILES", "DriftInputError", "atom_norms", "checkpoint_calculator", "dimer_atoms", "dimer_curve",
-    "DriftTables", "dimer_curves", "dimer_minima", "drift_figures", "drift_report", "drift_tables",
+    "DriftTables", "dimer_curves", "dimer_minima", "drift_figures", "drift_tables",
     "element_displacement", "norm_quantiles", "norm_ratios",
     "pair_reconstruction", "plot_dimer_curves", "plot_element_displacement", "plot_norm_distribution",
     "plot_norm_ratios",

@@ -1,5 +1,5 @@
 """Every drift view of every pair: :func:`drift_tables` (data), :func:`drift_figures` (Figures);
-:func:`platonic.study.writers.write_drift` writes them, :func:`drift_report` does both."""
+:func:`platonic.study.writers.write_drift` writes them."""
 
 from __future__ import annotations
 
@@ -192,18 +192,6 @@ def drift_figures(tables: DriftTables) -> dict[str, Any]:
     if tables.dimer_curves is not None:
         figures["drift_dimers_png"] = plot_dimer_curves(tables.dimer_curves, tables.dimer_minima)
     return figures
-
-
-@seed_alias
-def drift_report(store: Any, unified: Mapping[str, Any], out_dir: str | Path, **options) -> dict[str, Path]:
-    """:func:`drift_tables` written into ``out_dir`` with :func:`drift_figures`
-    (:func:`platonic.study.writers.write_drift`): name -> path of ``drift_displacement.csv``,
-    ``drift_norm_ratio.csv``, ``drift_norm_quantiles.csv``, ``drift_gfre.csv``,
-    ``drift_summary.csv``, three figures and, with ``dimers``, ``drift_dimer_curves.csv``,
-    ``drift_dimer_minima.csv`` and ``drift_dimers.png``."""
-    from platonic.study.writers import write_drift
-
-    return write_drift(drift_tables(store, unified, **options), out_dir)
 
 
 def _dimer_models(store, pair_models: Sequence[str], skipped: dict[str, str] | None) -> list[str]:

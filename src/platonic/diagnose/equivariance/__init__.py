@@ -43,7 +43,7 @@ Per structure and tolerance:
   predicted pairs (NaN without a predicted pair), recall = true positives / equivalent pairs
   (NaN without an equivalent pair).
 
-The ground truth (:func:`equivariance_report`) is spglib's analysis at the tightest stable
+The ground truth (:func:`equivariance_tables`) is spglib's analysis at the tightest stable
 tolerance of a ``symprec`` sweep per structure (:mod:`platonic.diagnose.symmetry`): at the
 atom table's 0.1 Å a slightly distorted crystal takes its ideal parent's symmetry, and atoms
 equivalent only within that tolerance would lower the recall of every model alike. The space
@@ -53,14 +53,14 @@ group (micro averages), and also gives the plain mean of the per-structure fract
 """
 
 from .by_spacegroup import plot_two_nn, spacegroup_counts, summarise_two_nn, two_nn_by_spacegroup
-from .report import EquivarianceTables, equivariance_report, equivariance_tables
+from .report import EquivarianceTables, equivariance_tables
 from .two_nn import (DEFAULT_TOLERANCES, PER_STRUCTURE_COLUMNS, STUDY_SPACEGROUPS, SUMMARY_COLUMNS, TOLERANCE_MODES,
                      EmptySpacegroupWarning, EquivarianceInputError, nearest_other_distance, pair_distances,
                      spacegroup_symbol, tolerance_scale, two_nn_equivalence, within_structure_pairs)
 
 __all__ = [
     "DEFAULT_TOLERANCES", "PER_STRUCTURE_COLUMNS", "STUDY_SPACEGROUPS", "SUMMARY_COLUMNS", "TOLERANCE_MODES",
-    "EmptySpacegroupWarning", "EquivarianceInputError", "EquivarianceTables", "equivariance_report", "equivariance_tables", "nearest_other_distance",
+    "EmptySpacegroupWarning", "EquivarianceInputError", "EquivarianceTables", "equivariance_tables", "nearest_other_distance",
     "pair_distances", "plot_two_nn", "spacegroup_counts", "spacegroup_symbol", "summarise_two_nn",
     "tolerance_scale", "two_nn_by_spacegroup", "two_nn_equivalence", "within_structure_pairs",
 ]

@@ -1,6 +1,5 @@
 """The two-NN equivariance diagnostic on a store: :func:`equivariance_tables` (data);
-:func:`platonic.study.writers.write_equivariance` writes it with :func:`plot_two_nn`'s figure,
-:func:`equivariance_report` does both."""
+:func:`platonic.study.writers.write_equivariance` writes it with :func:`plot_two_nn`'s figure."""
 
 from __future__ import annotations
 
@@ -124,13 +123,3 @@ class EquivarianceTables:
     spacegroups: pd.DataFrame
     summary: pd.DataFrame
     structures: pd.DataFrame
-
-
-def equivariance_report(store, unified: Mapping[str, np.ndarray | str | Path] | None, models: Sequence[str],
-                        out_dir: str | Path, **options) -> dict[str, Path]:
-    """:func:`equivariance_tables` written into ``out_dir`` (:func:`platonic.study.writers.write_equivariance`):
-    ``"ground_truth"``, ``"spacegroups"``, ``"summary"``, ``"structures"`` (CSV) and ``"figure"``
-    (``equivariance_two_nn.png``, :func:`plot_two_nn`)."""
-    from platonic.study.writers import write_equivariance
-
-    return write_equivariance(equivariance_tables(store, unified, models, **options), out_dir)
