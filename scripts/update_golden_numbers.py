@@ -45,6 +45,9 @@ def main() -> int:
         tables = golden.flatten_results(Results.of(result.store).root)
     golden.REFERENCE.parent.mkdir(parents=True, exist_ok=True)
     golden.write_reference(tables, golden.REFERENCE)
+    import json
+
+    golden.PLATFORM.write_text(json.dumps(golden.platform_facts(), indent=1) + "\n")
     n_values = sum(len(cells) for table in tables.values() for cells in table.rows.values())
     print(f"wrote {golden.REFERENCE}: {len(tables)} tables, {n_values} values")
     return 0
