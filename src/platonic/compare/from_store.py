@@ -261,11 +261,3 @@ def heatmap_figures(table: pd.DataFrame) -> dict[tuple[str, str], Figure]:
         fig.tight_layout()
         figures[metric, space] = fig
     return figures
-
-
-def save_heatmaps(table: pd.DataFrame, out: str | Path) -> list[Path]:
-    """One PNG per (space, metric) present in ``table`` (:func:`heatmap_figures` written by
-    :func:`platonic.results.write_heatmaps`)."""
-    from platonic.results import write_heatmaps
-
-    return write_heatmaps(heatmap_figures(table), out)
