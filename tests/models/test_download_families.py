@@ -250,7 +250,7 @@ def test_mattersim_embedding_is_what_the_readout_reads(loaded):
     import torch
 
     emb = np.concatenate(m.embed(structures()))
-    inputs = m._inputs(structures())
+    inputs = m._batch(structures())
     numbers = torch.from_numpy(np.concatenate([a.numbers for a in structures()]))
     with torch.inference_mode():
         energies = m.model(inputs)

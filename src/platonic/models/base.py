@@ -14,6 +14,7 @@ from these classes, plus any registered under the entry-point group ``platonic.m
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 import hashlib
 import importlib.util
@@ -144,6 +145,9 @@ class EmbeddingModel(abc.ABC):
     equivariant: ClassVar[bool] = False
     conservative: ClassVar[bool] = True
     mirror: ClassVar[str] = "unknown"
+    #: Whether rotations leave the embedding unchanged by construction (the invariance tests assert
+    #: it); ``False`` where the network only learns the symmetry (Orb, PET: the tests assert it moves).
+    rotation_invariant: ClassVar[bool] = True
     #: (before, after) pairs of this family compared by the drift diagnostics (e.g. a fine-tune).
     drift_pairs: ClassVar[tuple[tuple[str, str], ...]] = ()
     #: Largest embedding change, relative to the largest |entry|, accepted by the invariance tests
@@ -219,6 +223,21 @@ class EmbeddingModel(abc.ABC):
 
         return licence_of(cls.distribution)
 
+    @classmethod
+    def path_card(cls, name: str, licence: str, packages: tuple[str, ...], **fields) -> ModelCard:
+        """The static card of a model named by its file, ``<path_prefix>:<target>``: the file name as
+        variant, ``target`` as weights source, the width unknown (-1) until loaded, the family's layer,
+        equivariance, conservativeness and mirror behaviour, and the versions of ``packages``; ``fields``
+        replace any of these."""
+        from platonic.models._provenance import package_versions
+
+        target = name.removeprefix(f"{cls.path_prefix}:")
+        card = dict(name=name, family=cls.family, variant=Path(target).name, layer=cls.layer, dim=-1,
+                    equivariant=cls.equivariant, conservative=cls.conservative,
+                    training_data="as documented with the file", weights_source=target, licence=licence,
+                    package_versions=package_versions(*packages), mirror=cls.mirror)
+        return ModelCard(**{**card, **fields})
+
     def _card(self, name: str, **changes) -> ModelCard:
         """The static card completed with what loading found (checksum, versions, ...)."""
         return dataclasses.replace(self.static_card(name), **changes)
@@ -282,6 +301,14 @@ class EmbeddingModel(abc.ABC):
         bounds = np.cumsum([0] + [len(a) for a in structures])
         return [features[bounds[i] : bounds[i + 1]] for i in range(len(structures))]
 
+    @staticmethod
+    def frozen(model):
+        """``model`` in eval mode with no parameter asking for gradients (an embedding needs none)."""
+        model = model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return model
+
     def take_captured(self, structures: list[Atoms]) -> list[np.ndarray]:
         """The features a forward hook stored in ``self._captured``, split per structure; clears the hook's slot."""
         captured, self._captured = self._captured, None
@@ -299,6 +326,66 @@ class EmbeddingModel(abc.ABC):
     def calculator(self):
         """An ASE calculator with the same weights (energy at least), for dimer curves etc."""
         raise NotImplementedError(f"{self.card.name} has no calculator")
+
+
+class FileFamily(EmbeddingModel):
+    """A family whose models are files named by path, ``<path_prefix>:/path/to/file``, or releases its
+    package downloads itself, ``<path_prefix>:<release>`` (Orb, MatterSim, PET): no registry names, so
+    the static card is what the name says, and loading the file completes it (width, checksum, notes).
+
+    A family sets ``path_prefix``, ``usage`` (how its names are written, for the error on a name
+    without the prefix), ``file_error`` (what a file that does not load raises), ``file_licence`` and
+    ``card_packages`` (the static card's licence, and the packages whose versions it lists besides
+    ``distribution``); :meth:`name_says` adds what a file's name tells about it.
+    """
+
+    usage: ClassVar[str] = ""
+    file_error: ClassVar[type[PlatonicError]] = PlatonicError
+    file_licence: ClassVar[str] = "see the file's licence"
+    card_packages: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def name_says(cls, target: str) -> dict:
+        """Card fields that the file (or release) name ``target`` determines, e.g. its training data."""
+        return {}
+
+    @classmethod
+    def static_card(cls, name: str) -> ModelCard:
+        """What ``<path_prefix>:<target>`` says before the file is read (see :meth:`path_card`)."""
+        target = name.removeprefix(f"{cls.path_prefix}:")
+        packages = (cls.distribution, *cls.card_packages)
+        return cls.path_card(name, cls.file_licence, packages, **cls.name_says(target))
+
+    def _target(self, name: str) -> str:
+        """The file or release that ``name`` names."""
+        prefix = f"{self.path_prefix}:"
+        if not name.startswith(prefix):
+            raise UnknownModelError(f"unknown {self.family} model {name!r}; use {self.usage}")
+        return name.removeprefix(prefix)
+
+    def _local_file(self, target: str, is_release: bool, releases: str) -> Path | None:
+        """The file ``target`` names (``~`` expanded), or ``None`` where it is a release the package
+        fetches itself (``is_release``); neither is an error saying so (``releases``: what a release is)."""
+        path = Path(target).expanduser()
+        if path.is_file():
+            return path
+        if is_release:
+            return None
+        raise FileNotFoundError(f"{self.family} checkpoint {path} does not exist (nor is {target!r} {releases})")
+
+    @contextlib.contextmanager
+    def _loading(self, what: str):
+        """Load ``what`` inside: a failure is a ``file_error`` naming it, and torch's default dtype, which
+        the packages' loaders set process-wide, is put back (other models in the process rely on it)."""
+        import torch
+
+        dtype = torch.get_default_dtype()
+        try:
+            yield
+        except Exception as exc:  # noqa: BLE001 - a damaged or foreign file, or no network for a release
+            raise self.file_error(f"could not load {what}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            torch.set_default_dtype(dtype)
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -32,7 +32,7 @@ import numpy as np
 from ase import Atoms
 
 from platonic.models._provenance import package_versions
-from platonic.models.base import EmbeddingModel, ModelCard, Variant, sha256_file
+from platonic.models.base import EmbeddingModel, Variant, sha256_file
 from platonic.errors import PlatonicError
 
 DUMMY_SEED = 0
@@ -186,14 +186,7 @@ class MACEModel(EmbeddingModel):
     def static_card(cls, name: str):
         if name in cls.variants:
             return super().static_card(name)
-        from platonic.models._provenance import package_versions
-
-        return ModelCard(
-            name=name, family=cls.family, variant=Path(name.removeprefix("mace:")).name, layer=_CONTROL_LAYER,
-            dim=-1, equivariant=True, conservative=True, training_data="as documented with the file",
-            weights_source=name.removeprefix("mace:"), licence="see the model file's licence",
-            package_versions=package_versions("mace-torch", "e3nn"), mirror="unknown",
-        )
+        return cls.path_card(name, "see the model file's licence", ("mace-torch", "e3nn"), mirror="unknown")
 
     def __init__(self, name: str = "mace-dummy", device: str = "cpu"):
         super().__init__(device)

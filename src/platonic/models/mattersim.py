@@ -34,8 +34,9 @@ import numpy as np
 from ase import Atoms
 
 from platonic.errors import PlatonicError
+from platonic.models._graph_batch import HookedForward
 from platonic.models._provenance import package_versions
-from platonic.models.base import EmbeddingModel, ModelCard, UnsupportedStructureError, sha256_file
+from platonic.models.base import FileFamily, UnsupportedStructureError, sha256_file
 
 #: Release names mattersim downloads itself (case as its server spells them).
 RELEASES = ("MatterSim-v1.0.0-1M", "MatterSim-v1.0.0-5M")
@@ -52,7 +53,7 @@ def _quiet_loguru() -> None:
     logger.disable("mattersim")
 
 
-class MatterSimModel(EmbeddingModel):
+class MatterSimModel(HookedForward, FileFamily):
     """The atom features that feed M3GNet's per-atom energy MLP (``final``)."""
 
     family = "MatterSim"
@@ -62,59 +63,39 @@ class MatterSimModel(EmbeddingModel):
     order = 62
     layer = "final (input): atom features of the last graph convolution"
     dim = 128
-    equivariant = False
     mirror = "invariant"
     path_prefix = "mattersim"
-    variants: dict = {}
-    rotation_invariant = True
+    usage = f"'mattersim:/path/to/file.pth' or 'mattersim:{RELEASES[0]}'"
+    file_error = MatterSimFileError
+    file_licence = "see the checkpoint's licence (the mattersim package: MIT)"
     #: Measured on a random-weight file: rotation 2.5e-7, mirror 2.7e-7, translation and permutation
     #: 1.3e-7, batch 7e-8.
     invariance_tolerance = 2e-6
 
     @classmethod
-    def static_card(cls, name: str) -> ModelCard:
-        target = name.removeprefix("mattersim:")
-        release = target in RELEASES
-        data = "MatterSim's own PBE/PBE+U data (see its release notes)" if release else "as documented with the file"
-        return ModelCard(
-            name=name, family=cls.family, variant=Path(target).name, layer=cls.layer, dim=-1, equivariant=False,
-            conservative=True, training_data=data, weights_source=target,
-            licence="see the checkpoint's licence (the mattersim package: MIT)",
-            package_versions=package_versions(cls.distribution), mirror=cls.mirror,
-        )
+    def name_says(cls, target: str) -> dict:
+        if target in RELEASES:
+            return {"training_data": "MatterSim's own PBE/PBE+U data (see its release notes)"}
+        return {}
 
     def __init__(self, name: str, device: str = "cpu"):
         super().__init__(device)
-        if not name.startswith("mattersim:"):
-            raise ValueError(f"unknown MatterSim model {name!r}; use 'mattersim:/path/to/file.pth' or "
-                             f"'mattersim:{RELEASES[0]}'")
-        import torch
+        target = self._target(name)
         from mattersim.forcefield.potential import Potential
 
         _quiet_loguru()
-        target = name.removeprefix("mattersim:")
-        path = Path(target).expanduser()
-        if path.is_file():
+        path = self._local_file(target, target in RELEASES, f"one of {RELEASES}")
+        if path is not None:
             digest, source = sha256_file(path), str(path.resolve())
-        elif target in RELEASES:
-            digest, source = None, f"MatterSim release {target} (downloaded by mattersim)"
         else:
-            raise FileNotFoundError(f"MatterSim checkpoint {path} does not exist (nor is {target!r} one of {RELEASES})")
-        dtype = torch.get_default_dtype()
-        try:
+            digest, source = None, f"MatterSim release {target} (downloaded by mattersim)"
+        with self._loading(f"MatterSim checkpoint {target}"):
             potential = Potential.from_checkpoint(str(path) if digest else target, device=device,
                                                   load_training_state=False)
-        except Exception as exc:  # noqa: BLE001 - a damaged or foreign file, or no network for a release
-            raise MatterSimFileError(
-                f"could not load MatterSim checkpoint {target}: {type(exc).__name__}: {exc}") from exc
-        finally:
-            torch.set_default_dtype(dtype)
         if digest is not None:
             self._check_complete(path, potential.model)
         self.potential = potential
-        self.model = potential.model.eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
+        self.model = self.frozen(potential.model)
         self.args = dict(self.model.model_args)
         self._captured = None
         self.model.final.register_forward_pre_hook(self._capture)
@@ -144,7 +125,7 @@ class MatterSimModel(EmbeddingModel):
     def supported_numbers(self) -> frozenset[int]:
         return frozenset(range(1, int(self.args["max_z"]) + 1))
 
-    def _inputs(self, structures: list[Atoms]) -> dict:
+    def _batch(self, structures: list[Atoms]) -> dict:
         from mattersim.datasets.utils.build import build_dataloader
         from mattersim.forcefield.potential import batch_to_dict
 
@@ -157,20 +138,8 @@ class MatterSimModel(EmbeddingModel):
                                             f"for {len(structures)} structures")
         return batch_to_dict(batches[0], device=self.device)
 
-    def _embed_batch(self, structures: list[Atoms]) -> list[np.ndarray]:
-        import torch
-
-        inputs = self._inputs(structures)
-        with torch.inference_mode():
-            self.model(inputs)
-        return self.take_captured(structures)
-
-    def energy_forward(self, structures: list[Atoms]) -> np.ndarray:
-        """M3GNet's own batched energy (no forces), for benchmarks."""
-        import torch
-
-        with torch.inference_mode():
-            return self.model(self._inputs(structures)).cpu().numpy()
+    def _energy_of(self, output) -> np.ndarray:
+        return output.cpu().numpy()
 
     def calculator(self):
         from mattersim.forcefield.potential import MatterSimCalculator

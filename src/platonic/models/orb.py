@@ -36,7 +36,7 @@ from ase import Atoms
 
 from platonic.errors import PlatonicError
 from platonic.models._provenance import package_versions
-from platonic.models.base import EmbeddingModel, ModelCard, sha256_file
+from platonic.models.base import FileFamily, sha256_file
 
 #: What the last word of a release name says about its training set.
 TRAINING_SETS = {
@@ -51,15 +51,15 @@ class OrbFileError(PlatonicError, ValueError):
 
 
 @contextlib.contextmanager
-def _restore_torch_precision():
-    """orb-models sets the process-wide default dtype and matmul precision on load; put them back."""
+def _restore_matmul_precision():
+    """orb-models sets the process-wide float32 matmul precision on load (and the default dtype, which
+    :meth:`~platonic.models.base.FileFamily._loading` puts back); put it back."""
     import torch
 
-    dtype, matmul = torch.get_default_dtype(), torch.get_float32_matmul_precision()
+    matmul = torch.get_float32_matmul_precision()
     try:
         yield
     finally:
-        torch.set_default_dtype(dtype)
         torch.set_float32_matmul_precision(matmul)
 
 
@@ -75,7 +75,7 @@ def architecture_of(filename: str, names) -> str:
     return max(matches, key=len)
 
 
-class OrbModel(EmbeddingModel):
+class OrbModel(FileFamily):
     """The trunk node features of an Orb checkpoint (v3 conservative or direct; orb-models' v2 builders
     load through the same path, but no v2 file has been tried)."""
 
@@ -86,10 +86,11 @@ class OrbModel(EmbeddingModel):
     order = 60
     layer = "model (MoleculeGNS) output node_features = input of heads.energy"
     dim = 256
-    equivariant = False
     mirror = "not invariant"
     path_prefix = "orb"
-    variants: dict = {}
+    usage = "'orb:/path/to/orb-v3-...ckpt' or 'orb:<release name>'"
+    file_error = OrbFileError
+    file_licence = "see the checkpoint's licence (the orb-models package: Apache-2.0)"
     #: Not by construction (see the module docstring); the tests assert that rotations move it.
     rotation_invariant = False
     #: Translation, permutation and batch (rotations are not invariant, see the module docstring):
@@ -97,44 +98,31 @@ class OrbModel(EmbeddingModel):
     invariance_tolerance = 1e-5
 
     @classmethod
-    def static_card(cls, name: str) -> ModelCard:
-        target = name.removeprefix("orb:")
+    def name_says(cls, target: str) -> dict:
+        """Orbital Materials' file names end with the training set and say ``direct`` for a model
+        whose forces are not the energy's gradient."""
         key = Path(target).name.lower()
         data = next((v for k, v in TRAINING_SETS.items() if f"-{k}" in key), "as documented with the file")
-        return ModelCard(
-            name=name, family=cls.family, variant=Path(target).name, layer=cls.layer, dim=-1,
-            equivariant=False, conservative="direct" not in key, training_data=data, weights_source=target,
-            licence="see the checkpoint's licence (the orb-models package: Apache-2.0)",
-            package_versions=package_versions(cls.distribution), mirror=cls.mirror,
-        )
+        return {"training_data": data, "conservative": "direct" not in key}
 
     def __init__(self, name: str, device: str = "cpu"):
         super().__init__(device)
-        if not name.startswith("orb:"):
-            raise ValueError(f"unknown Orb model {name!r}; use 'orb:/path/to/orb-v3-...ckpt' or 'orb:<release name>'")
+        target = self._target(name)
         from orb_models.forcefield import pretrained
 
-        target = name.removeprefix("orb:")
-        path = Path(target).expanduser()
         builders = pretrained.ORB_PRETRAINED_MODELS
-        if path.is_file():
+        path = self._local_file(target, target in builders, "an orb-models release")
+        if path is not None:
             arch = architecture_of(path.name, builders)
             kwargs, digest, source = {"weights_path": str(path)}, sha256_file(path), str(path.resolve())
-        elif target in builders:
-            arch, kwargs, digest, source = target, {}, None, f"orb-models release {target} (downloaded by orb-models)"
         else:
-            raise FileNotFoundError(f"Orb checkpoint {path} does not exist (nor is {target!r} an orb-models release)")
-        with _restore_torch_precision():
-            try:
-                # float32-highest: no TF32 on GPUs, so embeddings do not depend on the device's matmul mode.
-                model = builders[arch](device=device, precision="float32-highest", compile=False, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - a wrong or truncated file, or no network for a release
-                raise OrbFileError(f"could not load {target} as {arch}: {type(exc).__name__}: {exc}") from exc
+            arch, kwargs, digest, source = target, {}, None, f"orb-models release {target} (downloaded by orb-models)"
+        with _restore_matmul_precision(), self._loading(f"{target} as {arch}"):
+            # float32-highest: no TF32 on GPUs, so embeddings do not depend on the device's matmul mode.
+            model = builders[arch](device=device, precision="float32-highest", compile=False, **kwargs)
         if digest is not None and arch.startswith("orb-v3"):
             self._check_complete(path, model, arch)
-        self.model = model.eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
+        self.model = self.frozen(model)
         self.architecture = arch
         self.system_config = self.model.system_config
         self.conservative_model = hasattr(self.model, "grad_forces_name")

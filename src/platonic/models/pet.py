@@ -42,7 +42,7 @@ from ase import Atoms
 
 from platonic.errors import PlatonicError
 from platonic.models._provenance import package_versions
-from platonic.models.base import EmbeddingModel, ModelCard, UnsupportedStructureError, sha256_file
+from platonic.models.base import FileFamily, UnsupportedStructureError, sha256_file
 
 #: metatomic's standard name of the per-atom representation output.
 FEATURES = "features"
@@ -141,7 +141,7 @@ def scriptable_torch():
         torch.index_select = patched
 
 
-class PETModel(EmbeddingModel):
+class PETModel(FileFamily):
     """The per-atom ``features`` output of a PET (metatrain) model."""
 
     family = "PET"
@@ -151,58 +151,38 @@ class PETModel(EmbeddingModel):
     order = 64
     layer = "features output: readout-layer node features | cutoff-weighted sum of edge features"
     dim = -1
-    equivariant = False
     mirror = "not invariant"
     path_prefix = "pet"
-    variants: dict = {}
+    usage = "'pet:/path/to/model.ckpt', 'pet:/path/to/model.pt' or a UPET hub name, 'pet:pet-mad'"
+    file_error = PETFileError
+    card_packages = ("metatomic-torch",)
     rotation_invariant = False
     #: Translation, permutation and batch: <= 2.2e-7 on a random-weight file (rotations 2.4e-2,
     #: mirror images 9e-2).
     invariance_tolerance = 2e-6
 
-    @classmethod
-    def static_card(cls, name: str) -> ModelCard:
-        target = name.removeprefix("pet:")
-        return ModelCard(
-            name=name, family=cls.family, variant=Path(target).name, layer=cls.layer, dim=-1, equivariant=False,
-            conservative=True, training_data="as documented with the file", weights_source=target,
-            licence="see the file's licence",
-            package_versions=package_versions("metatrain", "metatomic-torch"), mirror=cls.mirror,
-        )
-
     def __init__(self, name: str, device: str = "cpu"):
         super().__init__(device)
-        if not name.startswith("pet:"):
-            raise ValueError(f"unknown PET model {name!r}; use 'pet:/path/to/model.ckpt', 'pet:/path/to/model.pt' "
-                             "or a UPET hub name, 'pet:pet-mad'")
+        target = self._target(name)
         import torch
 
-        target = name.removeprefix("pet:")
-        path, release = Path(target).expanduser(), None
-        if not path.is_file():
-            if HUB_NAME.match(target) is None:
-                raise FileNotFoundError(f"PET checkpoint {path} does not exist (nor is {target!r} a UPET hub name "
-                                        "such as pet-mad or pet-mad-s@1.0.2)")
+        path = self._local_file(target, HUB_NAME.match(target) is not None,
+                                "a UPET hub name such as pet-mad or pet-mad-s@1.0.2")
+        release = None
+        if path is None:
             path, release_file, release = download_release(target)
-        dtype = torch.get_default_dtype()
         with scriptable_torch():
             from metatrain.utils.io import is_exported_file, load_model
 
-            try:
+            with self._loading(f"{path} with metatrain"):
                 loaded = load_model(str(path))
                 exported = loaded if is_exported_file(str(path)) else loaded.eval().export()
-            except Exception as exc:  # noqa: BLE001 - a damaged or foreign file
-                raise PETFileError(f"could not load {path} with metatrain: {type(exc).__name__}: {exc}") from exc
-            finally:
-                torch.set_default_dtype(dtype)
         capabilities = exported.capabilities()
         for needed in (FEATURES, "energy"):
             if needed not in capabilities.outputs:
                 raise PETFileError(f"{path}: the model has no {needed!r} output "
                                    f"(it has {', '.join(capabilities.outputs.keys())})")
-        self.model = exported.to(device).eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
+        self.model = self.frozen(exported.to(device))
         self.dtype = getattr(torch, capabilities.dtype)
         self.numbers = frozenset(int(z) for z in capabilities.atomic_types)
         notes = (f"interaction range {capabilities.interaction_range} Å; dtype {capabilities.dtype}; "

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from platonic.models._graph_batch import HookedForward
 from platonic.models._provenance import package_folder, package_versions
 from platonic.models.base import EmbeddingModel, Variant, sha256_file
 
@@ -29,7 +30,7 @@ CHECKPOINTS = {
 MODALITIES = {"sevennet-mf-0": "PBE", "sevennet-mf-0-r2scan": "R2SCAN"}
 
 
-class PreHookForward:
+class PreHookForward(HookedForward):
     """Embedding and energy of SevenNet-built models (SevenNet, HIENet): one batched forward whose
     pre-hook on ``reduce_input_to_hidden`` stores the node features in ``self._captured``."""
 
@@ -45,21 +46,8 @@ class PreHookForward:
     def _capture(self, module, inputs) -> None:
         self._captured = inputs[0][module.key_input]
 
-    def _embed_batch(self, structures: list[Atoms]) -> list[np.ndarray]:
-        import torch
-
-        batch = self._batch(structures)
-        with torch.inference_mode():
-            self.model(batch)
-        return self.take_captured(structures)
-
-    def energy_forward(self, structures: list[Atoms]) -> np.ndarray:
-        """The model's own batched energy-only forward (graph building included), for benchmarks."""
-        import torch
-
-        with torch.inference_mode():
-            out = self.model(self._batch(structures))
-        return out["inferred_total_energy"].cpu().numpy()
+    def _energy_of(self, output) -> np.ndarray:
+        return output["inferred_total_energy"].cpu().numpy()
 
 
 class SevenNetModel(PreHookForward, EmbeddingModel):

@@ -115,12 +115,8 @@ class TensorNetModel(LatticeGraphForward, EmbeddingModel):
     def static_card(cls, name: str) -> ModelCard:
         if name in cls.variants:
             return super().static_card(name)
-        return ModelCard(
-            name=name, family=cls.family, variant=Path(name.removeprefix("tensornet:")).name, layer=cls.layer,
-            dim=cls.dim, equivariant=True, conservative=True, training_data="as documented with the folder",
-            weights_source=name.removeprefix("tensornet:"), licence="see the folder's licence",
-            package_versions=package_versions("matgl"), mirror="unknown",
-        )
+        return cls.path_card(name, "see the folder's licence", ("matgl",), dim=cls.dim,
+                             training_data="as documented with the folder", mirror="unknown")
 
     def __init__(self, name: str = "tensornet-matpes-pbe", device: str = "cpu"):
         super().__init__(device)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -50,102 +51,135 @@ GUIDES = {
                       "= nothing predictable. Asymmetric: a richer X reconstructs a poorer Y, not the reverse. "
                       "GFRD: the distortion of the best orthogonal map; LFRE: the same with local maps around "
                       "each atom.",
+    "chemistry": "Each element's mean unified-space vector per model. The element map puts every model's element "
+                 "means on one shared PCA (fitted on the trained models), coloured by periodic family: chemically "
+                 "alike elements should sit together. Group coherence is the silhouette of those element means "
+                 "labelled by family, as a z-score against shuffled labels (z > 2, p < 0.05: the model organises "
+                 "the periodic table; the random control should sit near z = 0). The periodic table shows each "
+                 "element's cosine to the reference model's mean of the same element; trajectories follow F -> Cl "
+                 "-> Br -> I and other groups.",
+    "cumulants": "Structure-level features: the mean of the atom features, then cumulants of order 2..8 (as in "
+                 "Malosso et al.) brought to feature units by a signed root. GFRE(orders <= k-1 -> orders <= k) "
+                 "measures what order k adds that lower orders cannot predict linearly: 0 = nothing new, about 1 "
+                 "= entirely new. The fit is regularised (ridge, cutoff by 2-fold CV) on half the structures, "
+                 "with the atom features reduced to as many principal axes as keep every fit within the training "
+                 "structures (n_components, n_train in the table). Read each order against the random control "
+                 "(dashed): where the control gains as much as the trained models, the gain measures the shape of "
+                 "per-structure feature distributions, not learnt chemistry, and says nothing about what training "
+                 "put into the higher orders.",
+    "arithmetic": "Material embedding = mean unified vector of a structure's atoms (norm l, cosine c-sim to the "
+                  "reference model's). Polymorph difference TiO2 Pbcn - rutile (norms l1, l2 of the two "
+                  "materials, i-sim between them within a model, c-sim of the difference across models). Reaction "
+                  "BaO + TiO2 -> BaTiO3 in two definitions, named in each column: '(mean material vectors)' is "
+                  "the paper's (product minus reactant material vectors), '(per formula unit)' is ours (atom sums "
+                  "per formula unit, so a purely compositional embedding gives 0). Stitched: reactants from the "
+                  "reference model, product from each other model. Columns marked '[dataset-centred]' subtract "
+                  "each model's mean unified vector first; un-centred values are the paper's. A c-sim means "
+                  "something only against its null: the null table gives, per definition and centring, the c-sim "
+                  "of matched materials / random reactions of unrelated materials / stitched reactions against "
+                  "mismatched ones (margin; retrieval rank of the true partner among N, chance (N+1)/2), and the "
+                  "stitched table the Table 1 stitching against the same with a random product. Un-centred, "
+                  "mismatched pairs score nearly as high as matched ones: a shared offset, not agreement on the "
+                  "chemistry.",
+    "control": "The controls are the models whose card says trained = false (random weights): each must show no "
+               "chemistry (group coherence at chance) and agree with trained models far less than they agree with "
+               "each other. A part that cannot be computed on this data (no chemistry analysis, a one-element "
+               "dataset) is skipped and the verdict says why.",
+    "equivariance": "Symmetry-equivalent atoms (spglib) must have equal embeddings. The ground truth is spglib at "
+                    "each structure's tightest stable tolerance (a symprec sweep 1e-5..1e-1 A; the first "
+                    "tolerance whose space group the next looser one keeps), not the atom table's 0.1 A, which "
+                    "gives distorted crystals their ideal parent's symmetry. Scored: the most frequent space "
+                    "groups present in the data. Per group and tolerance: the fraction of atoms whose nearest "
+                    "other atom of the same structure is within the tolerance, and precision/recall of 'within "
+                    "tolerance' against spglib's equivalent pairs. A correct invariant model reaches recall 1 at "
+                    "float tolerance with precision 1.",
+    "rotation": "A perovskite (BaCeO3) under random rotations: the relative change of each atom's embedding. "
+                "Invariant models stay at float precision (about 1e-6); anything larger is a broken invariance.",
+    "drift": "CHGNet 0.3.0 -> CHGNet r2SCAN and SevenNet-0 -> SevenNet-MF-0 (fine-tunes) and, as a contrast that "
+             "is no fine-tune, TensorNet-MatPES PBE -> r2SCAN (one architecture trained separately on the same "
+             "structures with two functionals), on the same atoms and anchors: how far each element moved in the "
+             "unified space, the ratio of raw embedding norms (a collapse toward the origin would show as ratios "
+             "well below 1), GFRE between the pair against GFRE to other models (a fine-tune reconstructed from "
+             "its parent far better than from other models keeps its pre-training bias), and Cu-Cu, Au-Au dimer "
+             "curves from each checkpoint (experiment: Cu2 2.22 A, Au2 2.47 A).",
+    "atypical": "Each structure's material embedding per model against the consensus (median) of the trained "
+                "models; the score is the mean normalised distance (1 = typical). High scores flag structures the "
+                "models disagree on: unusual chemistry, or a model failing there.",
 }
 
 
+@dataclass(frozen=True)
+class AnalysisSection:
+    """A report section that shows what one analysis wrote under ``<results>/<folder>``: figures
+    and tables (file name -> caption), read with the guide ``GUIDES[key]``. ``analysis`` names the
+    analysis as the manifest's ``skipped`` and the study config (``[<folder>] <analysis> = false``)
+    do, where that is not ``key``."""
+
+    key: str
+    title: str
+    folder: str
+    figures: dict[str, str]
+    tables: dict[str, str]
+    analysis: str = ""
+
+
 ANALYSIS_SECTIONS = [
-    # key, title, folder, guide, figures (file, caption), tables (file, caption)
-    ("chemistry", "Chemistry: element embeddings (paper Fig 4e-f)", "analyse",
-     "Each element's mean unified-space vector per model. The element map puts every model's element means on "
-     "one shared PCA (fitted on the trained models), coloured by periodic family: chemically alike elements "
-     "should sit together. Group coherence is the silhouette of those element means labelled by family, as a "
-     "z-score against shuffled labels (z > 2, p < 0.05: the model organises the periodic table; the random "
-     "control should sit near z = 0). The periodic table shows each element's cosine to the reference model's "
-     "mean of the same element; trajectories follow F -> Cl -> Br -> I and other groups.",
-     [(Analyse.ELEMENT_MAP_PNG, "Element means on a shared PCA, by periodic family"),
-      (Analyse.GROUP_COHERENCE_PNG, "Group coherence vs the label-permutation null"),
-      (Analyse.PERIODIC_TABLE_PNG, "Cosine of each element mean to the reference model's"),
-      (Analyse.TRAJECTORIES_PNG, "Group trajectories (F-Cl-Br-I, O-S-Se-Te, ...)")],
-     [(Analyse.GROUP_COHERENCE, "Group coherence per model and space"), (Analyse.TRAJECTORIES, "Trajectory steps")]),
-    ("cumulants", "Structure features from progressive cumulants", "analyse",
-     "Structure-level features: the mean of the atom features, then cumulants of order 2..8 (as in Malosso et "
-     "al.) brought to feature units by a signed root. GFRE(orders <= k-1 -> orders <= k) measures what order k "
-     "adds that lower orders cannot predict linearly: 0 = nothing new, about 1 = entirely new. The fit is "
-     "regularised (ridge, cutoff by 2-fold CV) on half the structures, with the atom features reduced to as many "
-     "principal axes as keep every fit within the training structures (n_components, n_train in the table). "
-     "Read each order against the random control (dashed): where the control gains as much as the trained "
-     "models, the gain measures the shape of per-structure feature distributions, not learnt chemistry, and "
-     "says nothing about what training put into the higher orders.",
-     [(Analyse.CUMULANT_GAIN_PNG, "What each cumulant order adds (GFRE from lower orders); controls dashed")],
-     [(Analyse.CUMULANT_GAIN_CONTROL, "Per order: trained models' gain against each control's, and the reading"),
-      (Analyse.CUMULANT_GAIN, "Cumulant gain per model, space and order")]),
-    ("arithmetic", "Embedding arithmetic (paper Table 1)", "analyse",
-     "Material embedding = mean unified vector of a structure's atoms (norm l, cosine c-sim to the reference "
-     "model's). Polymorph difference TiO2 Pbcn - rutile (norms l1, l2 of the two materials, i-sim between them "
-     "within a model, c-sim of the difference across models). Reaction BaO + TiO2 -> BaTiO3 in two definitions, "
-     "named in each column: '(mean material vectors)' is the paper's (product minus reactant material vectors), "
-     "'(per formula unit)' is ours (atom sums per formula unit, so a purely compositional embedding gives 0). "
-     "Stitched: reactants from the reference model, product from each other model. Columns marked "
-     "'[dataset-centred]' subtract each model's mean unified vector first; un-centred values are the paper's. "
-     "A c-sim means something only against its null: the null table gives, per definition and centring, the "
-     "c-sim of matched materials / random reactions of unrelated materials / stitched reactions against "
-     "mismatched ones (margin; retrieval rank of the true partner among N, chance (N+1)/2), and the stitched "
-     "table the Table 1 stitching against the same with a random product. Un-centred, mismatched pairs score "
-     "nearly as high as matched ones: a shared offset, not agreement on the chemistry.",
-     [(Analyse.ARITHMETIC_PNG, "Table 1 quantities per model")],
-     [(Analyse.ARITHMETIC_WIDE, "Table 1 on our models"),
-      (Analyse.ARITHMETIC_NULL, "Null of every c-sim: matched vs mismatched margin and retrieval rank"),
-      (Analyse.ARITHMETIC_STITCH_NULL, "Table 1 stitched reaction vs random products"),
-      (Analyse.ARITHMETIC_STRUCTURES, "Structures used and their sources")]),
-    ("control", "Diagnostics: the random-weight control", "diagnose",
-     "The controls are the models whose card says trained = false (random weights): each must show no chemistry "
-     "(group coherence at chance) and agree with trained models far less than they agree with each other. A "
-     "part that cannot be computed on this data (no chemistry analysis, a one-element dataset) is skipped and "
-     "the verdict says why.",
-     [(Diagnose.CONTROL_PNG, "Group coherence z per model; similarity of the control to trained models")],
-     [(Diagnose.CONTROL_VERDICT, "Verdict"), (Diagnose.CONTROL_AGREEMENT, "Similarity: control vs trained, trained vs trained")]),
-    ("equivariance", "Diagnostics: equivariance by two-NN (paper Fig 5f)", "diagnose",
-     "Symmetry-equivalent atoms (spglib) must have equal embeddings. The ground truth is spglib at each "
-     "structure's tightest stable tolerance (a symprec sweep 1e-5..1e-1 A; the first tolerance whose space group "
-     "the next looser one keeps), not the atom table's 0.1 A, which gives distorted crystals their ideal "
-     "parent's symmetry. Scored: the most frequent space groups present in the data. Per group and tolerance: "
-     "the fraction of atoms whose nearest other atom of the same structure is within the tolerance, and "
-     "precision/recall of 'within tolerance' against spglib's equivalent pairs. A correct invariant model "
-     "reaches recall 1 at float tolerance with precision 1.",
-     [(Diagnose.EQUIVARIANCE_TWO_NN_PNG, "Two-NN fraction, precision and recall vs tolerance")],
-     [(Diagnose.EQUIVARIANCE_TWO_NN, "Two-NN per model, space, space group and tolerance"),
-      (Diagnose.EQUIVARIANCE_SPACEGROUPS, "Structures per space group scored"),
-      (Diagnose.EQUIVARIANCE_GROUND_TRUTH, "Per structure: space group at 0.1 A and at its tightest stable symprec")]),
-    ("rotation", "Diagnostics: rotation sensitivity (paper Fig 5g)", "diagnose",
-     "A perovskite (BaCeO3) under random rotations: the relative change of each atom's embedding. Invariant "
-     "models stay at float precision (about 1e-6); anything larger is a broken invariance.",
-     [(Diagnose.ROTATION_PNG, "Relative embedding change per model and atom")],
-     [(Diagnose.ROTATION_MODELS, "Per model: largest and median change")]),
-    ("drift", "Diagnostics: fine-tuning drift", "diagnose",
-     "CHGNet 0.3.0 -> CHGNet r2SCAN and SevenNet-0 -> SevenNet-MF-0 (fine-tunes) and, as a contrast that is no "
-     "fine-tune, TensorNet-MatPES PBE -> r2SCAN (one architecture trained separately on the same structures with "
-     "two functionals), on the same atoms and anchors: how far each "
-     "element moved in the unified space, the ratio of raw embedding norms (a collapse toward the origin would "
-     "show as ratios well below 1), GFRE between the pair against GFRE to other models (a fine-tune reconstructed "
-     "from its parent far better than from other models keeps its pre-training bias), and Cu-Cu, Au-Au dimer "
-     "curves from each checkpoint (experiment: Cu2 2.22 A, Au2 2.47 A).",
-     [(Diagnose.drift("displacement", ".png"), "Per-element displacement"),
-      (Diagnose.drift("norm_ratio", ".png"), "Raw norm ratio per element"),
-      (Diagnose.drift("norm_distribution", ".png"), "Raw norm distributions"),
-      (Diagnose.drift("dimers", ".png"), "Dimer curves")],
-     [(Diagnose.DRIFT_SUMMARY, "Drift per pair: GFRE within the pair vs to other models, norm ratios"),
-      (Diagnose.DRIFT_DIMER_MINIMA, "Dimer minima")]),
-    ("atypical", "Diagnostics: atypical structures", "diagnose",
-     "Each structure's material embedding per model against the consensus (median) of the trained models; the "
-     "score is the mean normalised distance (1 = typical). High scores flag structures the models disagree on: "
-     "unusual chemistry, or a model failing there.",
-     [(Diagnose.ATYPICAL_PNG, "Atypicality ranking")],
-     [(Diagnose.ATYPICAL_TOP, "Most atypical structures")]),
+    AnalysisSection(
+        "chemistry", "Chemistry: element embeddings (paper Fig 4e-f)", folder="analyse",
+        figures={Analyse.ELEMENT_MAP_PNG: "Element means on a shared PCA, by periodic family",
+                 Analyse.GROUP_COHERENCE_PNG: "Group coherence vs the label-permutation null",
+                 Analyse.PERIODIC_TABLE_PNG: "Cosine of each element mean to the reference model's",
+                 Analyse.TRAJECTORIES_PNG: "Group trajectories (F-Cl-Br-I, O-S-Se-Te, ...)"},
+        tables={Analyse.GROUP_COHERENCE: "Group coherence per model and space",
+                Analyse.TRAJECTORIES: "Trajectory steps"},
+    ),
+    AnalysisSection(
+        "cumulants", "Structure features from progressive cumulants", folder="analyse", analysis="chemistry",
+        figures={Analyse.CUMULANT_GAIN_PNG: "What each cumulant order adds (GFRE from lower orders); controls dashed"},
+        tables={Analyse.CUMULANT_GAIN_CONTROL: "Per order: trained models' gain against each control's, and the reading",
+                Analyse.CUMULANT_GAIN: "Cumulant gain per model, space and order"},
+    ),
+    AnalysisSection(
+        "arithmetic", "Embedding arithmetic (paper Table 1)", folder="analyse",
+        figures={Analyse.ARITHMETIC_PNG: "Table 1 quantities per model"},
+        tables={Analyse.ARITHMETIC_WIDE: "Table 1 on our models",
+                Analyse.ARITHMETIC_NULL: "Null of every c-sim: matched vs mismatched margin and retrieval rank",
+                Analyse.ARITHMETIC_STITCH_NULL: "Table 1 stitched reaction vs random products",
+                Analyse.ARITHMETIC_STRUCTURES: "Structures used and their sources"},
+    ),
+    AnalysisSection(
+        "control", "Diagnostics: the random-weight control", folder="diagnose",
+        figures={Diagnose.CONTROL_PNG: "Group coherence z per model; similarity of the control to trained models"},
+        tables={Diagnose.CONTROL_VERDICT: "Verdict",
+                Diagnose.CONTROL_AGREEMENT: "Similarity: control vs trained, trained vs trained"},
+    ),
+    AnalysisSection(
+        "equivariance", "Diagnostics: equivariance by two-NN (paper Fig 5f)", folder="diagnose",
+        figures={Diagnose.EQUIVARIANCE_TWO_NN_PNG: "Two-NN fraction, precision and recall vs tolerance"},
+        tables={Diagnose.EQUIVARIANCE_TWO_NN: "Two-NN per model, space, space group and tolerance",
+                Diagnose.EQUIVARIANCE_SPACEGROUPS: "Structures per space group scored",
+                Diagnose.EQUIVARIANCE_GROUND_TRUTH: "Per structure: space group at 0.1 A and at its tightest stable symprec"},
+    ),
+    AnalysisSection(
+        "rotation", "Diagnostics: rotation sensitivity (paper Fig 5g)", folder="diagnose",
+        figures={Diagnose.ROTATION_PNG: "Relative embedding change per model and atom"},
+        tables={Diagnose.ROTATION_MODELS: "Per model: largest and median change"},
+    ),
+    AnalysisSection(
+        "drift", "Diagnostics: fine-tuning drift", folder="diagnose",
+        figures={Diagnose.drift("displacement", ".png"): "Per-element displacement",
+                 Diagnose.drift("norm_ratio", ".png"): "Raw norm ratio per element",
+                 Diagnose.drift("norm_distribution", ".png"): "Raw norm distributions",
+                 Diagnose.drift("dimers", ".png"): "Dimer curves"},
+        tables={Diagnose.DRIFT_SUMMARY: "Drift per pair: GFRE within the pair vs to other models, norm ratios",
+                Diagnose.DRIFT_DIMER_MINIMA: "Dimer minima"},
+    ),
+    AnalysisSection(
+        "atypical", "Diagnostics: atypical structures", folder="diagnose",
+        figures={Diagnose.ATYPICAL_PNG: "Atypicality ranking"},
+        tables={Diagnose.ATYPICAL_TOP: "Most atypical structures"},
+    ),
 ]
-
-
-#: The analysis (as a study's manifest names it under ``skipped``) that each section shows.
-SECTION_ANALYSIS = {"cumulants": "chemistry"}
 
 
 def _analysis_sections(results: Path, skipped: dict[str, str] | None = None,
@@ -156,10 +190,10 @@ def _analysis_sections(results: Path, skipped: dict[str, str] | None = None,
     sections = []
     order = ["extract", "anchors", "sweep", "project", "compare", "analyse", "diagnose"]
     stopped = order.index(failure["stage"]) if failure and failure["stage"] in order else None
-    for key, title, folder, guide, figures, tables in ANALYSIS_SECTIONS:
-        section = Section(key, title, guide)
+    for spec in ANALYSIS_SECTIONS:
+        section = Section(spec.key, spec.title, GUIDES[spec.key])
+        folder, analysis = spec.folder, spec.analysis or spec.key
         base = results / folder
-        analysis = SECTION_ANALYSIS.get(key, key)
         reason = (skipped or {}).get(analysis)
         if config is not None and config.get(folder, {}).get(analysis) is False:
             reason = f"disabled in the study ([{folder}] {analysis} = false)"
@@ -169,12 +203,12 @@ def _analysis_sections(results: Path, skipped: dict[str, str] | None = None,
         elif stopped is not None and stopped <= order.index(folder):
             reason = f"not computed: the study failed in stage {failure['stage']} ({failure['type']})"
             section.missing.append(reason)
-        for name, caption in figures:
+        for name, caption in spec.figures.items():
             if (base / name).exists():
                 section.figures.append((caption, base / name))
             elif reason is None:
                 section.missing.append(f"{caption} ({base / name} absent: disabled in the study, or not applicable)")
-        for name, caption in tables:
+        for name, caption in spec.tables.items():
             if (base / name).exists():
                 section.tables.append((caption, pd.read_csv(base / name), base / name))
         sections.append(section)
