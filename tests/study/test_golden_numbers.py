@@ -33,7 +33,7 @@ table was bit-identical (and two runs at one thread count are bit-identical thro
 the tests with every core, the reference comes from one thread.
 
 The reference holds for the platform recorded beside it (``tiny_study_numbers.platform.json``:
-CPU, vector extensions, and the versions of the numerical packages); elsewhere the comparison is
+CPU, core count, vector extensions, and the versions of the numerical packages); elsewhere the comparison is
 skipped with what differs (:data:`PLATFORM`).
 
 When a change of the numbers is intended (a fix of a metric, a new default), regenerate the
@@ -199,7 +199,10 @@ def platform_facts() -> dict[str, str]:
     import platform
     from importlib.metadata import PackageNotFoundError, version
 
-    facts = {"machine": platform.machine()}
+    import os
+
+    # the core count sets the default thread counts, and so the order of threaded sums
+    facts = {"machine": platform.machine(), "cores": str(os.cpu_count())}
     cpuinfo = Path("/proc/cpuinfo")
     lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
     model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor())
@@ -214,13 +217,27 @@ def platform_facts() -> dict[str, str]:
     return facts
 
 
+def platform_differences(recorded: dict[str, str], here: dict[str, str]) -> dict[str, tuple]:
+    """key -> (reference, here) for every fact that differs, a fact missing on either side included."""
+    return {key: (recorded.get(key), here.get(key)) for key in sorted(set(recorded) | set(here))
+            if recorded.get(key) != here.get(key)}
+
+
+def test_the_platform_check_names_what_differs():
+    here = platform_facts()
+    assert {"machine", "cores", "cpu", "vector_extensions", *NUMERICAL_PACKAGES} <= set(here)
+    assert platform_differences(here, dict(here)) == {}
+    other = dict(here, numpy="0.1", cpu="another CPU")
+    del other["cores"]
+    assert platform_differences(other, here) == {"cores": (None, here["cores"]), "cpu": ("another CPU", here["cpu"]),
+                                                 "numpy": ("0.1", here["numpy"])}
+
+
 # --------------------------------------------------------------------------- the study
 def test_the_tiny_study_gives_the_reference_numbers(tiny_study):
     import json
 
-    recorded = json.loads(PLATFORM.read_text())
-    here = platform_facts()
-    differs = {key: (recorded.get(key), value) for key, value in here.items() if recorded.get(key) != value}
+    differs = platform_differences(json.loads(PLATFORM.read_text()), platform_facts())
     if differs:
         pytest.skip(f"the reference numbers were made on another platform ({differs}: (reference, here)); "
                     "regenerate them with scripts/update_golden_numbers.py on this one to compare")
