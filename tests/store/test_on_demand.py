@@ -1,4 +1,4 @@
-"""OnDemand: models loaded when asked, a bounded number held, and the compare matrix unchanged by it."""
+"""OnDemand: models loaded when asked, a bounded number held, the compare matrix unchanged by it."""
 
 from __future__ import annotations
 
@@ -64,3 +64,4 @@ def test_a_lazy_mapping_must_hold_float_arrays():
     nan["m2"][4] = np.nan
     with pytest.raises(MetricInputError, match="m2"):
         metric_matrix(OnDemand(nan.__getitem__, list(nan)), metrics=["cka"])
+

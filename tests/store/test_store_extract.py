@@ -177,6 +177,7 @@ def test_unsupported_structures_are_nan_rows_with_a_reject_record(tmp_path):
     rejected_ids = {r["structure_id"] for r in res.rejects["radial"]}
     assert rejected_ids == {data.ids[k] for k in range(len(data)) if 11 in data.structures[k].numbers}
     assert all("Na" in r["reason"] for r in res.rejects["radial"])
+    np.testing.assert_array_equal(EmbeddingStore(root).common_rows(["radial"]), ~has_na)
 
 
 def test_a_structure_the_graph_code_refuses_mid_batch_is_rejected_alone(tmp_path):

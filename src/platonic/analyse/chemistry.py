@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,7 @@ from platonic.analyse.plots_chemistry import (
     plot_trajectories,
 )
 from platonic.progress import Progress
+from platonic.store.on_demand import OnDemand
 from platonic.validation import seed_alias
 
 if TYPE_CHECKING:
@@ -79,26 +80,6 @@ def chemistry_figures(tables: ChemistryTables) -> dict[str, Figure]:
         "group_coherence_figure": plot_group_coherence(tables.coherence),
         "cumulant_gain_figure": plot_cumulant_gain(tables.gain),
     }
-
-
-class RowsOf(Mapping):
-    """``matrices[m][rows]`` for each model m of ``names`` (default: all), sliced when asked for: a
-    loop over the models holds one model's rows at a time, not every model's."""
-
-    def __init__(self, matrices: Mapping[str, np.ndarray], rows: Any, names: Sequence[str] | None = None) -> None:
-        self.matrices, self.rows = matrices, rows
-        self.names = list(matrices) if names is None else list(names)
-
-    def __getitem__(self, model: str) -> np.ndarray:
-        if model not in self.names:
-            raise KeyError(model)
-        return np.asarray(self.matrices[model])[self.rows]
-
-    def __iter__(self):
-        return iter(self.names)
-
-    def __len__(self) -> int:
-        return len(self.names)
 
 
 @seed_alias
@@ -164,8 +145,8 @@ def chemistry_tables(
         if column not in atom_table.columns:
             raise ChemistryInputError(f"the atom table has no {column!r} column")
     matrices = {m: _as_array(unified[m]) for m in models}
-    # raw matrices read one at a time (a store's OnDemand loads each when asked), never all at once
-    raw_matrices = RowsOf(raw, slice(None), models) if raw is not None else {}
+    # the raw matrices are read one at a time (a store's OnDemand loads each when asked), never all at once
+    raw_matrices = OnDemand(raw.__getitem__, models, keep=1) if raw is not None else {}
     n_rows = len(atom_table)
     for name, array in ((name, source[name]) for source in (matrices, raw_matrices) for name in source):
         if array.ndim != 2 or array.shape[0] != n_rows:
@@ -213,10 +194,10 @@ def chemistry_tables(
         raise NotApplicableError(f"the cumulant order gain fits on half the structures and needs at least 8 "
                                  f"embedded by every model; the sample has {n_structures}")
     fit_order = min(max_order, n_structures // 2)
-    gain = cumulant_gain_table(RowsOf(matrices, rows), offsets, fit_order, space="unified", controls=controls,
+    gain = cumulant_gain_table(OnDemand(matrices.__getitem__, models, rows=rows, keep=1), offsets, fit_order, space="unified", controls=controls,
                                progress=progress)
     if raw_matrices:
-        raw_gain = cumulant_gain_table(RowsOf(raw_matrices, rows), offsets, fit_order, space="raw", controls=controls,
+        raw_gain = cumulant_gain_table(OnDemand(raw_matrices.__getitem__, models, rows=rows, keep=1), offsets, fit_order, space="raw", controls=controls,
                                        progress=progress)
         gain = pd.concat([gain, raw_gain], ignore_index=True)
     gain = gain.assign(**used, max_order_requested=max_order)

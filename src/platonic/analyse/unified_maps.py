@@ -337,7 +337,6 @@ def maps_tables(store, models: Sequence[str], anchors: pd.DataFrame, ks: Sequenc
     """
     from platonic.analyse.elements import PERIODIC_GROUP_LABELS
     from platonic.anchors import select_anchors
-    from platonic.anchors.from_store import common_rows
     from platonic.project import DEFAULT_KS
 
     models = list(models)
@@ -345,7 +344,7 @@ def maps_tables(store, models: Sequence[str], anchors: pd.DataFrame, ks: Sequenc
     k_study = int(anchors.attrs.get("k", len(anchors)))
     if reference not in models:
         raise MapInputError(f"the anchors' reference model {reference!r} is not among {models}")
-    valid = np.flatnonzero(common_rows(store, models))
+    valid = np.flatnonzero(store.common_rows(models))
     position = np.full(store.n_atoms, -1)
     position[valid] = np.arange(valid.size)
     raw = {m: store.load(m)[valid] for m in models}

@@ -13,15 +13,6 @@ from platonic.anchors._validation import AnchorError
 from platonic.validation import check_seed, seed_alias
 
 
-def common_rows(store, models: list[str]) -> np.ndarray:
-    """Boolean mask of the atom rows that every model embedded (rejected structures are NaN)."""
-    mask = np.ones(store.n_atoms, dtype=bool)
-    for model in models:
-        for start, array in store.iter_shards(model):
-            mask[start : start + len(array)] &= np.isfinite(array).all(axis=1)
-    return mask
-
-
 @seed_alias
 def choose_anchors(store, reference: str, k: int = 100, method: str = "direct", random_state: int = 0,
                    models: list[str] | None = None) -> pd.DataFrame:
@@ -37,7 +28,7 @@ def choose_anchors(store, reference: str, k: int = 100, method: str = "direct", 
     models = models or store.models()
     if reference not in models:
         raise AnchorError(f"reference model {reference!r} is not among {models}")
-    valid = np.flatnonzero(common_rows(store, models))
+    valid = np.flatnonzero(store.common_rows(models))
     embeddings = store.load(reference)[valid]
     picked = valid[select_anchors(embeddings, k, method=method, random_state=random_state)]
     table = store.atom_table().iloc[picked].reset_index(drop=True)

@@ -81,7 +81,7 @@ def compare_store(
     random_state = check_seed(random_state, "random_state", MetricInputError)  # written in the results
     models = list(models or store.models())
     raw = OnDemand(store.load, models)  # each model loaded when a metric needs it: a few held at a time
-    valid = np.logical_and.reduce([np.isfinite(raw[m]).all(axis=1) for m in models])
+    valid = store.common_rows(models)
     rows = _select_rows(valid, n_atoms, random_state)
     atoms = store.atom_table()
     if ot_stratify is not None:
@@ -97,7 +97,7 @@ def compare_store(
         if space == "raw":
             # every row valid (the usual case): the loaded matrices themselves, not a second copy
             arrays = raw if rows.size == valid.size else OnDemand(store.load, models, rows=rows)
-            widths = {store.card(m)["dim"] for m in models}
+            widths = {store.model_card(m).dim for m in models}
             chosen = [m for m in metrics if m not in RAW_ONLY_SHARED_WIDTH] if len(widths) > 1 else list(metrics)
         elif space == "unified":
             if not unified:
@@ -194,7 +194,7 @@ def stored_gfre(store, table: pd.DataFrame) -> StoredGFRE | None:
     missing = [m for m in models if m not in store.models()]
     if missing:
         return None
-    rows = np.flatnonzero(np.logical_and.reduce([np.isfinite(store.load(m)).all(axis=1) for m in models]))
+    rows = np.flatnonzero(store.common_rows(models))
     if rows.size != int(gfre["rows_used"].iloc[0]):
         return None  # the table is not this store's (the study's cache keeps them in step)
     return StoredGFRE(rows, {(r.space, r.model_a, r.model_b): float(r.value) for r in gfre.itertuples()})
@@ -203,7 +203,7 @@ def stored_gfre(store, table: pd.DataFrame) -> StoredGFRE | None:
 def unified_geometry_table(store, unified: dict[str, Path], models: Sequence[str]) -> pd.DataFrame:
     """Offset and degeneracy of every model's unified cloud (:mod:`platonic.compare.geometry`),
     on the atoms every model embedded; ``trained`` from the model cards."""
-    raw_valid = np.logical_and.reduce([np.isfinite(store.load(m)).all(axis=1) for m in models])
+    raw_valid = store.common_rows(models)
     table = geometry_table(OnDemand(lambda m: np.load(unified[m], mmap_mode="r"), models, rows=raw_valid, keep=1))
     table.insert(1, "trained", [bool(store.model_card(m).trained) for m in models])
     return table
@@ -225,7 +225,7 @@ def intrinsic_dimensions(store, unified: dict[str, Path] | None, models: Sequenc
     """
     random_state = check_seed(random_state, "random_state", MetricInputError)  # written in the results
     raw = OnDemand(store.load, models, keep=1)
-    valid = np.logical_and.reduce([np.isfinite(raw[m]).all(axis=1) for m in models])
+    valid = store.common_rows(models)
     rows = _select_rows(valid, n_atoms, random_state)
     classes = None
     if symmetry_dedup:

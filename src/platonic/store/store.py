@@ -7,7 +7,7 @@ import io
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -279,6 +279,15 @@ class EmbeddingStore:
                     "re-run extract, which checks every model output."
                 )
             yield start, array
+
+    def common_rows(self, models: Sequence[str]) -> np.ndarray:
+        """Boolean mask of the atom rows every model of ``models`` embedded (a rejected structure's
+        rows are NaN), read shard by shard: no model's whole matrix is held."""
+        mask = np.ones(self.n_atoms, dtype=bool)
+        for model in models:
+            for start, array in self.iter_shards(model):
+                mask[start : start + len(array)] &= np.isfinite(array).all(axis=1)
+        return mask
 
     def load(self, model: str, verify: bool = True) -> np.ndarray:
         """The full (n_atoms, dim) float32 matrix of ``model``; refuses an incomplete or corrupt store.

@@ -61,7 +61,7 @@ def anchor_stage(store, reference: str, k: int, method: str, seed: int, models: 
                  diversity: bool = True) -> dict[str, pd.DataFrame]:
     """Pick the anchors (and tabulate DIRECT vs random diversity); returns the tables written."""
     from platonic.anchors import diversity_table
-    from platonic.anchors.from_store import choose_anchors, common_rows, save_anchors
+    from platonic.anchors.from_store import choose_anchors, save_anchors
 
     models = list(models or store.models())
     anchors = choose_anchors(store, reference, k=k, method=method, random_state=seed, models=models)
@@ -69,7 +69,7 @@ def anchor_stage(store, reference: str, k: int, method: str, seed: int, models: 
     save_anchors(anchors, results.anchors)
     tables = {"anchors": anchors}
     if diversity:
-        X = store.load(reference)[common_rows(store, models)]
+        X = store.load(reference)[store.common_rows(models)]
         tables["anchor_diversity"] = diversity_table(X, k, methods=("direct", "random"), seeds=(0, 42, 12345))
         tables["anchor_diversity"].to_csv(results.anchor_diversity, index=False)
     return tables
@@ -77,11 +77,10 @@ def anchor_stage(store, reference: str, k: int, method: str, seed: int, models: 
 
 def sweep_stage(store, reference: str, method: str, seed: int, models: Sequence[str] | None = None) -> pd.DataFrame:
     """The K sweep 3..400 (as many Ks as there are common atoms) on every model."""
-    from platonic.anchors.from_store import common_rows
     from platonic.project import DEFAULT_KS, k_sweep
 
     models = list(models or store.models())
-    valid = common_rows(store, models)
+    valid = store.common_rows(models)
     embeddings = {m: store.load(m)[valid] for m in [reference] + [m for m in models if m != reference]}
     ks = [k for k in DEFAULT_KS if k <= int(valid.sum())]
     table = k_sweep(embeddings, ks=ks, method=method, random_state=seed, reference=reference)
