@@ -17,11 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
-
-if TYPE_CHECKING:
-    import pandas as pd
-    from matplotlib.figure import Figure
+from typing import Any
 
 # ----------------------------------------------------------------------------- results/
 ANCHORS = "anchors.csv"
@@ -149,32 +145,3 @@ class Results:
 
     def heatmap(self, metric: str, space: str) -> Path:
         return self.figures / heatmap_name(metric, space)
-
-
-# ----------------------------------------------------------------------------- writing
-def write_files(out: str | Path, tables: Mapping[str, tuple[str, "pd.DataFrame"]],
-                figures: Mapping[str, tuple[str, "Figure"]] = {}, dpi: int = 110) -> dict[str, Path]:
-    """Write ``tables`` (name -> (file name, table)) and ``figures`` (name -> (file name, Figure))
-    into ``out`` (created); returns name -> path in the order given, tables first. The one
-    function every writer (:mod:`platonic.study.writers`) ends in."""
-    from platonic.plotting import save
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, Path] = {}
-    for name, (file, table) in tables.items():
-        paths[name] = out / file
-        if file.endswith(".parquet"):
-            table.to_parquet(paths[name], index=False)
-        else:
-            table.to_csv(paths[name], index=False)
-    for name, (file, figure) in figures.items():
-        paths[name] = save(figure, out / file, dpi=dpi)
-    return paths
-
-
-def write_heatmaps(figures: Mapping[tuple[str, str], "Figure"], out: str | Path) -> list[Path]:
-    """The metric heatmaps (:func:`platonic.compare.from_store.heatmap_figures`) into ``out``, named
-    by :func:`heatmap_name`."""
-    paths = write_files(out, {}, {f"{m}/{s}": (heatmap_name(m, s), fig) for (m, s), fig in figures.items()}, dpi=110)
-    return list(paths.values())

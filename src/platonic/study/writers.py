@@ -12,17 +12,44 @@ The figure resolutions (dpi) are those the files always had.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-# write_files and write_heatmaps live with the layout (a compare entry point writes heatmaps without
-# reaching into the study layer); imported here so that every writer is found in one module
-from platonic.results import Analyse, Diagnose, write_files, write_heatmaps  # noqa: F401
+from platonic.results import Analyse, Diagnose, heatmap_name
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+
+def write_files(out: str | Path, tables: Mapping[str, tuple[str, "pd.DataFrame"]],
+                figures: Mapping[str, tuple[str, "Figure"]] = {}, dpi: int = 110) -> dict[str, Path]:
+    """Write ``tables`` (name -> (file name, table)) and ``figures`` (name -> (file name, Figure))
+    into ``out`` (created); returns name -> path in the order given, tables first. The one
+    function every writer below ends in."""
+    from platonic.plotting import save
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for name, (file, table) in tables.items():
+        paths[name] = out / file
+        if file.endswith(".parquet"):
+            table.to_parquet(paths[name], index=False)
+        else:
+            table.to_csv(paths[name], index=False)
+    for name, (file, figure) in figures.items():
+        paths[name] = save(figure, out / file, dpi=dpi)
+    return paths
+
+
+def write_heatmaps(figures: Mapping[tuple[str, str], "Figure"], out: str | Path) -> list[Path]:
+    """The metric heatmaps (:func:`platonic.compare.from_store.heatmap_figures`) into ``out``, named
+    by :func:`heatmap_name`."""
+    paths = write_files(out, {}, {f"{m}/{s}": (heatmap_name(m, s), fig) for (m, s), fig in figures.items()}, dpi=110)
+    return list(paths.values())
 
 
 # ----------------------------------------------------------------------------- analyse
