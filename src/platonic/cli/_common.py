@@ -72,6 +72,9 @@ class PlatonicGroup(TyperGroup):
     def invoke(self, ctx):
         from typer.exceptions import TyperException
 
+        from platonic.allocator import reuse_freed_memory
+
+        reuse_freed_memory()  # no number changes; large temporary arrays stop being faulted in afresh
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, TyperException):  # click's own exits and usage errors
