@@ -128,3 +128,18 @@ def test_centred_ot_of_a_translated_copy_is_zero_and_the_uncentred_value_is_exac
         assert value["unified-centred", "a", other, "ot"] == pytest.approx(centred, abs=1e-6)
         assert value["unified", "a", other, "ot"] == pytest.approx(uncentred, abs=1e-6)
     assert value["unified-centred", "a", "c", "procrustes"] == value["unified", "a", "c", "procrustes"]
+
+
+def test_stacked_permuted_cross_products_equal_one_draw_at_a_time():
+    from platonic.compare._moments import centred_cross_product
+    from platonic.compare.nulls import permuted_cross_products
+
+    rng = np.random.default_rng(3)
+    A, B = rng.normal(2.0, 1.0, size=(40_000, 6)), rng.normal(-1.0, 0.5, size=(40_000, 4)).astype(np.float32)
+    perms = [rng.permutation(40_000) for _ in range(3)]
+    mean_a, mean_b = A.mean(axis=0), B.mean(axis=0, dtype=np.float64)
+    stacked = permuted_cross_products(A, B, mean_a, mean_b, perms, chunk_rows=7_000)  # chunks not dividing the rows
+    assert len(stacked) == 3
+    for perm, product in zip(perms, stacked):
+        np.testing.assert_allclose(product, centred_cross_product(A, B[perm], mean_a, mean_b), rtol=1e-10, atol=1e-9)
+    assert permuted_cross_products(A, B, mean_a, mean_b, []) == []

@@ -47,7 +47,8 @@ from scipy import sparse
 
 from platonic.validation import check_matrix
 from platonic.compare import global_reconstruction_error
-from platonic.compare.reconstruction import SPLIT_SEED, global_reconstruction_errors
+from platonic.compare.nested_fits import NestedFits
+from platonic.compare.reconstruction import SPLIT_SEED
 from platonic.errors import PlatonicError
 from platonic.progress import NullProgress, Progress
 
@@ -221,13 +222,16 @@ def cumulant_order_gain(
     features = structure_features(reduced, offsets, max_order)
     d = features.shape[1] // max_order
     options = {"train_idx": train, "test_idx": test, **gfre_options}
+    # every source and target is a block of columns of `features`: each row set is factored once
+    nested = None if gfre_options else NestedFits(features, train, test)
     records = []
     for k in range(2, max_order + 1):
-        source, targets = features[:, : (k - 1) * d], [features[:, : k * d], features[:, (k - 1) * d : k * d]]
-        if gfre_options:  # a caller's own scaler or estimator: one fit per target
-            gain, gain_to_order = (global_reconstruction_error(source, target, **options) for target in targets)
-        else:  # one factorisation of the source for both targets, the same numbers to rounding
-            gain, gain_to_order = global_reconstruction_errors(source, targets, test_idx=test, train_idx=train)
+        source, lower, block = (k - 1) * d, slice(0, k * d), slice((k - 1) * d, k * d)
+        if nested is None:  # a caller's own scaler or estimator: one fit per target
+            gain, gain_to_order = (global_reconstruction_error(features[:, :source], features[:, target], **options)
+                                   for target in (lower, block))
+        else:  # the same fits, the same numbers to rounding (platonic.compare.nested_fits)
+            gain, gain_to_order = nested.gfre(source, lower), nested.gfre(source, block)
         records.append({
             "order": k,
             "gfre": gain,
@@ -235,8 +239,8 @@ def cumulant_order_gain(
             "n_structures": features.shape[0],
             "n_train": len(train),
             "n_components": d,
-            "n_features_from": source.shape[1],
-            "n_features_to": targets[0].shape[1],
+            "n_features_from": source,
+            "n_features_to": k * d,
         })
     return pd.DataFrame(records)
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._moments import CentredStats, centred_cross_product
+from ._moments import CentredStats
 from ._validation import MetricInputError, check_positive_int
 from platonic.validation import seed_alias
 
@@ -65,11 +65,32 @@ def moment_null(A: np.ndarray, B: np.ndarray, stats_a: CentredStats, stats_b: Ce
     from .procrustes import procrustes_from_moments
 
     procrustes, cka = [], []
-    for perm in permutations:
-        cross = centred_cross_product(A, B[perm], stats_a.mean, stats_b.mean)
+    for cross in permuted_cross_products(A, B, stats_a.mean, stats_b.mean, permutations):
         procrustes.append(procrustes_from_moments(cross, stats_a, stats_b))
         cka.append(cka_from_moments(cross, stats_a, stats_b))
     return {"procrustes": np.array(procrustes), "cka": np.array(cka)}
+
+
+def permuted_cross_products(A: np.ndarray, B: np.ndarray, mean_a: np.ndarray, mean_b: np.ndarray,
+                            permutations: list[np.ndarray], chunk_rows: int = 16_384) -> list[np.ndarray]:
+    """``(A - mean_a)^T (B[perm] - mean_b)`` for every permutation, in float64.
+
+    All draws in one product per row chunk, ``A_c^T [B_c[perm_1], ..., B_c[perm_r]]``: A's chunk is
+    centred once for all draws and the product is r times wider, which BLAS runs faster (five draws
+    on 347,602 x 100 rows: 2.24 s -> 1.69 s measured). Each value equals
+    :func:`~platonic.compare._moments.centred_cross_product` of ``B[perm]`` to rounding (the sums
+    are chunked differently).
+    """
+    if not permutations:
+        return []
+    width = B.shape[1]
+    product = np.zeros((A.shape[1], width * len(permutations)))
+    tiled_mean = np.tile(mean_b, len(permutations))
+    for start in range(0, A.shape[0], chunk_rows):
+        stop = start + chunk_rows
+        permuted = np.concatenate([B[perm[start:stop]] for perm in permutations], axis=1) - tiled_mean
+        product += (A[start:stop] - mean_a).T @ permuted
+    return [product[:, i * width:(i + 1) * width] for i in range(len(permutations))]
 
 
 def permuted_neighbours(neighbours_b: np.ndarray, queries: np.ndarray, perm: np.ndarray) -> np.ndarray:
