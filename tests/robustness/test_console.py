@@ -87,7 +87,7 @@ def test_plain_progress_nests_a_stage_task_inside_the_study_and_says_the_time_le
     assert eta_text(2, 10, 30.0) == "ETA 2 min" and eta_text(1, 3, 10.0) == "ETA 20 s"
     stream = io.StringIO()
     bar = PlainProgress(stream, every_seconds=0.0)
-    bar.start("study stages", total=2, unit="stages")
+    bar.start("study stages", total=2, unit="stages", estimate=False)
     bar.start("compare", total=4, unit="steps")
     bar.advance(1)
     bar.finish()  # the stage's task closes; its last line says where it stopped
@@ -96,3 +96,28 @@ def test_plain_progress_nests_a_stage_task_inside_the_study_and_says_the_time_le
     lines = stream.getvalue().splitlines()
     assert lines[0].startswith("compare: 1/4 steps (") and "ETA" in lines[0]
     assert [line.split(" (")[0] for line in lines] == ["compare: 1/4 steps", "study stages: 1/2 stages"]
+    # the study's stages differ too much in cost for a mean rate: elapsed time only, no ETA
+    assert lines[1].endswith("s elapsed)") and "ETA" not in lines[1] and "/stage" not in lines[1]
+
+
+def test_rich_progress_leaves_the_time_left_blank_for_a_task_without_estimate():
+    from rich.progress import Progress as RichBars
+
+    from platonic.progress import RichProgress, _time_left_column
+
+    bars = RichBars()
+    column = _time_left_column()
+    study = bars.add_task("study stages", total=6, estimate=False)
+    stage = bars.add_task("compare", total=6, estimate=True)
+    for task_id in (study, stage):
+        bars.update(task_id, advance=2)
+    tasks = {task.id: task for task in bars.tasks}
+    assert column.render(tasks[study]).plain == ""
+    assert column.render(tasks[stage]).plain != ""
+    stream = io.StringIO()
+    progress = RichProgress(stream)
+    progress.start("study stages", total=2, unit="stages", estimate=False)
+    progress.advance(1)
+    progress.finish()
+    progress._bars.stop()
+    assert "study stages" in stream.getvalue()

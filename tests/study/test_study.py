@@ -122,7 +122,7 @@ def test_stage_progress_counts_every_planned_stage(tiny_study, tiny_study_config
         def __init__(self):
             self.tasks: dict[str, list[int]] = {}
 
-        def start(self, label, total, unit):
+        def start(self, label, total, unit, estimate=True):
             self.tasks[label] = [total, 0]
             self.current = label
 
@@ -179,7 +179,7 @@ def test_compare_analyse_and_diagnose_report_their_own_steps(tiny_study, tiny_st
             self.open: list[list] = []
             self.closed: list[tuple[str, int, int, int]] = []  # label, total, done, depth
 
-        def start(self, label, total, unit):
+        def start(self, label, total, unit, estimate=True):
             self.open.append([label, total, 0])
 
         def advance(self, n):

@@ -181,7 +181,8 @@ def _analysis_stages(config: StudyConfig, store, dataset, models: list[str], res
     run_analyse = an["chemistry"] or an["arithmetic"] or an["maps"] or an["norms"]
     run_diagnose = any(dg[k] for k in ("control", "equivariance", "rotation", "drift", "atypical"))
     if progress is not None:
-        progress.start("study stages", total=3 + a["sweep"] + run_analyse + run_diagnose, unit="stages")
+        progress.start("study stages", total=3 + a["sweep"] + run_analyse + run_diagnose, unit="stages",
+                       estimate=False)  # stages differ a hundredfold in cost: no mean rate, no ETA
     anchors_key = stage_key("anchors", store.dataset_fingerprint, fingerprints, a)
 
     def anchors_work(skipped: dict[str, str]) -> str:
