@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import mmap
+
 import numpy as np
 import pytest
 
@@ -12,8 +14,13 @@ def test_peak_sees_a_200_mib_allocation_and_a_reset_forgets_it():
     if resources.reset_peak() != "stage":
         pytest.skip("this kernel does not allow resetting the peak RSS (/proc/self/clear_refs)")
     before = resources.peak_rss_mib()
-    block = np.ones(200 * 1024 * 1024 // 8)  # touched pages: 200 MiB resident
-    del block
+    # A fresh anonymous mapping, not the heap: once a command has run in this process, the
+    # allocator reuses freed heap pages that are already resident (platonic.allocator).
+    mapping = mmap.mmap(-1, 200 * 1024 * 1024)
+    pages = np.frombuffer(mapping, dtype=np.uint8)
+    pages[:] = 1  # touched pages: 200 MiB resident
+    del pages
+    mapping.close()
     peak = resources.peak_rss_mib()
     assert peak - before >= 190
     resources.reset_peak()
