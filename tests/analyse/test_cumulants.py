@@ -78,7 +78,39 @@ def test_identical_atoms_have_zero_higher_cumulants():
     X = np.vstack([np.repeat(row, 5, axis=0), rng.normal(size=(1, 6))])  # 5 identical atoms, then a single atom
     features = structure_features(X, [0, 5, 6], max_order=6)
     np.testing.assert_allclose(features[:, :6], np.vstack([row, X[5:]]), rtol=1e-12)
-    np.testing.assert_allclose(features[:, 6:], 0.0, atol=1e-12)
+    assert np.all(features[:, 6:] == 0.0)
+
+
+def test_cumulants_zero_in_exact_arithmetic_come_out_exactly_zero():
+    """Odd cumulants of symmetric structures (two atoms; pairs mirrored about the mean) and every
+    cumulant of identical atoms vanish exactly, not at the rounding level that the signed root
+    would lift to ~1e-2 of the scale at order 8."""
+    rng = np.random.default_rng(4)
+    d = 5
+    pair = rng.normal(3.0, 2.0, size=(2, d))
+    centre, a, b = rng.normal(size=d), rng.normal(size=d), rng.normal(size=d)
+    mirrored = centre + np.vstack([a, -a, b, -b, 0.5 * a, -0.5 * a])
+    identical = np.repeat(rng.normal(7.0, 3.0, size=(1, d)), 4, axis=0)
+    X = np.vstack([pair, mirrored, identical])
+    cumulants = structure_cumulants(X, [0, 2, 8, 12], max_order=8)
+    for k in (3, 5, 7):
+        assert np.all(cumulants[:2, k - 1] == 0.0), k
+    assert np.all(cumulants[2, 1:] == 0.0)
+    for k in (2, 4, 6, 8):  # even orders of the symmetric structures are not rounding-level
+        assert np.all(np.abs(cumulants[:2, k - 1]) > 1e-8), k
+    # the features no longer depend on the order of the atoms or on a shift of the data
+    flipped = np.vstack([pair[::-1], mirrored[::-1], identical])
+    shifted = structure_features(X + 100.0, [0, 2, 8, 12], max_order=8)[:, d:]
+    for other in (structure_features(flipped, [0, 2, 8, 12], max_order=8)[:, d:], shifted):
+        np.testing.assert_allclose(other, structure_features(X, [0, 2, 8, 12], max_order=8)[:, d:], rtol=1e-9, atol=1e-12)
+
+
+def test_a_small_but_resolved_cumulant_is_kept():
+    """Skewness of 1e-6 of the scale is far above rounding: it stays, equal to scipy's."""
+    x = np.array([[-1.0], [0.0], [1.0 + 1e-6]])
+    kappa3 = structure_cumulants(x, [0, 3], max_order=3)[0, 2, 0]
+    assert kappa3 != 0.0
+    np.testing.assert_allclose(kappa3, stats.moment(x[:, 0], order=3), rtol=1e-8)
 
 
 def test_gaussian_atoms_have_vanishing_third_and_fourth_cumulants():
@@ -112,7 +144,7 @@ def test_features_scale_with_the_data_and_only_the_mean_shifts(ragged):
     shifted = structure_features(X + 10.0, offsets, max_order=4)
     d = X.shape[1]
     np.testing.assert_allclose(shifted[:, :d], base[:, :d] + 10.0, rtol=1e-12)
-    np.testing.assert_allclose(shifted[:, d:], base[:, d:], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(shifted[:, d:], base[:, d:], rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize(
