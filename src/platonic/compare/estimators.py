@@ -123,9 +123,11 @@ class Ridge2FoldCV(RegressorMixin, BaseEstimator):
 RESIDUAL_BLOCK_ROWS = 1024
 
 
-def _rmse_by_rank(Y: np.ndarray, basis: np.ndarray, coefficients: np.ndarray, ranks: list[int]) -> dict[int, float]:
+def _rmse_by_rank(Y: np.ndarray, basis: np.ndarray, coefficients: np.ndarray, ranks: list[int],
+                  n_rows: int | None = None) -> dict[int, float]:
     """Mean over columns of the RMS residual of ``Y - basis[:, :m] @ coefficients[:m]``, for each m of
-    ``ranks``. The residual is updated from one rank to the next (one product over all the
+    ``ranks``, over ``n_rows`` rows (default: Y's; more when Y and basis are the coordinates of a
+    larger row set in its orthonormal factor, as in :mod:`platonic.compare.nested_fits`). The residual is updated from one rank to the next (one product over all the
     directions in total, instead of one per rank), block of rows by block of rows, so that each
     rank's update and sum of squares reads a block held in cache instead of the whole residual
     again (at full MP-20 size those passes over memory, not the products, were the cost). The values
@@ -141,7 +143,7 @@ def _rmse_by_rank(Y: np.ndarray, basis: np.ndarray, coefficients: np.ndarray, ra
                 residual -= basis[rows, done:m] @ coefficients[done:m]
                 done = m
             squares[index] += np.einsum("ij,ij->j", residual, residual)
-    rms = np.sqrt(squares / Y.shape[0]).mean(axis=1)
+    rms = np.sqrt(squares / (Y.shape[0] if n_rows is None else n_rows)).mean(axis=1)
     return {m: float(value) for m, value in zip(wanted, rms)}
 
 

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.model_selection import KFold
 
-from .estimators import Ridge2FoldCV
+from .estimators import Ridge2FoldCV, _rmse_by_rank
 from ._validation import MetricInputError, check_matrix
 
 Columns = slice | Sequence[int] | np.ndarray
@@ -91,7 +91,7 @@ class NestedFits:
             basis[:, kept] = ((factor[:, :width] / s_x) @ vt[kept].T) / s[kept]
             coefficients = u.T @ (self.fold_factors[fitted][:, target] / s_y)
             ranks[fitted] = [int(np.sum(s > cutoff)) for cutoff in cutoffs]
-            rmse[predicted] = _rms_by_rank(factor[:, target] / s_y, basis, coefficients, ranks[fitted],
+            rmse[predicted] = _rmse_by_rank(factor[:, target] / s_y, basis, coefficients, ranks[fitted],
                                            self.fold_sizes[predicted])
         losses = np.array([0.5 * (rmse[0][m_1] + rmse[1][m_0]) for m_0, m_1 in zip(ranks[0], ranks[1])])
         best = int(np.argmin(losses))
@@ -101,16 +101,3 @@ class NestedFits:
         residual = self.test_factor[:, target] / s_y - (self.test_factor[:, :width] / s_x) @ coef
         return float(np.sqrt(np.sum(residual**2) / self.n_test))
 
-
-def _rms_by_rank(Y: np.ndarray, basis: np.ndarray, coefficients: np.ndarray, ranks: list[int],
-                 n_rows: int) -> dict[int, float]:
-    """Mean over columns of the RMS (over ``n_rows`` rows) of ``Y - basis[:, :m] @ coefficients[:m]``
-    for each m of ``ranks``; Y and basis are a row set's coordinates in its Q factor."""
-    residual = np.array(Y, dtype=np.float64, copy=True)
-    done, found = 0, {}
-    for m in sorted(set(ranks)):
-        if m > done:
-            residual -= basis[:, done:m] @ coefficients[done:m]
-            done = m
-        found[m] = float(np.sqrt(np.sum(residual**2, axis=0) / n_rows).mean())
-    return found
