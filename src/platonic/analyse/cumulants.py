@@ -50,9 +50,9 @@ from __future__ import annotations
 from math import comb
 from collections.abc import Mapping, Sequence
 
+import numba
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from platonic.validation import check_matrix
 from platonic.compare import global_reconstruction_error
@@ -109,42 +109,82 @@ def structure_cumulants(X: np.ndarray, offsets: Sequence[int], max_order: int = 
     X = _check_features(X)
     offsets = _check_offsets(offsets, X.shape[0])
     max_order = _check_order(max_order)
-    n_structures, counts = offsets.size - 1, np.diff(offsets)[:, None]
-    # structure x atom indicator: its product sums each structure's rows in row order, the sums of
-    # np.add.reduceat to the bit, some ten times faster on (347,703 x 100)
-    per_structure = sparse.csr_matrix((np.ones(X.shape[0]), np.arange(X.shape[0]), offsets),
-                                      shape=(n_structures, X.shape[0]))
-    mean = per_structure @ X / counts
-    centred = X - np.repeat(mean, counts.ravel(), axis=0)
-    # Rounding bounds (module docstring). A centred value c is off by at most the mean's error E
-    # plus u|c|, so c^k by k |c|^(k-1) (E + u|c|) to first order, and its mean by
-    # k (E a_(k-1) + u a_k), a_j the mean of |c|^j; the powers and the sum add (k + n + 1) u a_k.
-    mean_error = (counts + 2) * _UNIT_ROUNDOFF * (per_structure @ np.abs(X)) / counts
-    abs_centred = np.abs(centred)
-    absolute = {1: per_structure @ abs_centred / counts}
-    central, central_error = {1: np.zeros_like(mean)}, {1: np.zeros_like(mean)}
-    power, abs_power = centred.copy(), abs_centred.copy()
-    for k in range(2, max_order + 1):
-        power *= centred
-        abs_power *= abs_centred
-        central[k] = per_structure @ power / counts
-        absolute[k] = per_structure @ abs_power / counts
-        central_error[k] = (k * (mean_error * absolute[k - 1] + _UNIT_ROUNDOFF * absolute[k])
-                            + (k + counts + 1) * _UNIT_ROUNDOFF * absolute[k])
-    cumulants = np.empty((n_structures, max_order, X.shape[1]))
-    cumulants[:, 0] = mean
-    errors = {}
-    for k in range(2, max_order + 1):
-        kappa, error = central[k].copy(), central_error[k].copy()
-        magnitude = np.abs(central[k])
-        for m in range(2, k - 1):
-            weight = comb(k - 1, m - 1)
-            kappa_m, mu = cumulants[:, m - 1], central[k - m]
-            kappa -= weight * kappa_m * mu
-            error += weight * (errors[m] * (np.abs(mu) + central_error[k - m]) + np.abs(kappa_m) * central_error[k - m])
-            magnitude += weight * np.abs(kappa_m * mu)
-        errors[k] = error + k * _UNIT_ROUNDOFF * magnitude
-        cumulants[:, k - 1] = np.where(np.abs(kappa) <= 2 * errors[k], 0.0, kappa)
+    sums = _structure_sums(X, offsets, max_order)
+    binomials = np.array([[comb(k, m) for m in range(max_order + 1)] for k in range(max_order + 1)], dtype=np.float64)
+    return _cumulants_from_sums(*sums, np.diff(offsets), binomials, _UNIT_ROUNDOFF)
+
+
+@numba.njit(cache=True)
+def _structure_sums(X, offsets, max_order):
+    """Per structure: the column means, the sums of |x| (the mean's rounding bound), and the sums
+    of the centred powers c^k (``sums[:, k - 1]``, k = 2 … N) and of |c|^k (``abs_sums[:, k - 1]``,
+    k = 1 … N).
+
+    One pass over the rows, each sum taken in row order from 0, the powers as repeated products:
+    the numbers of a sparse indicator product, to the bit, without a (rows x columns) array per order.
+    """
+    n_structures, d = offsets.size - 1, X.shape[1]
+    mean = np.zeros((n_structures, d))
+    abs_x = np.zeros((n_structures, d))
+    sums = np.zeros((n_structures, max_order, d))
+    abs_sums = np.zeros((n_structures, max_order, d))
+    power = np.empty(d)
+    centred = np.empty(d)
+    for s in range(n_structures):
+        lo, hi = offsets[s], offsets[s + 1]
+        for i in range(lo, hi):
+            for j in range(d):
+                mean[s, j] += X[i, j]
+                abs_x[s, j] += abs(X[i, j])
+        for j in range(d):
+            mean[s, j] /= hi - lo
+        for i in range(lo, hi):
+            for j in range(d):
+                centred[j] = X[i, j] - mean[s, j]
+                power[j] = centred[j]
+                abs_sums[s, 0, j] += abs(centred[j])
+            for k in range(1, max_order):
+                for j in range(d):
+                    power[j] *= centred[j]
+                    sums[s, k, j] += power[j]
+                    abs_sums[s, k, j] += abs(power[j])
+    return mean, abs_x, sums, abs_sums
+
+
+@numba.njit(cache=True)
+def _cumulants_from_sums(mean, abs_x, sums, abs_sums, counts, binomials, u):
+    """The moment-cumulant recursion with its rounding bounds (module docstring), per structure and
+    column; a cumulant no larger than twice its bound becomes 0."""
+    n_structures, max_order, d = sums.shape
+    cumulants = np.empty((n_structures, max_order, d))
+    absolute = np.empty(max_order + 1)
+    central = np.zeros(max_order + 1)
+    central_error = np.zeros(max_order + 1)
+    errors = np.zeros(max_order + 1)
+    for s in range(n_structures):
+        n = counts[s]
+        for j in range(d):
+            # A centred value c is off by at most the mean's error E plus u|c|, so c^k by
+            # k |c|^(k-1) (E + u|c|) to first order, and its mean by k (E a_(k-1) + u a_k), a_j the
+            # mean of |c|^j; the powers and the sum add (k + n + 1) u a_k.
+            mean_error = (n + 2) * u * abs_x[s, j] / n
+            for k in range(1, max_order + 1):
+                absolute[k] = abs_sums[s, k - 1, j] / n
+            for k in range(2, max_order + 1):
+                central[k] = sums[s, k - 1, j] / n
+                central_error[k] = (k * (mean_error * absolute[k - 1] + u * absolute[k])
+                                    + (k + n + 1) * u * absolute[k])
+            cumulants[s, 0, j] = mean[s, j]
+            for k in range(2, max_order + 1):
+                kappa, error, magnitude = central[k], central_error[k], abs(central[k])
+                for m in range(2, k - 1):
+                    weight = binomials[k - 1, m - 1]
+                    kappa_m, mu = cumulants[s, m - 1, j], central[k - m]
+                    kappa -= weight * kappa_m * mu
+                    error += weight * (errors[m] * (abs(mu) + central_error[k - m]) + abs(kappa_m) * central_error[k - m])
+                    magnitude += weight * abs(kappa_m * mu)
+                errors[k] = error + k * u * magnitude
+                cumulants[s, k - 1, j] = 0.0 if abs(kappa) <= 2 * errors[k] else kappa
     return cumulants
 
 

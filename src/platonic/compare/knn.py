@@ -12,17 +12,18 @@ that of cosine similarity; the atom itself excluded), and likewise :math:`N_B(i)
 Since :math:`|N_A \cup N_B| = 2k - |N_A \cap N_B|`, overlap = 2J/(1+J) per atom:
 the overlap score is always the larger one. Every table must say which one it shows.
 
-Neighbours are exact: a brute-force search (scikit-learn's chunked BLAS kernel, so
-memory stays bounded by a few hundred MB whatever N). Its cost is
-:math:`|Q| \cdot N \cdot d`. With all N = 282,847 MP-20 atoms as queries that is about
-1e13 flops plus a top-k selection over 8e10 distances per model: ~8 min per model on
-2 cores, extrapolated from a measured 1.7e8 query-row pairs per second; ``n_queries`` then draws a uniform random subset Q of query atoms
+Neighbours are exact (:class:`platonic.compare.leaf_search.LeafSearch`: BLAS products inside leaves
+of a principal-axis tree, leaves pruned by the triangle inequality, the final order certified
+against rounding; memory bounded by a few hundred MB whatever N). A brute search costs
+:math:`|Q| \cdot N \cdot d`; the leaves compute 6-24 % of it on MP-20's unit-normalised embeddings.
+With all N = 282,847 MP-20 atoms as queries a brute search would be ~8 min per model on 2 cores
+(1.7e8 query-row pairs per second measured); ``n_queries`` then draws a uniform random subset Q of query atoms
 (``numpy.random.default_rng(seed)``) whose neighbours are still searched among all
 N rows, so each per-atom term is exact and only the average is estimated (its standard
 error is about std/sqrt(|Q|)).
 
-Ties at the k-th distance (e.g. more than k symmetry-equivalent atoms with identical
-embeddings) are broken in the order the search returns them, not by a fixed rule.
+Ties (e.g. symmetry-equivalent atoms with identical embeddings) go to the lower row index: the
+lists do not depend on how the search is split.
 
 **Same-structure exclusion** (``groups``, e.g. the structure id of every atom). The
 symmetry-equivalent copies of an atom in its own structure have (near-)identical embeddings in
@@ -38,8 +39,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from sklearn.neighbors import NearestNeighbors
-
 from ._validation import MetricInputError, check_matrix, check_paired, check_positive_int
 from platonic.validation import seed_alias
 
@@ -56,7 +55,8 @@ def choose_query_rows(n_rows: int, n_queries: int | None, random_state: int = 0)
 
 
 def nearest_rows(reference: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
-    """Exact Euclidean k nearest rows of ``reference`` for each row of ``queries`` (nearest first).
+    """Exact Euclidean k nearest rows of ``reference`` for each row of ``queries`` (nearest first,
+    ties by the lower row index).
 
     Unlike :func:`knn_indices` nothing is excluded: use it when queries and reference
     are different atoms (e.g. test rows searched among training rows).
@@ -70,8 +70,9 @@ def nearest_rows(reference: np.ndarray, queries: np.ndarray, k: int) -> np.ndarr
     k = check_positive_int(k, "k")
     if k > reference.shape[0]:
         raise MetricInputError(f"k must be at most the number of reference rows ({reference.shape[0]}), got {k}")
-    search = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean").fit(reference)
-    return search.kneighbors(queries, return_distance=False)
+    from .leaf_search import LeafSearch  # numba's import costs ~1 s: only a search pays it
+
+    return LeafSearch().fit(reference).kneighbors(queries, k)
 
 
 def knn_indices(X: np.ndarray, k: int, query_indices: np.ndarray | None = None,
