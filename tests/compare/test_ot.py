@@ -89,3 +89,18 @@ def test_unconverged_sinkhorn_is_an_error_not_a_number(clouds):
     with pytest.raises(SinkhornConvergenceError, match="symmetric Sinkhorn at eps="):
         cost = ot.dist(A, A)
         _Sinkhorn(num_iter_max=1, stop_threshold=1e-9, marginal_tolerance=1e-6).symmetric(cost, 0.05 * cost.mean())
+
+
+@pytest.mark.parametrize("reg", [0.01, 0.05, 0.5])
+@pytest.mark.parametrize("shape", [(60, 60), (45, 70)])
+def test_cross_solver_gives_pots_plan_to_the_bit(reg, shape):
+    # the same iterations as POT's sinkhorn_knopp, only its marginal check is read from the next product
+    rng = np.random.default_rng(int(reg * 100) + shape[1])
+    A, B = rng.standard_normal((shape[0], 6)), rng.standard_normal((shape[1], 6)) + 0.3
+    cost = ot.dist(A, B, metric="sqeuclidean")
+    eps = reg * cost.mean()
+    a, b = np.full(shape[0], 1 / shape[0]), np.full(shape[1], 1 / shape[1])
+    for stop in (1e-9, 1e-6, 1e-3):
+        solver = _Sinkhorn(stop_threshold=stop)
+        expected = ot.sinkhorn(a, b, cost, eps, method="sinkhorn", numItermax=solver.num_iter_max, stopThr=stop)
+        np.testing.assert_array_equal(solver._sinkhorn_knopp(a, b, cost, eps), expected)

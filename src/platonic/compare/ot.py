@@ -162,12 +162,45 @@ class _Sinkhorn:
         """OT_eps between uniform measures with cost matrix ``cost`` by POT's ``sinkhorn(method=)``."""
         weights_a = np.full(cost.shape[0], 1.0 / cost.shape[0])
         weights_b = np.full(cost.shape[1], 1.0 / cost.shape[1])
-        with warnings.catch_warnings():
-            # Convergence is judged in value() from the plan itself, not from POT's warning.
-            warnings.simplefilter("ignore", UserWarning)
-            plan = pot.sinkhorn(weights_a, weights_b, cost, eps, method=self.method, numItermax=self.num_iter_max,
-                                stopThr=self.stop_threshold)
+        if self.method == "sinkhorn":
+            plan = self._sinkhorn_knopp(weights_a, weights_b, cost, eps)
+        else:
+            with warnings.catch_warnings():
+                # Convergence is judged in value() from the plan itself, not from POT's warning.
+                warnings.simplefilter("ignore", UserWarning)
+                plan = pot.sinkhorn(weights_a, weights_b, cost, eps, method=self.method, numItermax=self.num_iter_max,
+                                    stopThr=self.stop_threshold)
         return self.value(plan, cost, eps, f"Sinkhorn ({self.method})")
+
+    def _sinkhorn_knopp(self, a: np.ndarray, b: np.ndarray, cost: np.ndarray, eps: float) -> np.ndarray:
+        """POT's ``sinkhorn_knopp`` (0.9.x) step for step, the same plan to the bit, but its stopping
+        test (every 10th iteration, the L2 error of the column marginal ``v * (K^T u)``) reads
+        ``K^T u`` from the next iteration's product instead of a separate pass over K (POT's einsum,
+        a quarter of the Sinkhorn time on full MP-20). The two sums differ by rounding only: within
+        0.1 % of the threshold POT's own einsum decides, so the iterations stop where POT's do."""
+        u = np.ones(a.shape[0]) / a.shape[0]
+        v = np.ones(b.shape[0]) / b.shape[0]
+        kernel = np.exp(cost / (-eps))
+        scaled_kernel = (1 / a).reshape(-1, 1) * kernel
+        next_product = None
+        for iteration in range(self.num_iter_max):
+            previous = u, v
+            transposed_product = np.dot(kernel.T, u) if next_product is None else next_product
+            next_product = None
+            v = b / transposed_product
+            u = 1.0 / np.dot(scaled_kernel, v)
+            if (np.any(transposed_product == 0) or np.any(np.isnan(u)) or np.any(np.isnan(v))
+                    or np.any(np.isinf(u)) or np.any(np.isinf(v))):
+                u, v = previous  # POT's response to a numerical failure; value() then rejects the plan
+                break
+            if iteration % 10 == 0:
+                next_product = np.dot(kernel.T, u)
+                error = np.linalg.norm(v * next_product - b)
+                if abs(error - self.stop_threshold) <= 1e-3 * self.stop_threshold:
+                    error = np.linalg.norm(np.einsum("i,ij,j->j", u, kernel, v) - b)
+                if error < self.stop_threshold:
+                    break
+        return u.reshape((-1, 1)) * kernel * v.reshape((1, -1))
 
     def symmetric(self, cost: np.ndarray, eps: float) -> float:
         """OT_eps of a uniform measure with itself by the symmetric Sinkhorn iteration.
