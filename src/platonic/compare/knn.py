@@ -15,7 +15,7 @@ the overlap score is always the larger one. Every table must say which one it sh
 Neighbours are exact (:class:`platonic.compare.leaf_search.LeafSearch`: BLAS products inside leaves
 of a principal-axis tree, leaves pruned by the triangle inequality, the final order certified
 against rounding; memory bounded by a few hundred MB whatever N). A brute search costs
-:math:`|Q| \cdot N \cdot d`; the leaves compute 6-24 % of it on MP-20's unit-normalised embeddings.
+:math:`|Q| \cdot N \cdot d`; the leaves compute 4-24 % of it on MP-20's unit-normalised embeddings.
 With all N = 282,847 MP-20 atoms as queries a brute search would be ~8 min per model on 2 cores
 (1.7e8 query-row pairs per second measured); ``n_queries`` then draws a uniform random subset Q of query atoms
 (``numpy.random.default_rng(seed)``) whose neighbours are still searched among all
