@@ -34,3 +34,11 @@ def test_an_unknown_space_is_named(tiny_study):
     completed = run_script("--store", str(result.store), "--spaces", "raw,latent")
     assert completed.returncode != 0
     assert "unknown spaces ['latent']" in completed.stderr
+
+
+def test_chosen_models_and_spaces_only(tiny_study):
+    result, _ = tiny_study
+    completed = run_script("--store", str(result.store), "--models", "diep", "--spaces", "unified", "--queries", "10")
+    assert completed.returncode == 0, completed.stderr
+    body = [line for line in completed.stdout.splitlines() if line.startswith("| diep")]
+    assert len(body) == 1 and "| unified |" in body[0]

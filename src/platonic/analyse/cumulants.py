@@ -120,8 +120,8 @@ def _structure_sums(X, offsets, max_order):
     of the centred powers c^k (``sums[:, k - 1]``, k = 2 … N) and of |c|^k (``abs_sums[:, k - 1]``,
     k = 1 … N).
 
-    One pass over the rows, each sum taken in row order from 0, the powers as repeated products:
-    the numbers of a sparse indicator product, to the bit, without a (rows x columns) array per order.
+    One pass over the rows, each sum taken in row order from 0, the powers as repeated products,
+    without a (rows x columns) array per order.
     """
     n_structures, d = offsets.size - 1, X.shape[1]
     mean = np.zeros((n_structures, d))

@@ -19,7 +19,8 @@ atoms of an invariant model are exactly such points), so points closer than
 ``dedup_tol`` (absolute Euclidean distance, in X's units) are merged first: every
 connected group of such points keeps one representative. How many were removed is
 returned with the estimate. Neighbour search is exact: a ball tree for the merge radius,
-brute force for the two nearest neighbours, with distances recomputed from differences.
+the exact leaf search (:func:`platonic.compare.knn.nearest_rows`) for the two nearest neighbours,
+with distances recomputed from differences.
 
 :func:`twonn_stability` refits on many subsets of one cloud (merge tolerances, random subsamples).
 It searches the cloud once (:class:`NeighbourLists`: every row's ``m`` nearest rows, distances
@@ -114,7 +115,8 @@ def _fit_ratios(r1: np.ndarray, r2: np.ndarray, discard_fraction: float) -> tupl
 class NeighbourLists:
     """Every row's ``m`` nearest rows of ``X`` (itself included), by distances from differences.
 
-    Searched once (brute force, then re-sorted by the exact distances); :meth:`two_nn` then
+    Searched once (:func:`~platonic.compare.knn.nearest_rows`, then re-sorted by the distances from
+    differences); :meth:`two_nn` then
     answers :func:`two_nn_dimension` for any ordered subset of the rows and any merge tolerance
     up to ``max_tol`` (module docstring).
     """

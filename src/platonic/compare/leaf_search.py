@@ -110,11 +110,10 @@ class LeafSearch:
         kept_e = np.full((m, keep), np.inf)
         kept_id = np.full((m, keep), _NO_ROW, dtype=np.int64)
         visited = np.zeros(bound.shape, dtype=bool)
-        first = _first_limit(bound, np.diff(self._starts), keep)
-        for limit in (first, None):  # the closest leaves, then all within reach
-            if limit is None:
-                limit = kept_e[:, -1] + 2 * tolerance
-            self._visit(Q, squared_q, *_leaf_lists(bound, limit, visited), kept_e, kept_id)
+        # the closest leaves first, then every leaf within reach of the list they filled
+        self._visit(Q, squared_q, *_leaf_lists(bound, _first_limit(bound, np.diff(self._starts), keep), visited),
+                    kept_e, kept_id)
+        self._visit(Q, squared_q, *_leaf_lists(bound, kept_e[:, -1] + 2 * tolerance, visited), kept_e, kept_id)
         out = np.empty((m, k), dtype=np.int64)
         certified = _rank_direct(self._rows, self._position, Q, kept_e, kept_id, tolerance, out)
         for i in np.flatnonzero(~certified):
